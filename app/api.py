@@ -1,0 +1,192 @@
+"""JSON API on the Dash server, for scripts and load tests (``/api/v1``).
+
+POST /api/v1/analyses               multipart: files (repeated), optional fs, units, lead, beats
+                                    -> {key, summary, cached}
+GET  /api/v1/analyses/<key>         -> {key, summary}
+GET  /api/v1/analyses/<key>/beats.csv  per-beat table, the CLI's columns (optional ?threshold=)
+GET  /api/v1/health                 -> {status, cache, model_id}
+Bad input -> 400 {error}; unknown key -> 404 {error}; too large -> 413 {error}.
+"""
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+from flask import Blueprint, Response, jsonify, request
+
+from app import cache
+from app.config import get_settings
+from app.ecg.errors import InvalidRecordError
+
+bp = Blueprint("ecg_api", __name__, url_prefix="/api/v1")
+
+BEATS_OPTIONS = ("detect", "reference")
+MAX_FILES = 16
+
+
+class BadRequest(ValueError):
+    """A form field the client can fix."""
+
+
+def json_safe(value):
+    """Plain JSON types from numpy scalars/arrays, dicts, lists; NaN/inf -> None."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def _error(message: str, status: int):
+    response = jsonify(error=message, status=status)
+    response.status_code = status
+    return response
+
+
+def _parse_fs(raw: str | None) -> float | None:
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        fs = float(raw)
+    except ValueError:
+        raise BadRequest(f"fs: not a number: {raw[:40]!r}") from None
+    if not math.isfinite(fs) or fs <= 0:
+        raise BadRequest(f"fs: the sampling rate must be a positive number of Hz, got {raw[:40]!r}")
+    return fs
+
+
+def _parse_lead(raw: str | None):
+    if raw is None or raw.strip() == "":
+        return None
+    raw = raw.strip()
+    return int(raw) if raw.isdigit() else raw
+
+
+def _parse_choice(raw: str | None, name: str, options: tuple, default: str) -> str:
+    if raw is None or raw.strip() == "":
+        return default
+    if raw not in options:
+        raise BadRequest(f"{name}: must be one of {', '.join(options)}, got {raw[:40]!r}")
+    return raw
+
+
+def _uploaded_files() -> dict[str, bytes]:
+    """The uploaded files by name, with the per-file and count limits applied."""
+    uploads = request.files.getlist("files")
+    if not uploads:
+        raise BadRequest("no files: send each file in a multipart field named 'files'")
+    if len(uploads) > MAX_FILES:
+        raise BadRequest(f"too many files ({len(uploads)}); at most {MAX_FILES} per analysis")
+    limit = int(get_settings().max_file_mb * 1024 * 1024)
+    files: dict[str, bytes] = {}
+    for up in uploads:
+        name = up.filename or ""
+        if not name:
+            raise BadRequest("a file part has no file name")
+        if name in files:
+            raise BadRequest(f"{name}: the same file name was sent twice")
+        data = up.stream.read(limit + 1)
+        if len(data) > limit:
+            raise _TooLarge(f"{name}: file larger than the per-file limit of {limit} bytes")
+        files[name] = data
+    return files
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def summary_of(entry) -> dict:
+    return json_safe(dict(entry.analysis.summary))
+
+
+@bp.post("/analyses")
+def create_analysis():
+    from app.ecg.readers import read_upload  # lazy: keeps `import app.api` light
+
+    try:
+        files = _uploaded_files()
+        fs = _parse_fs(request.form.get("fs"))
+        units = (request.form.get("units") or "mV").strip()[:16]
+        beats = _parse_choice(request.form.get("beats"), "beats", BEATS_OPTIONS, "detect")
+        lead = _parse_lead(request.form.get("lead"))
+        recording = read_upload(files, fs=fs, units=units)
+        key, cached = cache.submit(recording, lead=lead, beats=beats)
+    except (BadRequest, InvalidRecordError) as exc:
+        return _error(str(exc), 400)
+    except _TooLarge as exc:
+        return _error(str(exc), 413)
+    except cache.BusyError as exc:
+        return _error(str(exc), 503)
+    entry = cache.get_entry(key)
+    if entry is None:  # stored nowhere (should not happen): say so rather than 500
+        return _error("analysis could not be stored; try again", 503)
+    return jsonify(key=key, summary=summary_of(entry), cached=cached)
+
+
+@bp.get("/analyses/<key>")
+def get_analysis(key: str):
+    entry = cache.get_entry(key)
+    if entry is None:
+        return _error("unknown or expired analysis key", 404)
+    return jsonify(key=key, summary=summary_of(entry))
+
+
+def beats_csv(analysis, threshold: float | None = None) -> str:
+    """The per-beat table as CSV (the CLI's columns), re-flagged at ``threshold`` if given."""
+    table = analysis.table.copy()
+    if threshold is not None:
+        from app.analysis import reflag
+
+        table["anomaly"] = np.asarray(reflag(analysis, threshold), dtype=bool)
+    return table.to_csv(index=False, lineterminator="\n")
+
+
+@bp.get("/analyses/<key>/beats.csv")
+def get_beats_csv(key: str):
+    entry = cache.get_entry(key)
+    if entry is None:
+        return _error("unknown or expired analysis key", 404)
+    raw = request.args.get("threshold")
+    threshold = None
+    if raw not in (None, ""):
+        try:
+            threshold = float(raw)
+        except ValueError:
+            return _error(f"threshold: not a number: {raw[:40]!r}", 400)
+        if not math.isfinite(threshold):
+            return _error("threshold: must be finite", 400)
+    name = "".join(c for c in str(entry.analysis.record) if c.isalnum() or c in "-_.") or "record"
+    return Response(
+        beats_csv(entry.analysis, threshold),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}_beats.csv"'},
+    )
+
+
+@bp.get("/health")
+def health():
+    return jsonify(status="ok", cache=cache.backend_name(), model_id=cache.current_model_id())
+
+
+@bp.after_request
+def _worker_header(response):
+    """Name the worker process in a header when ECG_WORKER_HEADER=1 (tests of the shared cache)."""
+    if os.environ.get("ECG_WORKER_HEADER") == "1":
+        response.headers["X-ECG-Worker"] = str(os.getpid())
+    return response
+
+
+def register_api(server) -> None:
+    """Mount the API blueprint on the Flask server (create_app calls this)."""
+    if "ecg_api" not in server.blueprints:
+        server.register_blueprint(bp)

@@ -1,0 +1,379 @@
+"""Server-side cache of analyses (flask-caching), keyed so that keys cannot be guessed.
+
+The browser (or an API client) holds only a key; the recording and its analysis stay here.
+A key is ``HMAC-SHA256(secret, content-hash|model-id|options)``: the same upload with the
+same model and options gets the same key (so it is analyzed once), but nobody can derive or
+enumerate another user's key without the secret.
+
+Backend, from ``Settings.cache_url`` (env ``ECG_CACHE_URL``):
+  ""/"simple"          in-process SimpleCache (one process: ``python -m app``); under
+                       gunicorn with no URL, a FileSystemCache is used instead (shared by the
+                       workers of one host) in ``ECG_CACHE_DIR`` or a private temp dir.
+  "filesystem:///dir"  FileSystemCache in /dir (several workers on one host).
+  "redis://host:port/db"  RedisCache (several hosts).
+Secret: env ``ECG_SECRET_KEY``; else a random file beside the filesystem cache, a random
+value stored once in Redis, or a random value per process (simple).
+
+If the backend fails (Redis down), the error is logged and the analysis is computed and
+served anyway from a small in-process store. A per-process semaphore bounds the number of
+analyses running at once (``Settings.max_concurrent_analyses``).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import sys
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from flask_caching import Cache
+
+from app.config import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+KEY_PREFIX = "ecg:"
+_SECRET_KEY_NAME = "secret"
+_LOCAL_ENTRIES = 4  # live Entry objects kept per process (avoids re-unpickling per callback)
+_LOCK_TTL_S = 600
+_WAIT_POLL_S = 0.1
+
+
+class BusyError(RuntimeError):
+    """Too many analyses already running in this worker (after waiting)."""
+
+
+@dataclass
+class Entry:
+    """What a key resolves to: the recording as read, and its analysis."""
+
+    recording: Any
+    analysis: Any
+
+
+@dataclass
+class _State:
+    cache: Cache
+    backend: str  # "simple" | "filesystem" | "redis"
+    secret: bytes
+    settings: Settings
+    semaphore: threading.BoundedSemaphore
+    local: "OrderedDict[str, Entry]"
+    local_lock: threading.Lock
+    key_locks: dict
+    key_locks_lock: threading.Lock
+    analyses_run: int = 0  # analyses computed by this process (for logs and tests)
+
+
+_state: _State | None = None
+
+
+# --------------------------------------------------------------------------- configuration
+
+def under_gunicorn() -> bool:
+    """True inside a gunicorn worker (gunicorn sets SERVER_SOFTWARE and imports its arbiter)."""
+    return "gunicorn" in os.environ.get("SERVER_SOFTWARE", "") or "gunicorn.arbiter" in sys.modules
+
+
+def default_cache_dir() -> Path:
+    """A private per-user directory for the filesystem cache when ECG_CACHE_DIR is not set."""
+    return Path(tempfile.gettempdir()) / f"ecg-explorer-cache-{os.getuid()}"
+
+
+def backend_config(settings: Settings) -> tuple[str, dict]:
+    """(backend name, flask-caching config) chosen from the settings."""
+    url = (settings.cache_url or "").strip()
+    base = {"CACHE_DEFAULT_TIMEOUT": int(settings.cache_timeout_s), "CACHE_KEY_PREFIX": KEY_PREFIX}
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return "redis", {
+            **base,
+            "CACHE_TYPE": "RedisCache",
+            "CACHE_REDIS_URL": url,
+            "CACHE_OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 10},
+        }
+    if url.startswith("filesystem://"):
+        path = url[len("filesystem://"):] or str(settings.cache_dir or default_cache_dir())
+        return "filesystem", _fs_config(base, Path(path))
+    if url in ("", "simple"):
+        if settings.cache_dir or (url == "" and under_gunicorn()):
+            return "filesystem", _fs_config(base, Path(settings.cache_dir or default_cache_dir()))
+        return "simple", {**base, "CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": 32}
+    raise ValueError(f"ECG_CACHE_URL: unsupported cache URL {url!r} (use simple, filesystem:///dir or redis://host:port/db)")
+
+
+def _fs_config(base: dict, root: Path) -> dict:
+    return {**base, "CACHE_TYPE": "FileSystemCache", "CACHE_DIR": str(root / "entries"),
+            "CACHE_THRESHOLD": 200}
+
+
+def _private_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    st = path.stat()
+    if st.st_uid != os.getuid():
+        raise RuntimeError(f"cache directory {path} belongs to another user; set ECG_CACHE_DIR")
+    os.chmod(path, 0o700)
+    return path
+
+
+def _file_secret(root: Path) -> bytes:
+    """A random secret created once per deployment beside the filesystem cache."""
+    path = root / _SECRET_KEY_NAME
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):  # another worker is writing it
+            data = path.read_bytes()
+            if len(data) >= 32:
+                return data
+            time.sleep(0.02)
+        raise RuntimeError(f"cache secret {path} is empty or truncated; delete it and restart")
+    with os.fdopen(fd, "wb") as f:
+        f.write(secrets.token_bytes(32))
+    return path.read_bytes()
+
+
+def _redis_secret(cache: Cache) -> bytes:
+    """A random secret stored once in Redis (shared by every host), or per process if down."""
+    try:
+        cache.add("__secret__", secrets.token_hex(32), timeout=0)
+        value = cache.get("__secret__")
+        if value:
+            return str(value).encode()
+    except Exception as exc:  # noqa: BLE001 - backend down: degrade, keep serving
+        log.warning("cache backend unreachable while reading the key secret (%s); "
+                    "using a per-process secret", exc)
+    return secrets.token_bytes(32)
+
+
+def init_cache(server, settings: Settings | None = None) -> Cache:
+    """Attach the cache to the Flask server; call once per process (create_app does)."""
+    global _state
+    settings = settings or get_settings()
+    backend, config = backend_config(settings)
+    if backend == "filesystem":
+        root = _private_dir(Path(config["CACHE_DIR"]).parent)
+        _private_dir(Path(config["CACHE_DIR"]))
+    cache = Cache()
+    cache.init_app(server, config=config)
+    env_secret = os.environ.get("ECG_SECRET_KEY", "")
+    if env_secret:
+        secret = env_secret.encode()
+    elif backend == "filesystem":
+        secret = _file_secret(root)
+    elif backend == "redis":
+        secret = _redis_secret(cache)
+    else:
+        secret = secrets.token_bytes(32)
+    _state = _State(
+        cache=cache, backend=backend, secret=secret, settings=settings,
+        semaphore=threading.BoundedSemaphore(max(1, int(settings.max_concurrent_analyses))),
+        local=OrderedDict(), local_lock=threading.Lock(),
+        key_locks={}, key_locks_lock=threading.Lock(),
+    )
+    server.extensions["ecg_cache"] = _state
+    log.info("analysis cache: %s", backend)
+    return cache
+
+
+def _current() -> _State:
+    if _state is None:
+        raise RuntimeError("app.cache.init_cache(server, settings) was not called")
+    return _state
+
+
+def backend_name() -> str:
+    return _current().backend
+
+
+def analyses_run() -> int:
+    """How many analyses this process computed (cache misses)."""
+    return _current().analyses_run
+
+
+# --------------------------------------------------------------------------- keys
+
+def content_hash(recording) -> str:
+    """SHA-256 over everything of a Recording that can change its analysis."""
+    h = hashlib.sha256()
+    sig = np.ascontiguousarray(recording.signals)
+    meta = {
+        "name": recording.name, "fs": float(recording.fs), "leads": list(recording.leads),
+        "units": list(recording.units or []), "shape": list(sig.shape), "dtype": str(sig.dtype),
+    }
+    h.update(json.dumps(meta, sort_keys=True).encode())
+    h.update(sig.tobytes())
+    if recording.ref_samples is not None:
+        h.update(b"|ref|")
+        h.update(np.ascontiguousarray(recording.ref_samples, dtype=np.int64).tobytes())
+        h.update("".join(map(str, recording.ref_symbols if recording.ref_symbols is not None else [])).encode())
+    return h.hexdigest()
+
+
+def current_model_id(settings: Settings | None = None) -> str:
+    """The configured model's id, read from its manifest without importing TensorFlow."""
+    settings = settings or (_state.settings if _state else get_settings())
+    model_dir = Path(settings.model_dir)
+    try:
+        manifest = json.loads((model_dir / "manifest.json").read_text())
+        return str(manifest.get("model_id") or manifest.get("id") or model_dir.name)
+    except (OSError, ValueError):
+        return model_dir.name
+
+
+def options_string(lead=None, beats: str = "detect") -> str:
+    return f"lead={'' if lead is None else lead}|beats={beats}"
+
+
+def analysis_key(chash: str, model_id: str, options: str, secret: bytes | None = None) -> str:
+    """HMAC-SHA256 of content hash, model id and options: 64 hex characters."""
+    secret = secret if secret is not None else _current().secret
+    msg = f"{chash}|{model_id}|{options}".encode()
+    return hmac.new(secret, msg, hashlib.sha256).hexdigest()
+
+
+def is_valid_key(key: str) -> bool:
+    return isinstance(key, str) and len(key) == 64 and all(c in "0123456789abcdef" for c in key)
+
+
+# --------------------------------------------------------------------------- storage
+
+def _remember(st: _State, key: str, entry: Entry) -> None:
+    with st.local_lock:
+        st.local[key] = entry
+        st.local.move_to_end(key)
+        while len(st.local) > _LOCAL_ENTRIES:
+            st.local.popitem(last=False)
+
+
+def _backend_get(st: _State, key: str):
+    try:
+        return st.cache.get(key)
+    except Exception as exc:  # noqa: BLE001 - backend down: degrade, keep serving
+        log.warning("cache backend get failed (%s): %s", st.backend, exc)
+        return None
+
+
+def _backend_set(st: _State, key: str, value, timeout=None) -> bool:
+    try:
+        return bool(st.cache.set(key, value, timeout=timeout))
+    except Exception as exc:  # noqa: BLE001
+        log.warning("cache backend set failed (%s): %s", st.backend, exc)
+        return False
+
+
+def _backend_add(st: _State, key: str, value, timeout=None) -> bool | None:
+    """True if added, False if present, None if the backend failed."""
+    try:
+        return bool(st.cache.add(key, value, timeout=timeout))
+    except Exception as exc:  # noqa: BLE001
+        log.warning("cache backend add failed (%s): %s", st.backend, exc)
+        return None
+
+
+def _backend_delete(st: _State, key: str) -> None:
+    try:
+        st.cache.delete(key)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("cache backend delete failed (%s): %s", st.backend, exc)
+
+
+def get_entry(key: str) -> Entry | None:
+    """The cached Entry for a key, or None (unknown, expired, malformed key)."""
+    if not is_valid_key(key):
+        return None
+    st = _current()
+    with st.local_lock:
+        entry = st.local.get(key)
+        if entry is not None:
+            st.local.move_to_end(key)
+            return entry
+    entry = _backend_get(st, key)
+    if isinstance(entry, Entry):
+        _remember(st, key, entry)
+        return entry
+    return None
+
+
+def _key_lock(st: _State, key: str) -> threading.Lock:
+    with st.key_locks_lock:
+        return st.key_locks.setdefault(key, threading.Lock())
+
+
+def _compute(st: _State, recording, lead, beats):
+    from app.analysis import analyze  # lazy: pulls the model (TensorFlow) on first use
+
+    if not st.semaphore.acquire(timeout=float(os.environ.get("ECG_QUEUE_TIMEOUT_S", 300))):
+        raise BusyError("the server is busy with other analyses; try again shortly")
+    try:
+        t0 = time.perf_counter()
+        analysis = analyze(recording, lead=lead, beats=beats)
+        st.analyses_run += 1
+        log.info("analyzed %s in %.2f s", getattr(recording, "name", "?"), time.perf_counter() - t0)
+        return analysis
+    finally:
+        st.semaphore.release()
+
+
+def _wait_for_other_worker(st: _State, key: str, lock_key: str) -> Entry | None:
+    """Another process is computing this key: wait for its result (or for its lock to go)."""
+    deadline = time.monotonic() + _LOCK_TTL_S
+    while time.monotonic() < deadline:
+        entry = _backend_get(st, key)
+        if isinstance(entry, Entry):
+            return entry
+        try:
+            if not st.cache.has(lock_key):
+                return None
+        except Exception:  # noqa: BLE001
+            return None
+        time.sleep(_WAIT_POLL_S)
+    return None
+
+
+def submit(recording, lead=None, beats: str = "detect") -> tuple[str, bool]:
+    """Analyze ``recording`` (or find its analysis): returns (key, cached).
+
+    ``analyze`` runs at most once per (content hash, model id, options) across the processes
+    sharing the backend. Raises what ``analyze`` raises (InvalidRecordError for bad input).
+    """
+    st = _current()
+    key = analysis_key(content_hash(recording), current_model_id(st.settings), options_string(lead, beats))
+    with _key_lock(st, key):
+        if get_entry(key) is not None:
+            return key, True
+        lock_key = key + ":computing"
+        shared = st.backend != "simple"
+        added = _backend_add(st, lock_key, os.getpid(), timeout=_LOCK_TTL_S) if shared else None
+        if added is False:  # another worker holds it
+            entry = _wait_for_other_worker(st, key, lock_key)
+            if entry is not None:
+                _remember(st, key, entry)
+                return key, True
+        try:
+            analysis = _compute(st, recording, lead, beats)
+            entry = Entry(recording=recording, analysis=analysis)
+            _remember(st, key, entry)
+            _backend_set(st, key, entry)
+        finally:
+            if shared and added:
+                _backend_delete(st, lock_key)
+    return key, False
+
+
+def put_entry(entry: Entry, lead=None, beats: str = "detect") -> str:
+    """Store an already computed analysis (e.g. from a background job); returns its key."""
+    st = _current()
+    key = analysis_key(content_hash(entry.recording), current_model_id(st.settings), options_string(lead, beats))
+    _remember(st, key, entry)
+    _backend_set(st, key, entry)
+    return key
