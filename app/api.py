@@ -13,7 +13,7 @@ import math
 import os
 
 import numpy as np
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from app import cache
 from app.config import get_settings
@@ -23,6 +23,10 @@ bp = Blueprint("ecg_api", __name__, url_prefix="/api/v1")
 
 BEATS_OPTIONS = ("detect", "reference")
 MAX_FILES = 16
+
+
+def _settings():
+    return current_app.config.get("ECG_SETTINGS") or get_settings()
 
 
 class BadRequest(ValueError):
@@ -86,7 +90,7 @@ def _uploaded_files() -> dict[str, bytes]:
         raise BadRequest("no files: send each file in a multipart field named 'files'")
     if len(uploads) > MAX_FILES:
         raise BadRequest(f"too many files ({len(uploads)}); at most {MAX_FILES} per analysis")
-    limit = int(get_settings().max_file_mb * 1024 * 1024)
+    limit = int(_settings().max_file_mb * 1024 * 1024)
     files: dict[str, bytes] = {}
     for up in uploads:
         name = up.filename or ""
@@ -119,7 +123,7 @@ def create_analysis():
         units = (request.form.get("units") or "mV").strip()[:16]
         beats = _parse_choice(request.form.get("beats"), "beats", BEATS_OPTIONS, "detect")
         lead = _parse_lead(request.form.get("lead"))
-        recording = read_upload(files, fs=fs, units=units)
+        recording = read_upload(files, fs=fs, units=units, max_duration_s=_settings().max_duration_s)
         key, cached = cache.submit(recording, lead=lead, beats=beats)
     except (BadRequest, InvalidRecordError) as exc:
         return _error(str(exc), 400)
