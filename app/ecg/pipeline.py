@@ -1,0 +1,122 @@
+"""`extract_beats`: a Recording in, a `BeatSet` out (windows, RR features, quality, reference labels)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from app.ecg.aami import aami_class
+from app.ecg.errors import InvalidRecordError
+from app.ecg.filters import clean_lead, fill_nan, resample
+from app.ecg.leads import choose_lead
+from app.ecg.matching import match_beats
+from app.ecg.quality import LOW_QUALITY, beat_quality
+from app.ecg.record import Recording
+from app.ecg.rpeaks import detect_rpeaks
+from app.ecg.rr import RR_FEATURE_NAMES, rr_feature_matrix, rr_intervals
+
+MODEL_FS = 360.0  # same as app.config.MODEL_FS (app.ecg imports nothing of the project)
+BEFORE, AFTER = 90, 166  # window: 90 samples before the R-peak, 166 after (256 at 360 Hz)
+WINDOW = BEFORE + AFTER
+MATCH_WINDOW_S = 0.15
+
+
+@dataclass
+class BeatSet:
+    """Beats of one lead of one record; every array has length ``n_beats``."""
+
+    record: str
+    lead: str
+    lead_index: int
+    fs: float  # model rate (360 Hz)
+    samples: np.ndarray  # int64 R-peaks at the original recording rate
+    samples_model: np.ndarray  # int64 R-peaks at 360 Hz
+    time_s: np.ndarray  # float64
+    windows: np.ndarray  # float32 (n, 256), filtered lead / scale_mv
+    scale_mv: float
+    rr_prev_s: np.ndarray  # float32
+    rr_next_s: np.ndarray
+    rr_local_s: np.ndarray
+    quality: np.ndarray  # float32 in [0, 1]
+    low_quality: np.ndarray  # bool
+    ref_symbol: np.ndarray  # '<U1', '' where unmatched / no reference
+    ref_class: np.ndarray  # '<U1'
+    filtered: np.ndarray = field(repr=False)  # float32 whole filtered lead at 360 Hz (mV)
+    source_fs: float = 0.0  # the recording's own rate (extension)
+    rr_feature_names: tuple = RR_FEATURE_NAMES  # extension
+
+    @property
+    def n_beats(self) -> int:
+        return int(len(self.samples))
+
+    def __len__(self) -> int:
+        return self.n_beats
+
+    def rr_features(self) -> np.ndarray:
+        """(n, 6) float32 in the order of ``rr_feature_names``."""
+        return rr_feature_matrix(self.rr_prev_s, self.rr_next_s, self.rr_local_s)
+
+
+def beat_windows(x: np.ndarray, peaks: np.ndarray, before: int = BEFORE, after: int = AFTER) -> np.ndarray:
+    """(n, before+after) windows of ``x`` around ``peaks``; indices past the edges repeat the edge."""
+    if len(peaks) == 0:
+        return np.zeros((0, before + after), dtype=np.float32)
+    idx = np.clip(np.asarray(peaks, dtype=np.int64)[:, None] + np.arange(-before, after), 0, len(x) - 1)
+    return x[idx].astype(np.float32)
+
+
+def amplitude_scale(filtered: np.ndarray, peaks: np.ndarray) -> float:
+    """Record-level amplitude (mV): median R-peak height of the filtered lead."""
+    if len(peaks):
+        s = float(np.median(np.abs(filtered[peaks])))
+        if np.isfinite(s) and s > 1e-3:
+            return s
+    q = np.percentile(np.abs(filtered), 99) if len(filtered) else 0.0
+    return float(q) if q > 1e-3 else 1.0
+
+
+def reference_labels(samples: np.ndarray, rec: Recording) -> tuple[np.ndarray, np.ndarray]:
+    """Symbol and AAMI class of the reference beat matched to each beat ('' where none)."""
+    sym = np.full(len(samples), "", dtype="<U1")
+    if rec.has_reference and len(samples):
+        m = match_beats(samples, rec.ref_samples, rec.fs, MATCH_WINDOW_S)
+        sym[m.det_index] = np.asarray(rec.ref_symbols, dtype="<U1")[m.ref_index]
+    return sym, aami_class(sym)
+
+
+def _to_model_rate(samples: np.ndarray, fs: float, n_model: int) -> np.ndarray:
+    return np.clip(np.round(samples * (MODEL_FS / fs)), 0, max(n_model - 1, 0)).astype(np.int64)
+
+
+def extract_beats(recording: Recording, lead=None, beats: str = "detect",
+                  powerline: float | None = None) -> BeatSet:
+    """Filtered lead at 360 Hz, R-peaks (detected or reference), windows, RR, quality, labels."""
+    if beats not in ("detect", "reference"):
+        raise ValueError(f"beats must be 'detect' or 'reference', not {beats!r}")
+    li = choose_lead(recording, lead)
+    fs = float(recording.fs)
+    raw = fill_nan(recording.signals[:, li])
+    x = resample(raw, fs, MODEL_FS)
+    filtered = clean_lead(x, MODEL_FS, powerline)
+    if beats == "reference":
+        if not recording.has_reference:
+            raise InvalidRecordError(recording.name, "no reference beat annotations (.atr) to use")
+        samples = np.asarray(recording.ref_samples, dtype=np.int64)
+        samples_model = _to_model_rate(samples, fs, len(x))
+    else:
+        samples_model = detect_rpeaks(x, MODEL_FS)
+        samples = np.clip(np.round(samples_model * (fs / MODEL_FS)), 0, recording.n_samples - 1).astype(np.int64)
+    scale = amplitude_scale(filtered, samples_model)
+    windows = beat_windows(filtered, samples_model) / np.float32(scale)
+    prev, nxt, local = rr_intervals(samples, fs)
+    raw_w = beat_windows(x, samples_model)
+    quality = beat_quality(windows, raw_w, float(np.min(x)), float(np.max(x)))
+    sym, cls = reference_labels(samples, recording)
+    return BeatSet(
+        record=recording.name, lead=recording.leads[li], lead_index=li, fs=MODEL_FS,
+        samples=samples, samples_model=samples_model, time_s=samples / fs,
+        windows=windows.astype(np.float32), scale_mv=float(scale),
+        rr_prev_s=prev, rr_next_s=nxt, rr_local_s=local,
+        quality=quality, low_quality=quality < LOW_QUALITY,
+        ref_symbol=sym, ref_class=cls, filtered=filtered.astype(np.float32), source_fs=fs,
+    )
