@@ -121,13 +121,13 @@ class ServerProcess:
         return [c.pid for c in psutil.Process(self.proc.pid).children(recursive=True)]
 
 
-def start_app(kind: str, tmp: Path, env: dict | None = None, workers: int = 2) -> ServerProcess:
+def start_app(kind: str, tmp: Path, env: dict | None = None, workers: int = 2, threads: int = 4) -> ServerProcess:
     """Start ``python -m app`` (kind="python") or ``gunicorn app:server`` (kind="gunicorn")."""
     port = free_port()
     if kind == "python":
         cmd = [PYTHON, "-m", "app", "--host", "127.0.0.1", "--port", str(port)]
     else:
-        cmd = [str(VENV_BIN / "gunicorn"), "app:server", "-w", str(workers), "--threads", "4",
+        cmd = [str(VENV_BIN / "gunicorn"), "app:server", "-w", str(workers), "--threads", str(threads),
                "--timeout", "180", "-b", f"127.0.0.1:{port}"]
     base_env = {"ECG_CACHE_DIR": "", "ECG_CACHE_URL": "", "TMPDIR": str(tmp / "tmp")}
     (tmp / "tmp").mkdir(parents=True, exist_ok=True)

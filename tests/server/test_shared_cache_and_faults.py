@@ -1,0 +1,88 @@
+"""Shared Redis cache across gunicorn workers, Redis killed mid-run, a worker killed mid-analysis."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import redis
+import requests
+
+from tests.conftest import start_app
+from tests.server.apiclient import PAGES, csv_upload, post_analysis, wfdb_upload
+
+pytestmark = [pytest.mark.server, pytest.mark.slow]
+
+
+def unique_csv(record: str, seconds: float = 60):
+    """A CSV this server has never seen (a tiny unique gain), so it must be computed."""
+    return csv_upload(record, seconds=seconds, gain=1.0 + (time.time_ns() % 100_003) / 1e7)
+
+
+def test_redis_cache_shared_by_two_workers_and_redis_loss_is_survived(redis_server, tmp_path):
+    srv = start_app("gunicorn", tmp_path, workers=2, threads=1,
+                    env={"ECG_CACHE_URL": redis_server.url, "ECG_WORKER_HEADER": "1"})
+    try:
+        files, data = unique_csv("100")
+        # Four identical uploads at once on two single-threaded workers: while one worker
+        # computes, the other must take a request; it finds the shared lock, waits for the
+        # result in Redis and answers from the cache.
+        with ThreadPoolExecutor(4) as ex:
+            responses = list(ex.map(lambda _: post_analysis(srv.url, files, data), range(4)))
+        assert [r.status_code for r in responses] == [200] * 4, [r.text for r in responses]
+        assert len({r.json()["key"] for r in responses}) == 1
+        computed = [r for r in responses if not r.json()["cached"]]
+        hits = [r for r in responses if r.json()["cached"]]
+        assert len(computed) == 1 and len(hits) == 3  # analyze() ran once for four requests
+        computed_pid = computed[0].headers["X-ECG-Worker"]
+        assert any(r.headers["X-ECG-Worker"] != computed_pid for r in hits), "no hit from the other worker"
+        key = computed[0].json()["key"]
+        client = redis.Redis(host="127.0.0.1", port=redis_server.port)
+        assert client.exists(f"ecg:{key}") == 1
+        assert not any(k.decode().startswith(f"ecg:{key}:") for k in client.keys("ecg:*"))  # lock released
+
+        # Redis goes away mid-run: the app logs it, recomputes and keeps serving.
+        redis_server.stop()
+        files2, data2 = unique_csv("105")
+        r = post_analysis(srv.url, files2, data2)
+        assert r.status_code == 200, r.text
+        assert r.json()["cached"] is False and r.json()["summary"]["n_beats"] > 50
+        assert post_analysis(srv.url, wfdb_upload("232")).status_code == 200
+        for path in PAGES + ["/api/v1/health"]:
+            assert requests.get(srv.url + path, timeout=30).status_code == 200, path
+        assert "cache backend" in srv.log_tail(20000)  # the failure was logged
+    finally:
+        srv.stop()
+
+
+def test_killed_worker_does_not_take_the_service_down(tmp_path):
+    srv = start_app("gunicorn", tmp_path, workers=2, threads=2,
+                    env={"ECG_CACHE_DIR": str(tmp_path / "cache")})
+    try:
+        assert post_analysis(srv.url, wfdb_upload("100")).status_code == 200  # warm one worker
+        workers = srv.worker_pids()
+        assert len(workers) == 2
+        files, data = unique_csv("213", seconds=120)
+        with ThreadPoolExecutor(1) as ex:
+            inflight = ex.submit(post_analysis, srv.url, files, data)
+            time.sleep(0.3)
+            os.kill(workers[0], signal.SIGKILL)
+            # other requests keep succeeding while gunicorn replaces the worker
+            for _ in range(3):
+                assert requests.get(srv.url + "/", timeout=60).status_code == 200
+                r = post_analysis(srv.url, wfdb_upload("100"))
+                assert r.status_code == 200 and r.json()["summary"]["n_beats"] > 1500
+            try:
+                inflight.result(timeout=180)
+            except requests.RequestException:
+                pass  # the killed worker's own request may be lost; nothing else is
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(srv.worker_pids()) < 2:
+            time.sleep(0.5)
+        assert len(srv.worker_pids()) == 2 and workers[0] not in srv.worker_pids()
+        r = post_analysis(srv.url, files, data)  # the interrupted upload works when retried
+        assert r.status_code == 200
+    finally:
+        srv.stop()
