@@ -165,8 +165,11 @@ def choose_template_weight(d: BeatData) -> tuple[float, dict[str, float]]:
     return best, grid
 
 
-def fit_baselines(ds1: BeatData, seed: int = 0) -> Baselines:
-    """Fit every baseline on DS1 beats (PCA and IsolationForest on the N beats only)."""
+def fit_baselines(ds1: BeatData, weight_data: BeatData | None = None, seed: int = 0) -> Baselines:
+    """Fit every baseline on DS1 beats (PCA and IsolationForest on the N beats only).
+
+    The template + RR weight is chosen on ``weight_data`` (default: the same beats).
+    """
     normals = _normals(ds1)
     sel = _thin(len(normals), MAX_FIT_BEATS, seed)
     w = normals.windows[sel].astype(np.float64)
@@ -174,12 +177,13 @@ def fit_baselines(ds1: BeatData, seed: int = 0) -> Baselines:
     ipca = PCA(n_components=IFOREST_COMPONENTS, random_state=seed).fit(w)
     feats = np.column_stack([ipca.transform(w), rr_features(normals.subset(sel))])
     iforest = IsolationForest(n_estimators=IFOREST_TREES, random_state=seed, n_jobs=1).fit(feats)
-    weight, grid = choose_template_weight(ds1)
+    weight, grid = choose_template_weight(ds1 if weight_data is None else weight_data)
     info = {"n_fit_beats": int(len(ds1)), "n_fit_normals": int(len(normals)),
             "n_pca_fit": int(len(sel)), "pca_components": PCA_COMPONENTS,
             "pca_explained_variance": float(np.sum(pca.explained_variance_ratio_)),
             "iforest_components": IFOREST_COMPONENTS, "iforest_trees": IFOREST_TREES,
             "iforest_fit_on": "DS1 normal (N) beats",
             "template_weight": weight, "template_weight_auroc_ds1": grid,
+            "n_weight_beats": int(len(ds1 if weight_data is None else weight_data)),
             "seed": seed}
     return Baselines(pca, ipca, iforest, weight, info)
