@@ -1,0 +1,1 @@
+"""Small reusable UI pieces; figures.py holds the pure data -> plotly figure builders."""

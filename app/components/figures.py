@@ -1,0 +1,243 @@
+"""Pure figure builders: numpy data in, plotly figures (or Patch payloads) out.
+
+Nothing here reads the cache or Dash state, so every function is unit-testable on plain arrays.
+Time is always in seconds on the x axis; signals in mV.
+"""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+NORMAL = "#1f77b4"
+ANOMALY = "#d62728"
+LOW_QUALITY = "#9e9e9e"
+RECON = "#ff7f0e"
+
+MAX_POINTS = 2000        # min-max bins per lead per strip update (2 points per bin)
+MAX_MARKERS = 1500       # beat markers per strip update; beyond, only flagged/low-quality beats
+MAX_TIMELINE = 20000     # timeline points; longer records are min-max reduced per bin
+WINDOW_PRE = 90          # samples before the R-peak in a 256-sample beat window (360 Hz)
+MODEL_FS = 360.0
+
+_FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=12)
+
+
+def _base_layout(**kw) -> dict:
+    layout = dict(template="plotly_white", font=_FONT, margin=dict(l=55, r=15, t=30, b=35))
+    layout.update(kw)
+    return layout
+
+
+def minmax_indices(i0: int, i1: int, values: np.ndarray, n_bins: int = MAX_POINTS) -> np.ndarray:
+    """Indices into ``values`` that keep each bin's min and max over [i0, i1), in time order.
+
+    Stateless min-max downsampling: at most ``2 * n_bins`` indices whatever the span; the raw
+    indices when the span already fits.
+    """
+    i0, i1 = max(0, int(i0)), min(len(values), int(i1))
+    n = i1 - i0
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if n <= 2 * n_bins:
+        return np.arange(i0, i1, dtype=np.int64)
+    size = int(np.ceil(n / n_bins))
+    n_full = n // size
+    seg = values[i0 : i0 + n_full * size].reshape(n_full, size)
+    base = i0 + np.arange(n_full, dtype=np.int64) * size
+    lo = base + np.argmin(seg, axis=1)
+    hi = base + np.argmax(seg, axis=1)
+    idx = np.stack([np.minimum(lo, hi), np.maximum(lo, hi)], axis=1).ravel()
+    tail = i0 + n_full * size
+    if tail < i1:
+        rest = values[tail:i1]
+        idx = np.concatenate([idx, np.sort(tail + np.array([np.argmin(rest), np.argmax(rest)]))])
+    return idx
+
+
+def downsample_lead(signal: np.ndarray, fs: float, t0: float, t1: float,
+                    n_bins: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """(time_s, mV) of one lead over [t0, t1] s, min-max downsampled to <= 2*n_bins points."""
+    i0 = int(np.floor(t0 * fs))
+    i1 = int(np.ceil(t1 * fs)) + 1
+    idx = minmax_indices(i0, i1, signal, n_bins)
+    return idx / float(fs), signal[idx]
+
+
+def beat_classes(flags: np.ndarray, low_quality: np.ndarray) -> np.ndarray:
+    """0 normal, 1 anomaly, 2 low quality (a flag wins over low quality)."""
+    cls = np.where(low_quality, 2, 0).astype(np.int8)
+    cls[flags] = 1
+    return cls
+
+
+CLASS_COLOURS = np.array([NORMAL, ANOMALY, LOW_QUALITY])
+CLASS_NAMES = np.array(["normal", "anomaly", "low quality"])
+
+
+def visible_beats(time_s: np.ndarray, flags: np.ndarray, low_quality: np.ndarray,
+                  t0: float, t1: float, max_markers: int = MAX_MARKERS) -> np.ndarray:
+    """Indices of the beats drawn in [t0, t1]: all of them, or only the flagged and low-quality
+    ones (then only the flagged ones, then the first ``max_markers``) when there are too many.
+    ``time_s`` must be sorted."""
+    a, b = np.searchsorted(time_s, [t0, t1], side="left")
+    idx = np.arange(a, b, dtype=np.int64)
+    if len(idx) > max_markers:
+        idx = idx[flags[a:b] | low_quality[a:b]]
+    if len(idx) > max_markers:
+        idx = idx[flags[idx]]
+    return idx[:max_markers]
+
+
+def marker_payload(beat_idx: np.ndarray, time_s: np.ndarray, y: np.ndarray, flags: np.ndarray,
+                   low_quality: np.ndarray, ref_symbol: np.ndarray | None) -> dict:
+    """The beat-marker trace's x, y, colours, customdata (beat index) and labels."""
+    cls = beat_classes(flags[beat_idx], low_quality[beat_idx])
+    text = ref_symbol[beat_idx].tolist() if ref_symbol is not None else None
+    return {
+        "x": np.round(time_s[beat_idx], 4).tolist(),
+        "y": np.round(y, 4).tolist(),
+        "marker.color": CLASS_COLOURS[cls].tolist(),
+        "customdata": beat_idx.tolist(),
+        "text": text,
+        "hovertext": [f"beat {i}: {n}" for i, n in zip(beat_idx.tolist(), CLASS_NAMES[cls])],
+    }
+
+
+def lead_payloads(signals: np.ndarray, fs: float, t0: float, t1: float,
+                  n_bins: int = MAX_POINTS) -> list[dict]:
+    """Per lead {x, y} of the strip over [t0, t1], rounded for a small payload."""
+    out = []
+    for j in range(signals.shape[1]):
+        x, y = downsample_lead(signals[:, j], fs, t0, t1, n_bins)
+        out.append({"x": np.round(x, 4).tolist(), "y": np.round(y.astype(np.float64), 4).tolist()})
+    return out
+
+
+def strip_figure(signals: np.ndarray, fs: float, leads: list[str], lead_index: int,
+                 time_s: np.ndarray, r_samples: np.ndarray, flags: np.ndarray,
+                 low_quality: np.ndarray, ref_symbol: np.ndarray | None,
+                 t0: float, t1: float) -> go.Figure:
+    """ECG strip of all leads over [t0, t1] s with beat markers on the analysed lead.
+
+    Trace order (relied upon by the Patch updates): one line per lead, then the markers.
+    """
+    n_leads = signals.shape[1]
+    fig = make_subplots(rows=n_leads, cols=1, shared_xaxes=True, vertical_spacing=0.04)
+    for j, p in enumerate(lead_payloads(signals, fs, t0, t1)):
+        fig.add_trace(go.Scatter(x=p["x"], y=p["y"], mode="lines", name=leads[j],
+                                 line=dict(color="#333333", width=1), hoverinfo="skip",
+                                 showlegend=False), row=j + 1, col=1)
+        fig.update_yaxes(title_text=f"{leads[j]} (mV)", row=j + 1, col=1, fixedrange=True)
+    idx = visible_beats(time_s, flags, low_quality, t0, t1)
+    y = signals[np.clip(r_samples[idx], 0, len(signals) - 1), lead_index]
+    m = marker_payload(idx, time_s, y, flags, low_quality, ref_symbol)
+    fig.add_trace(go.Scatter(x=m["x"], y=m["y"], mode="markers+text" if m["text"] else "markers",
+                             text=m["text"], textposition="top center",
+                             textfont=dict(size=10, color="#555"),
+                             marker=dict(color=m["marker.color"], size=9, line=dict(width=1, color="white")),
+                             customdata=m["customdata"], hovertext=m["hovertext"], hoverinfo="text",
+                             name="beats", showlegend=False), row=lead_index + 1, col=1)
+    fig.update_xaxes(range=[t0, t1])
+    fig.update_xaxes(title_text="time (s)", row=n_leads, col=1)
+    fig.update_layout(**_base_layout(height=170 + 150 * n_leads, dragmode="zoom", uirevision="strip",
+                                     hovermode="closest"))
+    return fig
+
+
+def timeline_points(time_s: np.ndarray, score: np.ndarray,
+                    max_points: int = MAX_TIMELINE) -> np.ndarray:
+    """Beat indices for the score timeline: all beats, or per-bin min and max when there are more
+    than ``max_points`` (peaks, i.e. candidate anomalies, always survive)."""
+    n = len(score)
+    if n <= max_points:
+        return np.arange(n, dtype=np.int64)
+    return minmax_indices(0, n, score, max_points // 2)
+
+
+def threshold_colorscale(threshold: float, cmin: float, cmax: float) -> list:
+    """Two-colour step colour scale: below the threshold normal, at or above it anomaly."""
+    span = max(cmax - cmin, 1e-12)
+    p = float(np.clip((threshold - cmin) / span, 1e-9, 1 - 1e-9))
+    return [[0.0, NORMAL], [p, NORMAL], [p, ANOMALY], [1.0, ANOMALY]]
+
+
+def timeline_figure(time_s: np.ndarray, score: np.ndarray, low_quality: np.ndarray,
+                    threshold: float, window: tuple[float, float] | None = None) -> go.Figure:
+    """Score of every beat over the whole record; threshold line (shape 0) and the strip's
+    window (shape 1). Colours follow the threshold through the colour scale only, so a
+    threshold change patches a few bytes, not one colour per beat.
+
+    Traces: 0 = beats of acceptable quality, 1 = low-quality beats (grey).
+    """
+    idx = timeline_points(time_s, score)
+    good = idx[~low_quality[idx]]
+    bad = idx[low_quality[idx]]
+    cmin, cmax = float(np.min(score)) if len(score) else 0.0, float(np.max(score)) if len(score) else 1.0
+    fig = go.Figure()
+    fig.add_trace(go.Scattergl(
+        x=np.round(time_s[good], 3), y=np.round(score[good], 4), mode="markers", name="beats",
+        customdata=good, hovertemplate="beat %{customdata}<br>t=%{x:.1f}s<br>score=%{y:.3f}<extra></extra>",
+        marker=dict(size=5, color=score[good], cmin=cmin, cmax=cmax,
+                    colorscale=threshold_colorscale(threshold, cmin, cmax), showscale=False)))
+    fig.add_trace(go.Scattergl(
+        x=np.round(time_s[bad], 3), y=np.round(score[bad], 4), mode="markers", name="low quality",
+        customdata=bad, hovertemplate="beat %{customdata} (low quality)<br>score=%{y:.3f}<extra></extra>",
+        marker=dict(size=5, color=LOW_QUALITY, symbol="x")))
+    shapes = [dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=threshold, y1=threshold,
+                   line=dict(color=ANOMALY, dash="dash", width=1.5))]
+    w = window or (0.0, 0.0)
+    shapes.append(dict(type="rect", xref="x", yref="paper", x0=w[0], x1=w[1], y0=0, y1=1,
+                       fillcolor="rgba(31,119,180,0.12)", line=dict(width=0)))
+    fig.update_layout(**_base_layout(height=220, shapes=shapes, showlegend=False, uirevision="timeline",
+                                     xaxis_title="time (s)", yaxis_title="anomaly score",
+                                     hovermode="closest"))
+    return fig
+
+
+def beat_figure(window: np.ndarray, recon: np.ndarray, fs: float = MODEL_FS,
+                pre: int = WINDOW_PRE, title: str = "") -> go.Figure:
+    """A beat (record-scaled units) against its VAE reconstruction, with the residual below."""
+    t_ms = (np.arange(len(window)) - pre) / fs * 1000.0
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.06)
+    fig.add_trace(go.Scatter(x=t_ms, y=window, name="beat", line=dict(color="#222", width=1.6)), row=1, col=1)
+    fig.add_trace(go.Scatter(x=t_ms, y=recon, name="VAE reconstruction",
+                             line=dict(color=RECON, width=1.6, dash="dot")), row=1, col=1)
+    fig.add_trace(go.Scatter(x=t_ms, y=window - recon, name="residual", fill="tozeroy",
+                             line=dict(color=ANOMALY, width=1)), row=2, col=1)
+    fig.update_yaxes(title_text="amplitude (scaled)", row=1, col=1)
+    fig.update_yaxes(title_text="residual", row=2, col=1)
+    fig.update_xaxes(title_text="ms from R-peak", row=2, col=1)
+    fig.update_layout(**_base_layout(height=340, title=dict(text=title, font=dict(size=13)),
+                                     legend=dict(orientation="h", y=1.12, x=0)))
+    return fig
+
+
+SCORE_PARTS = [("recon_error", "reconstruction error"), ("latent_distance", "latent distance"),
+               ("kl", "KL divergence"), ("rr_score", "rhythm (RR)"), ("score", "ensemble score")]
+
+
+def percentile_ranks(values: np.ndarray, sorted_values: np.ndarray) -> np.ndarray:
+    """Share (0-100) of the record's beats with a lower value, for each of ``values``."""
+    if len(sorted_values) == 0:
+        return np.zeros_like(values, dtype=float)
+    return 100.0 * np.searchsorted(sorted_values, values, side="left") / len(sorted_values)
+
+
+def breakdown_figure(names: list[str], ranks: list[float], values: list[float]) -> go.Figure:
+    """Horizontal bars: where this beat's scores fall within the record (percentile)."""
+    colours = [ANOMALY if r >= 95 else NORMAL for r in ranks]
+    fig = go.Figure(go.Bar(x=ranks, y=names, orientation="h", marker_color=colours,
+                           text=[f"{v:.3g}  (p{r:.0f})" for v, r in zip(values, ranks)],
+                           textposition="auto", hoverinfo="skip"))
+    fig.update_layout(**_base_layout(height=220, xaxis=dict(range=[0, 100], title="percentile within record"),
+                                     yaxis=dict(autorange="reversed"), margin=dict(l=150, r=15, t=10, b=40)))
+    return fig
+
+
+def empty_figure(message: str = "", height: int = 200) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(**_base_layout(height=height, xaxis=dict(visible=False), yaxis=dict(visible=False),
+                                     annotations=[dict(text=message, showarrow=False, x=0.5, y=0.5,
+                                                       xref="paper", yref="paper", font=dict(size=14, color="#777"))]))
+    return fig

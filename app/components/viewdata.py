@@ -1,0 +1,160 @@
+"""What the signal page needs of a cached analysis, precomputed once per key and process.
+
+Callbacks read ``view_for(key)``: plain numpy arrays (scores, times, sorted copies for
+percentile ranks) so that a threshold change is a handful of vectorized operations. The
+arrays are derived from the cache entry and hold no user state, so every worker can rebuild
+them on its own; a few keys are kept per process.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from app.components.figures import SCORE_PARTS
+
+_KEEP = 4
+_views: "OrderedDict[str, View]" = OrderedDict()
+_lock = threading.Lock()
+
+
+@dataclass
+class View:
+    key: str
+    entry: object                 # app.cache.Entry (recording + analysis)
+    signals: np.ndarray           # (n_samples, n_leads) float32 mV, original rate
+    fs: float
+    leads: list[str]
+    lead_index: int
+    time_s: np.ndarray            # float64, sorted
+    sample: np.ndarray            # int64 R-peaks at the original rate
+    score: np.ndarray             # float64 ensemble score
+    low_quality: np.ndarray       # bool
+    ref_symbol: np.ndarray | None
+    ref_class: np.ndarray | None
+    thresholds: dict
+    default_method: str
+    threshold: float
+    summary: dict
+    sorted_parts: dict = field(default_factory=dict)   # column -> sorted values
+    order_cache: dict = field(default_factory=dict)    # (column, ascending) -> argsort
+
+    @property
+    def analysis(self):
+        return self.entry.analysis
+
+    @property
+    def n_beats(self) -> int:
+        return len(self.score)
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.signals) / self.fs
+
+
+def lead_index_of(leads: list[str], lead) -> int:
+    """Index of the analysed lead, given as a name or an index (0 if unknown)."""
+    if isinstance(lead, (int, np.integer)) and 0 <= int(lead) < len(leads):
+        return int(lead)
+    if isinstance(lead, str) and lead in leads:
+        return leads.index(lead)
+    return 0
+
+
+def build_view(key: str, entry) -> View:
+    rec, an = entry.recording, entry.analysis
+    t = an.table
+    has_ref = "ref_class" in t.columns
+    view = View(
+        key=key, entry=entry, signals=np.asarray(rec.signals), fs=float(rec.fs), leads=list(rec.leads),
+        lead_index=lead_index_of(list(rec.leads), an.summary.get("lead", getattr(an, "lead", None))),
+        time_s=t["time_s"].to_numpy(np.float64), sample=t["sample"].to_numpy(np.int64),
+        score=t["score"].to_numpy(np.float64), low_quality=t["low_quality"].to_numpy(bool),
+        ref_symbol=t["ref_symbol"].to_numpy(str) if has_ref else None,
+        ref_class=t["ref_class"].to_numpy(str) if has_ref else None,
+        thresholds=dict(an.thresholds), default_method=str(an.default_method),
+        threshold=float(an.threshold), summary=dict(an.summary),
+    )
+    view.sorted_parts = {c: np.sort(t[c].to_numpy(np.float64)) for c, _ in SCORE_PARTS if c in t.columns}
+    return view
+
+
+def view_for(key: str | None) -> View | None:
+    """The View of a cache key, or None when the key is unknown or expired."""
+    if not key:
+        return None
+    with _lock:
+        v = _views.get(key)
+        if v is not None:
+            _views.move_to_end(key)
+            return v
+    from app import cache
+
+    entry = cache.get_entry(key)
+    if entry is None:
+        return None
+    v = build_view(key, entry)
+    with _lock:
+        _views[key] = v
+        while len(_views) > _KEEP:
+            _views.popitem(last=False)
+    return v
+
+
+def flags_at(view: View, threshold: float) -> np.ndarray:
+    """Anomaly flags at ``threshold`` from the cached scores (no model run)."""
+    from app.analysis import reflag
+
+    return np.asarray(reflag(view.analysis, float(threshold)), dtype=bool)
+
+
+def agreement(flags: np.ndarray, ref_class: np.ndarray | None) -> dict | None:
+    """Confusion against the reference (anomalous = ref_class not 'N') on matched beats."""
+    if ref_class is None:
+        return None
+    matched = ref_class != ""
+    if not matched.any():
+        return None
+    truth = ref_class[matched] != "N"
+    pred = flags[matched]
+    tp = int(np.sum(truth & pred))
+    fn = int(np.sum(truth & ~pred))
+    fp = int(np.sum(~truth & pred))
+    tn = int(np.sum(~truth & ~pred))
+
+    def ratio(a, b):
+        return a / b if b else float("nan")
+
+    return {"tp": tp, "fn": fn, "fp": fp, "tn": tn, "matched": int(matched.sum()),
+            "unmatched": int((~matched).sum()),
+            "sensitivity": ratio(tp, tp + fn), "specificity": ratio(tn, tn + fp),
+            "ppv": ratio(tp, tp + fp), "accuracy": ratio(tp + tn, tp + tn + fp + fn)}
+
+
+def slider_range(score: np.ndarray, thresholds: dict) -> tuple[float, float]:
+    """Slider bounds: the bulk of the scores and every method's threshold, with a margin."""
+    if len(score) == 0:
+        return 0.0, 1.0
+    lo = float(np.quantile(score, 0.01))
+    hi = float(np.quantile(score, 0.999))
+    vals = [float(t["value"]) for t in thresholds.values() if np.isfinite(float(t["value"]))]
+    lo, hi = min([lo] + vals), max([hi] + vals)
+    if hi <= lo:
+        hi = lo + 1.0
+    pad = 0.05 * (hi - lo)
+    return lo - pad, hi + pad
+
+
+def sorted_order(view: View, column: str, ascending: bool) -> np.ndarray:
+    """Row order of the beat table sorted by a column (cached per view)."""
+    k = (column, ascending)
+    order = view.order_cache.get(k)
+    if order is None:
+        values = view.analysis.table[column].to_numpy()
+        order = np.argsort(values, kind="stable")
+        if not ascending:
+            order = order[::-1]
+        view.order_cache[k] = order
+    return order

@@ -1,0 +1,1 @@
+"""Dash pages: one module per page (upload, signal, latent, evaluation), registered by app.ui."""

@@ -1,0 +1,556 @@
+"""Signal viewer ("/signal"): summary, score timeline, ECG strip, threshold, inspector, table, export.
+
+Every callback reads the analysis key from the shell's store and the precomputed View of it;
+zoom, pan and threshold changes send ``dash.Patch`` payloads (downsampled strip data, marker
+colours), never a whole lead and never a model run.
+"""
+from __future__ import annotations
+
+import logging
+import math
+
+import dash
+import dash_bootstrap_components as dbc
+import numpy as np
+from dash import Input, Output, Patch, State, callback, ctx, dash_table, dcc, html, no_update
+
+from app.components import figures as F
+from app.components.ids import KEY_STORE
+from app.components.viewdata import View, agreement, flags_at, slider_range, sorted_order, view_for
+
+log = logging.getLogger(__name__)
+
+dash.register_page(__name__, path="/signal", name="Signal", title="ECG Anomaly Explorer - signal", order=1)
+
+WINDOW_S = 10.0
+TABLE_PAGE = 12
+TABLE_COLUMNS = ["beat", "time_s", "score", "anomaly", "recon_error", "latent_distance", "kl", "rr_score",
+                 "rr_prev_s", "rr_next_s", "quality", "low_quality", "ref_symbol", "ref_class"]
+METHOD_LABELS = {"statistical": "Statistical (mean + k sd)", "percentile": "Percentile", "fixed": "Fixed"}
+GRAPH_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d", "autoScale2d"]}
+
+
+# --------------------------------------------------------------------------- layout
+
+def layout(**_):
+    return html.Div([
+        html.Div(id="signal-empty"),
+        html.Div(id="signal-body", style={"display": "none"}, children=[
+            dbc.Row(id="summary-cards", className="g-2 mb-2"),
+            html.Div(id="short-record-notice"),
+            dbc.Card(dbc.CardBody(dbc.Row([
+                dbc.Col([dbc.Label("Threshold method", html_for="thr-method", className="small mb-0"),
+                         dbc.Select(id="thr-method", size="sm")], md=2),
+                dbc.Col([dbc.Label(["Threshold: ", html.Span(id="thr-value", className="fw-semibold")],
+                                   className="small mb-0"),
+                         dcc.Slider(id="thr-slider", min=0, max=1, value=0.5, step=None, allow_direct_input=True,
+                                    updatemode="mouseup", tooltip={"placement": "bottom"})], md=4),
+                dbc.Col(html.Div([html.Div("Anomalies", className="small text-muted"),
+                                  html.Div(id="anomaly-count", className="fs-4 fw-bold text-danger",
+                                           **{"data-testid": "anomaly-count"})]), md=1),
+                dbc.Col(dbc.ButtonGroup([
+                    dbc.Button("\u25c0 Previous anomaly", id="prev-anomaly", color="secondary", outline=True, size="sm"),
+                    dbc.Button("Next anomaly \u25b6", id="next-anomaly", color="secondary", outline=True, size="sm"),
+                ]), md="auto", className="align-self-center"),
+                dbc.Col([dbc.Label("Lead", html_for="lead-switch", className="small mb-0"),
+                         dbc.Select(id="lead-switch", size="sm")], md=1),
+                dbc.Col(dbc.ButtonGroup([
+                    dbc.Button("Export CSV", id="export-csv", color="primary", size="sm"),
+                    dbc.Button("HTML report", id="export-report", color="primary", outline=True, size="sm"),
+                ]), md="auto", className="align-self-center ms-auto"),
+            ], className="g-3 align-items-end")), className="mb-2 controls-card"),
+            dcc.Download(id="download-csv"),
+            dcc.Download(id="download-report"),
+            dcc.Loading(html.Div(id="lead-status"), type="dot"),
+            dbc.Card([dbc.CardHeader("Anomaly score of every beat (click to jump; dashed line = threshold)"),
+                      dbc.CardBody(dcc.Graph(id="timeline", config=GRAPH_CONFIG), className="p-1")],
+                     className="mb-2"),
+            dbc.Card([dbc.CardHeader(html.Div([
+                html.Span("ECG strip (drag to zoom, double-click to reset; click a beat to inspect)"),
+                html.Span([html.Span("\u25cf", style={"color": F.NORMAL}), " normal  ",
+                           html.Span("\u25cf", style={"color": F.ANOMALY}), " anomaly  ",
+                           html.Span("\u25cf", style={"color": F.LOW_QUALITY}), " low quality"],
+                          className="float-end small")])),
+                dbc.CardBody(dcc.Graph(id="strip", config=GRAPH_CONFIG), className="p-1")], className="mb-2"),
+            dbc.Row([
+                dbc.Col(dbc.Card([dbc.CardHeader(html.Span(id="inspector-title", children="Beat inspector")),
+                                  dbc.CardBody([dcc.Graph(id="beat-figure", config=GRAPH_CONFIG),
+                                                dcc.Graph(id="breakdown-figure", config=GRAPH_CONFIG)],
+                                               className="p-1")]), lg=7),
+                dbc.Col([dbc.Card([dbc.CardHeader("Agreement with reference annotations"),
+                                   dbc.CardBody(html.Div(id="agreement", **{"data-testid": "agreement"}))], className="mb-2"),
+                         dbc.Card([dbc.CardHeader("How to read this"),
+                                   dbc.CardBody(html.Ul([
+                                       html.Li("Score: the ensemble of reconstruction error, latent distance to "
+                                               "this record's own normal beats, KL and the rhythm (RR) score."),
+                                       html.Li("A beat is flagged when its score reaches the threshold; "
+                                               "low-quality beats are grey and not trusted."),
+                                       html.Li("Inspector: the beat (black) against what the VAE, trained only on "
+                                               "normal beats, can rebuild (orange). A large residual means an "
+                                               "unusual shape; a high rhythm score means unusual timing."),
+                                   ], className="small mb-0"))])], lg=5),
+            ], className="mb-2"),
+            dbc.Card([dbc.CardHeader(html.Div([
+                html.Span("Beats (click a row to show it; sort by any column)"),
+                dbc.Switch(id="table-flagged-only", label="flagged only", value=False,
+                           className="float-end small mb-0")])),
+                dbc.CardBody(dash_table.DataTable(
+                    id="beat-table", page_action="custom", sort_action="custom", sort_mode="single",
+                    page_current=0, page_size=TABLE_PAGE, sort_by=[{"column_id": "score", "direction": "desc"}],
+                    style_table={"overflowX": "auto"}, style_cell={"fontSize": 13, "padding": "3px 8px"},
+                    style_header={"fontWeight": "600"},
+                    style_data_conditional=[{"if": {"filter_query": "{anomaly} = 1"},
+                                             "backgroundColor": "#fdecea"}]), className="p-1")]),
+            dcc.Store(id="view-range"),
+            dcc.Store(id="selected-beat"),
+        ]),
+    ])
+
+
+# --------------------------------------------------------------------------- helpers
+
+def fmt_duration(seconds: float) -> str:
+    s = int(round(seconds))
+    h, m, s = s // 3600, (s % 3600) // 60, s % 60
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def card(title: str, value, testid: str, value_id: str | None = None) -> dbc.Col:
+    body = html.Div(value, className="fs-5 fw-semibold", id=value_id or f"card-{testid}",
+                    **{"data-testid": f"card-{testid}"})
+    return dbc.Col(dbc.Card(dbc.CardBody([html.Div(title, className="small text-muted"), body],
+                                         className="py-2 px-3"), className="summary-card h-100"), xs=6, md=True)
+
+
+def summary_cards(view: View, n_anomalies: int) -> list:
+    s = view.summary
+    hr = s.get("heart_rate_bpm")
+    return [
+        card("Record", str(view.analysis.record), "record"),
+        card("Duration", fmt_duration(view.duration_s), "duration"),
+        card("Leads", ", ".join(view.leads), "leads"),
+        card("Sampling rate", f"{view.fs:g} Hz", "fs"),
+        card("Beats", f"{view.n_beats:,}", "beats"),
+        card("Anomalies", f"{n_anomalies:,}", "anomalies", value_id="card-anomalies"),
+        card("Heart rate", f"{hr:.0f} bpm" if hr is not None and math.isfinite(hr) else "n/a", "hr"),
+        card("Model", str(s.get("model_id", "")), "model"),
+    ]
+
+
+def agreement_body(view: View, flags: np.ndarray):
+    a = agreement(flags, view.ref_class)
+    if a is None:
+        return html.Div("No reference annotations with this recording (upload a .atr file to compare).",
+                        className="text-muted small")
+
+    def pct(x):
+        return "n/a" if not math.isfinite(x) else f"{100 * x:.1f}%"
+
+    return html.Div([
+        dbc.Row([
+            dbc.Col([html.Div("Sensitivity", className="small text-muted"),
+                     html.Div(pct(a["sensitivity"]), className="fs-5", **{"data-testid": "agree-sens"})]),
+            dbc.Col([html.Div("Specificity", className="small text-muted"),
+                     html.Div(pct(a["specificity"]), className="fs-5", **{"data-testid": "agree-spec"})]),
+            dbc.Col([html.Div("Precision", className="small text-muted"), html.Div(pct(a["ppv"]), className="fs-5")]),
+        ], className="mb-2"),
+        dbc.Table([
+            html.Thead(html.Tr([html.Th(""), html.Th("reference abnormal"), html.Th("reference normal")])),
+            html.Tbody([html.Tr([html.Th("flagged"), html.Td(a["tp"]), html.Td(a["fp"])]),
+                        html.Tr([html.Th("not flagged"), html.Td(a["fn"]), html.Td(a["tn"])])]),
+        ], bordered=True, size="sm", className="mb-1 text-center"),
+        html.Div(f"{a['matched']:,} beats matched a reference beat within 150 ms; {a['unmatched']:,} did not. "
+                 "Abnormal = AAMI class S, V, F or Q.", className="small text-muted"),
+    ])
+
+
+def initial_window(view: View, flags: np.ndarray) -> tuple[float, float]:
+    """A WINDOW_S window around the first flagged beat (or the record start)."""
+    dur = view.duration_s
+    width = min(WINDOW_S, dur)
+    hits = np.flatnonzero(flags)
+    centre = float(view.time_s[hits[0]]) if len(hits) else width / 2
+    return window_around(centre, width, dur)
+
+
+def window_around(centre: float, width: float, duration: float) -> tuple[float, float]:
+    t0 = max(0.0, min(centre - width / 2, duration - width))
+    return float(t0), float(min(duration, t0 + width))
+
+
+def parse_relayout(relayout: dict | None, duration: float) -> tuple[float, float] | None:
+    """The new x range from a strip relayout event (any of the linked x axes), or None."""
+    if not relayout:
+        return None
+    for k, v in relayout.items():
+        if k.startswith("xaxis") and k.endswith(".autorange") and v:
+            return 0.0, duration
+        if k.startswith("xaxis") and k.endswith(".range[0]"):
+            k1 = k.replace("[0]", "[1]")
+            if k1 in relayout:
+                return _clip_range(float(relayout[k]), float(relayout[k1]), duration)
+        if k.startswith("xaxis") and k.endswith(".range") and isinstance(v, list) and len(v) == 2:
+            return _clip_range(float(v[0]), float(v[1]), duration)
+    return None
+
+
+def _clip_range(t0: float, t1: float, duration: float) -> tuple[float, float]:
+    t0, t1 = min(t0, t1), max(t0, t1)
+    return max(0.0, t0), min(duration, max(t1, t0 + 0.2))
+
+
+def strip_patch(view: View, flags: np.ndarray, t0: float, t1: float, set_range: bool) -> Patch:
+    """Downsampled leads and the markers of [t0, t1] as a Patch of the strip figure."""
+    p = Patch()
+    for j, d in enumerate(F.lead_payloads(view.signals, view.fs, t0, t1)):
+        p["data"][j]["x"] = d["x"]
+        p["data"][j]["y"] = d["y"]
+    apply_markers(p, view, flags, t0, t1)
+    if set_range:
+        for j in range(view.signals.shape[1]):
+            p["layout"][f"xaxis{'' if j == 0 else j + 1}"]["range"] = [t0, t1]
+    return p
+
+
+def apply_markers(p: Patch, view: View, flags: np.ndarray, t0: float, t1: float) -> None:
+    idx = F.visible_beats(view.time_s, flags, view.low_quality, t0, t1)
+    y = view.signals[np.clip(view.sample[idx], 0, len(view.signals) - 1), view.lead_index]
+    m = F.marker_payload(idx, view.time_s, y, flags, view.low_quality, view.ref_symbol)
+    n = view.signals.shape[1]
+    for k in ("x", "y", "customdata", "hovertext", "text"):
+        if m[k] is not None:
+            p["data"][n][k] = m[k]
+    p["data"][n]["marker"]["color"] = m["marker.color"]
+
+
+def window_shape_patch(p: Patch, t0: float, t1: float) -> None:
+    p["layout"]["shapes"][1]["x0"] = t0
+    p["layout"]["shapes"][1]["x1"] = t1
+
+
+# --------------------------------------------------------------------------- callbacks
+
+@callback(
+    Output("signal-empty", "children"),
+    Output("signal-body", "style"),
+    Output("summary-cards", "children"),
+    Output("short-record-notice", "children"),
+    Output("thr-method", "options"),
+    Output("thr-method", "value"),
+    Output("thr-slider", "min"),
+    Output("thr-slider", "max"),
+    Output("thr-slider", "marks"),
+    Output("timeline", "figure"),
+    Output("strip", "figure"),
+    Output("view-range", "data"),
+    Output("lead-switch", "options"),
+    Output("lead-switch", "value"),
+    Output("selected-beat", "data"),
+    Input(KEY_STORE, "data"),
+)
+def load_analysis(key):
+    """Build the page for the analysis in the store (or say there is none)."""
+    view = view_for(key)
+    if view is None:
+        empty = html.Div(dbc.Alert(["No analysis loaded (or it expired). ",
+                                    dcc.Link("Pick a sample or upload a recording.", href="/")],
+                                   color="info", className="mt-3"), **{"data-testid": "signal-empty"})
+        return (empty, {"display": "none"}) + (no_update,) * 13
+    flags = flags_at(view, view.threshold)
+    t0, t1 = initial_window(view, flags)
+    methods = [m for m in ("statistical", "percentile", "fixed") if m in view.thresholds] + \
+        [m for m in view.thresholds if m not in ("statistical", "percentile", "fixed")]
+    options = [{"label": METHOD_LABELS.get(m, m), "value": m} for m in methods]
+    lo, hi = slider_range(view.score, view.thresholds)
+    marks = {float(v["value"]): {"label": m[:4]} for m, v in view.thresholds.items()
+             if math.isfinite(float(v["value"]))}
+    notice = None
+    if view.summary.get("short_record_fallback"):
+        notice = dbc.Alert("Short recording (under a minute): there is no reliable dominant rhythm, so scores "
+                           "are compared with the training calibration instead of this record's own beats. "
+                           "Treat the flags with more caution.", color="warning", className="py-2")
+        notice = html.Div(notice, **{"data-testid": "short-record-notice"})
+    timeline = F.timeline_figure(view.time_s, view.score, view.low_quality, view.threshold, (t0, t1))
+    strip = F.strip_figure(view.signals, view.fs, view.leads, view.lead_index, view.time_s, view.sample,
+                           flags, view.low_quality, view.ref_symbol, t0, t1)
+    leads = [{"label": name, "value": str(i)} for i, name in enumerate(view.leads)]
+    first = int(np.flatnonzero(flags)[0]) if flags.any() else 0
+    return (None, {"display": "block"}, summary_cards(view, int(flags.sum())), notice, options,
+            view.default_method if view.default_method in view.thresholds else methods[0],
+            lo, hi, marks, timeline, strip, [t0, t1], leads, str(view.lead_index), first)
+
+
+@callback(
+    Output("thr-slider", "value"),
+    Input("thr-method", "value"),
+    State(KEY_STORE, "data"),
+    prevent_initial_call=True,
+)
+def method_threshold(method, key):
+    """The method's threshold (computed at analysis time) onto the slider."""
+    view = view_for(key)
+    if view is None or method not in view.thresholds:
+        return no_update
+    return float(view.thresholds[method]["value"])
+
+
+@callback(
+    Output("timeline", "figure", allow_duplicate=True),
+    Output("strip", "figure", allow_duplicate=True),
+    Output("anomaly-count", "children"),
+    Output("card-anomalies", "children"),
+    Output("thr-value", "children"),
+    Output("agreement", "children"),
+    Input("thr-slider", "value"),
+    State("view-range", "data"),
+    State(KEY_STORE, "data"),
+    prevent_initial_call=True,
+)
+def rethreshold(threshold, view_range, key):
+    """Re-flag from cached scores; patch colours, markers and counts only."""
+    view = view_for(key)
+    if view is None or threshold is None or view_range is None:
+        return (no_update,) * 6
+    threshold = float(threshold)
+    flags = flags_at(view, threshold)
+    tl = Patch()
+    cmin, cmax = float(view.sorted_parts["score"][0]), float(view.sorted_parts["score"][-1])
+    tl["data"][0]["marker"]["colorscale"] = F.threshold_colorscale(threshold, cmin, cmax)
+    tl["layout"]["shapes"][0]["y0"] = threshold
+    tl["layout"]["shapes"][0]["y1"] = threshold
+    st = Patch()
+    apply_markers(st, view, flags, float(view_range[0]), float(view_range[1]))
+    n = f"{int(flags.sum()):,}"
+    return tl, st, n, n, f"{threshold:.3g}", agreement_body(view, flags)
+
+
+@callback(
+    Output("strip", "figure", allow_duplicate=True),
+    Output("timeline", "figure", allow_duplicate=True),
+    Output("view-range", "data", allow_duplicate=True),
+    Output("selected-beat", "data", allow_duplicate=True),
+    Input("strip", "relayoutData"),
+    Input("prev-anomaly", "n_clicks"),
+    Input("next-anomaly", "n_clicks"),
+    Input("timeline", "clickData"),
+    Input("beat-table", "active_cell"),
+    State("view-range", "data"),
+    State("thr-slider", "value"),
+    State(KEY_STORE, "data"),
+    prevent_initial_call=True,
+)
+def navigate(relayout, _prev, _next, tl_click, cell, view_range, threshold, key):
+    """Zoom/pan, previous/next anomaly, timeline and table clicks: move the strip's window."""
+    view = view_for(key)
+    if view is None or view_range is None:
+        return (no_update,) * 4
+    trig = ctx.triggered_id
+    t0, t1 = float(view_range[0]), float(view_range[1])
+    width = max(t1 - t0, 0.5)
+    thr = float(threshold) if threshold is not None else view.threshold
+    flags = flags_at(view, thr)
+    selected, set_range = no_update, True
+    if trig == "strip":
+        rng = parse_relayout(relayout, view.duration_s)
+        if rng is None:
+            return (no_update,) * 4
+        t0, t1 = rng
+        set_range = False
+    elif trig in ("prev-anomaly", "next-anomaly"):
+        beat = adjacent_anomaly(view.time_s, flags, (t0 + t1) / 2, forward=trig == "next-anomaly")
+        if beat is None:
+            return (no_update,) * 4
+        selected = beat
+        t0, t1 = window_around(float(view.time_s[beat]), width, view.duration_s)
+    elif trig == "timeline" and tl_click:
+        t0, t1 = window_around(float(tl_click["points"][0]["x"]), width, view.duration_s)
+        cd = tl_click["points"][0].get("customdata")
+        selected = int(cd) if cd is not None else no_update
+    elif trig == "beat-table" and cell and cell.get("row_id") is not None:
+        selected = int(cell["row_id"])
+        t0, t1 = window_around(float(view.time_s[selected]), width, view.duration_s)
+    else:
+        return (no_update,) * 4
+    tl = Patch()
+    window_shape_patch(tl, t0, t1)
+    return strip_patch(view, flags, t0, t1, set_range), tl, [t0, t1], selected
+
+
+def adjacent_anomaly(time_s: np.ndarray, flags: np.ndarray, centre: float, forward: bool) -> int | None:
+    """Index of the first flagged beat after (or before) ``centre`` + a small margin."""
+    hits = np.flatnonzero(flags)
+    if len(hits) == 0:
+        return None
+    t = time_s[hits]
+    if forward:
+        i = np.searchsorted(t, centre + 0.05, side="right")
+        return int(hits[i]) if i < len(hits) else None
+    i = np.searchsorted(t, centre - 0.05, side="left") - 1
+    return int(hits[i]) if i >= 0 else None
+
+
+@callback(
+    Output("selected-beat", "data", allow_duplicate=True),
+    Input("strip", "clickData"),
+    State(KEY_STORE, "data"),
+    prevent_initial_call=True,
+)
+def click_beat(click, key):
+    """A click on the strip selects the beat under (or nearest to) the cursor."""
+    view = view_for(key)
+    if view is None or not click:
+        return no_update
+    pt = click["points"][0]
+    if pt.get("customdata") is not None:
+        return int(pt["customdata"])
+    i = int(np.clip(np.searchsorted(view.time_s, float(pt["x"])), 0, view.n_beats - 1))
+    if i > 0 and abs(view.time_s[i - 1] - pt["x"]) < abs(view.time_s[i] - pt["x"]):
+        i -= 1
+    return i
+
+
+@callback(
+    Output("beat-figure", "figure"),
+    Output("breakdown-figure", "figure"),
+    Output("inspector-title", "children"),
+    Input("selected-beat", "data"),
+    State("thr-slider", "value"),
+    State(KEY_STORE, "data"),
+)
+def inspect_beat(beat, threshold, key):
+    """The beat against its reconstruction, the residual, and where its scores rank."""
+    view = view_for(key)
+    if view is None or beat is None or not (0 <= int(beat) < view.n_beats):
+        return F.empty_figure("Click a beat to inspect it", 340), F.empty_figure("", 220), "Beat inspector"
+    b = int(beat)
+    an = view.analysis
+    row = an.table.iloc[b]
+    thr = float(threshold) if threshold is not None else view.threshold
+    flagged = bool(flags_at(view, thr)[b])
+    ref = f", reference {row['ref_symbol']}" if view.ref_symbol is not None and row["ref_symbol"] else ""
+    status = "ANOMALY" if flagged else ("low quality" if row["low_quality"] else "normal")
+    title = f"Beat {b} at {row['time_s']:.2f} s: {status}{ref}"
+    fig = F.beat_figure(np.asarray(an.windows[b]), np.asarray(an.recon[b]))
+    names, ranks, values = [], [], []
+    for col, label in F.SCORE_PARTS:
+        if col in view.sorted_parts:
+            v = float(row[col])
+            names.append(label)
+            values.append(v)
+            ranks.append(float(F.percentile_ranks(np.array([v]), view.sorted_parts[col])[0]))
+    return fig, F.breakdown_figure(names, ranks, values), title
+
+
+def table_rows(view: View, flags: np.ndarray, order: np.ndarray, start: int, size: int) -> list[dict]:
+    cols = [c for c in TABLE_COLUMNS if c in view.analysis.table.columns and c != "anomaly"]
+    sub = view.analysis.table.iloc[order[start:start + size]][cols].copy()
+    sub.insert(3 if "score" in cols else 0, "anomaly", flags[order[start:start + size]].astype(int))
+    for c in sub.columns:
+        if sub[c].dtype.kind == "f":
+            sub[c] = sub[c].astype(np.float64).round(4)
+        elif sub[c].dtype.kind == "b":
+            sub[c] = sub[c].astype(int)
+    rows = sub.to_dict("records")
+    for r in rows:
+        r["id"] = int(r["beat"]) if "beat" in r else None
+    return rows
+
+
+@callback(
+    Output("beat-table", "data"),
+    Output("beat-table", "columns"),
+    Output("beat-table", "page_count"),
+    Input("beat-table", "page_current"),
+    Input("beat-table", "sort_by"),
+    Input("thr-slider", "value"),
+    Input("table-flagged-only", "value"),
+    State(KEY_STORE, "data"),
+)
+def beat_table(page, sort_by, threshold, flagged_only, key):
+    """One page of the beat table, sorted and filtered on the server."""
+    view = view_for(key)
+    if view is None or threshold is None:
+        return [], [], 0
+    flags = flags_at(view, float(threshold))
+    col, asc = "score", False
+    if sort_by:
+        col, asc = sort_by[0]["column_id"], sort_by[0]["direction"] == "asc"
+    if col == "anomaly":
+        order = np.argsort(flags if asc else ~flags, kind="stable")
+    elif col in view.analysis.table.columns:
+        order = sorted_order(view, col, asc)
+    else:
+        order = np.arange(view.n_beats)
+    if flagged_only:
+        order = order[flags[order]]
+    n_pages = max(1, math.ceil(len(order) / TABLE_PAGE))
+    page = min(int(page or 0), n_pages - 1)
+    rows = table_rows(view, flags, order, page * TABLE_PAGE, TABLE_PAGE)
+    names = [c for c in TABLE_COLUMNS if c in view.analysis.table.columns or c == "anomaly"]
+    columns = [{"name": c, "id": c} for c in names]
+    return rows, columns, n_pages
+
+
+@callback(
+    Output("download-csv", "data"),
+    Input("export-csv", "n_clicks"),
+    State("thr-slider", "value"),
+    State(KEY_STORE, "data"),
+    prevent_initial_call=True,
+)
+def export_csv(_n, threshold, key):
+    """The per-beat table (the CLI's columns) with the flags at the current threshold."""
+    from app.api import beats_csv
+
+    view = view_for(key)
+    if view is None:
+        return no_update
+    thr = float(threshold) if threshold is not None else view.threshold
+    return dcc.send_string(beats_csv(view.analysis, thr), f"{safe_name(view.analysis.record)}_beats.csv")
+
+
+@callback(
+    Output("download-report", "data"),
+    Input("export-report", "n_clicks"),
+    State("thr-slider", "value"),
+    State("thr-method", "value"),
+    State(KEY_STORE, "data"),
+    prevent_initial_call=True,
+)
+def export_report(_n, threshold, method, key):
+    """A self-contained HTML report (figures and plotly.js inlined)."""
+    from app.report import build_report
+
+    view = view_for(key)
+    if view is None:
+        return no_update
+    thr = float(threshold) if threshold is not None else view.threshold
+    html_text = build_report(view, flags_at(view, thr), thr, method)
+    return dcc.send_string(html_text, f"{safe_name(view.analysis.record)}_report.html")
+
+
+@callback(
+    Output(KEY_STORE, "data", allow_duplicate=True),
+    Output("lead-status", "children"),
+    Input("lead-switch", "value"),
+    State(KEY_STORE, "data"),
+    prevent_initial_call=True,
+)
+def switch_lead(lead, key):
+    """Analyze the same recording on another lead (a new cache entry and key)."""
+    from app import cache
+
+    view = view_for(key)
+    if view is None or lead is None or int(lead) == view.lead_index:
+        return no_update, None
+    try:
+        new_key, _ = cache.submit(view.entry.recording, lead=int(lead),
+                                  beats=str(view.summary.get("beats", "detect")))
+    except Exception as exc:  # noqa: BLE001 - never a traceback in the UI
+        log.exception("lead switch failed")
+        return no_update, dbc.Alert(str(exc), color="danger", dismissable=True)
+    return new_key, None
+
+
+def safe_name(name) -> str:
+    return "".join(c for c in str(name) if c.isalnum() or c in "-_.") or "record"

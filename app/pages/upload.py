@@ -1,0 +1,213 @@
+"""Upload page ("/"): bundled samples in one click, drag-and-drop of WFDB or CSV files."""
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+
+from app.components.ids import KEY_STORE, NAV_LOCATION
+from app.components.samples import SAMPLES, sample_path
+from app.config import get_settings
+
+log = logging.getLogger(__name__)
+
+dash.register_page(__name__, path="/", name="Upload", title="ECG Anomaly Explorer - upload", order=0)
+
+BASE64_OVERHEAD = 4 / 3
+
+
+def upload_limits() -> tuple[int, int]:
+    """(bytes per file, bytes per upload) the page accepts; the request limit covers base64."""
+    s = get_settings()
+    per_file = int(s.max_file_mb * 1024 * 1024)
+    total = int(s.max_request_mb * 1024 * 1024 / BASE64_OVERHEAD) - 64 * 1024
+    return min(per_file, total), total
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1024 * 1024):.0f} MB"
+
+
+def sample_card(rec: str, description: str) -> dbc.Col:
+    return dbc.Col(dbc.Card(dbc.CardBody([
+        html.H5(f"Record {rec}", className="card-title mb-1"),
+        html.P(description, className="card-text small text-muted sample-desc"),
+        html.Div(dbc.Button("Analyze", id={"type": "sample-btn", "record": rec}, color="primary", size="sm"),
+                 **{"data-testid": f"sample-{rec}"}),
+    ]), className="h-100 sample-card"), xs=12, sm=6, lg=True, className="mb-3")
+
+
+def layout(**_):
+    per_file, total = upload_limits()
+    return html.Div([
+        html.H2("Find abnormal heartbeats", className="mt-2"),
+        html.P(["Pick a bundled MIT-BIH record or upload your own ECG. Every beat is scored by a "
+                "convolutional VAE trained on normal beats only; anomalies are marked on the trace "
+                "with the reason (the beat against its reconstruction)."], className="lead"),
+        html.H4("Bundled samples", className="mt-4"),
+        dbc.Row([sample_card(r, d) for r, d in SAMPLES.items()], className="g-3"),
+        html.H4("Upload a recording", className="mt-4"),
+        dbc.Row([
+            dbc.Col([
+                dcc.Upload(
+                    id="upload", multiple=True, max_size=-1,
+                    children=html.Div([
+                        html.Div("Drag and drop files here, or click to choose", className="fw-semibold"),
+                        html.Div("A WFDB record: .hea + .dat (+ .atr for reference labels), all at once; "
+                                 "or one CSV file (one column per lead, optional time column).",
+                                 className="small text-muted"),
+                        html.Div(f"Limit: {_mb(per_file)} per file, {_mb(total)} per upload.",
+                                 className="small text-muted", id="upload-limit-text"),
+                    ]),
+                    className="upload-zone"),
+                html.Div(id="upload-files", className="small text-muted mt-1"),
+            ], lg=7),
+            dbc.Col([
+                dbc.Row([
+                    dbc.Col([dbc.Label("Sampling rate (CSV without time column)", html_for="csv-fs"),
+                             dbc.InputGroup([dbc.Input(id="csv-fs", type="number", min=1, step="any",
+                                                       placeholder="e.g. 360"),
+                                             dbc.InputGroupText("Hz")])], md=6),
+                    dbc.Col([dbc.Label("Units (CSV)", html_for="csv-units"),
+                             dbc.Select(id="csv-units", value="mV",
+                                        options=[{"label": u, "value": u} for u in ("mV", "uV", "V")])], md=6),
+                ], className="mb-2"),
+                dbc.Row([
+                    dbc.Col([dbc.Label("Lead", html_for="lead-choice"),
+                             dbc.Select(id="lead-choice", value="auto", options=[
+                                 {"label": "Automatic (MLII / II, else first ECG lead)", "value": "auto"},
+                                 {"label": "1st lead", "value": "0"}, {"label": "2nd lead", "value": "1"},
+                                 {"label": "3rd lead", "value": "2"}])], md=6),
+                    dbc.Col([dbc.Label("Beat positions", html_for="beats-choice"),
+                             dbc.Select(id="beats-choice", value="detect", options=[
+                                 {"label": "Detect R-peaks", "value": "detect"},
+                                 {"label": "Reference annotations (.atr)", "value": "reference"}])], md=6),
+                ]),
+            ], lg=5),
+        ]),
+        dcc.Store(id="upload-gate"),
+        html.Div(dbc.Alert(id="upload-limit-alert", color="danger", is_open=False, className="mt-3"),
+                 **{"data-testid": "upload-limit-alert"}),
+        dcc.Loading(html.Div(id="upload-status", className="mt-3", **{"data-testid": "upload-status"}),
+                    type="circle", delay_show=150, overlay_style={"visibility": "visible", "opacity": 0.5}),
+    ])
+
+
+# Refuse oversized uploads in the browser, before they are sent (dcc.Upload would otherwise
+# send them and the server would answer 413 to a callback, which shows nothing).
+clientside_callback(
+    """
+    function(contents, filenames, limitText) {
+        const C = window.dash_clientside;
+        if (!contents || contents.length === 0) { return [C.no_update, false, ""]; }
+        const perFile = %d, total = %d;
+        let sum = 0;
+        for (let i = 0; i < contents.length; i++) {
+            const n = Math.floor(contents[i].length * 3 / 4);
+            sum += n;
+            if (n > perFile) {
+                return [C.no_update, true, filenames[i] + ": file larger than the limit (" + limitText + ")"];
+            }
+        }
+        if (sum > total) {
+            return [C.no_update, true, "upload too large in all (" + limitText + ")"];
+        }
+        return [{n: Date.now(), files: filenames.length}, false, ""];
+    }
+    """ % upload_limits(),
+    Output("upload-gate", "data"),
+    Output("upload-limit-alert", "is_open"),
+    Output("upload-limit-alert", "children"),
+    Input("upload", "contents"),
+    State("upload", "filename"),
+    State("upload-limit-text", "children"),
+    prevent_initial_call=True,
+)
+
+
+def decode_upload(contents: list[str], names: list[str]) -> dict[str, bytes]:
+    """{file name: bytes} from dcc.Upload's data URLs."""
+    from app.ecg.errors import InvalidRecordError
+
+    files: dict[str, bytes] = {}
+    for c, name in zip(contents or [], names or []):
+        try:
+            files[name] = base64.b64decode(c.split(",", 1)[1], validate=False)
+        except (IndexError, binascii.Error, ValueError):
+            raise InvalidRecordError(name, "could not read the uploaded file") from None
+    return files
+
+
+def parse_lead(value):
+    return None if value in (None, "", "auto") else int(value)
+
+
+def parse_fs(value):
+    from app.ecg.errors import InvalidRecordError
+
+    if value in (None, ""):
+        return None
+    try:
+        fs = float(value)
+    except (TypeError, ValueError):
+        raise InvalidRecordError("sampling rate", f"not a number: {value!r}") from None
+    if not fs > 0:
+        raise InvalidRecordError("sampling rate", "must be a positive number of Hz")
+    return fs
+
+
+def error_alert(message: str) -> dbc.Alert:
+    return html.Div(dbc.Alert([html.Strong("Could not analyze this input. "), html.Span(message)],
+                              color="danger", dismissable=True), **{"data-testid": "upload-error"})
+
+
+@callback(
+    Output(KEY_STORE, "data"),
+    Output(NAV_LOCATION, "pathname"),
+    Output("upload-status", "children"),
+    Input({"type": "sample-btn", "record": ALL}, "n_clicks"),
+    Input("upload-gate", "data"),
+    State("upload", "contents"),
+    State("upload", "filename"),
+    State("csv-fs", "value"),
+    State("csv-units", "value"),
+    State("lead-choice", "value"),
+    State("beats-choice", "value"),
+    prevent_initial_call=True,
+)
+def analyze_input(_clicks, gate, contents, names, fs, units, lead, beats):
+    """Read the chosen input, analyze it (or find it in the cache), go to the signal page."""
+    from app import cache
+    from app.ecg.errors import InvalidRecordError
+    from app.ecg.readers import read_record, read_upload
+
+    trig = ctx.triggered_id
+    try:
+        if isinstance(trig, dict) and trig.get("type") == "sample-btn":
+            if not any(_clicks or []):
+                return no_update, no_update, no_update
+            recording = read_record(str(sample_path(trig["record"])))
+        elif trig == "upload-gate" and gate and contents:
+            recording = read_upload(decode_upload(contents, names), fs=parse_fs(fs), units=units or "mV")
+        else:
+            return no_update, no_update, no_update
+        key, _cached = cache.submit(recording, lead=parse_lead(lead), beats=beats or "detect")
+    except InvalidRecordError as exc:
+        return no_update, no_update, error_alert(str(exc))
+    except cache.BusyError as exc:
+        return no_update, no_update, error_alert(str(exc))
+    except Exception as exc:  # noqa: BLE001 - never a traceback in the UI
+        log.exception("analysis failed")
+        return no_update, no_update, error_alert(f"analysis failed ({type(exc).__name__}); see the server log")
+    done = html.Div(dbc.Alert(f"Analyzed {recording.name}; opening the signal viewer...", color="success"),
+                    **{"data-testid": "upload-ok"})
+    return key, "/signal", done
+
+
+@callback(Output("upload-files", "children"), Input("upload", "filename"), prevent_initial_call=True)
+def show_files(names):
+    return f"Selected: {', '.join(names)}" if names else ""

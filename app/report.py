@@ -1,0 +1,118 @@
+"""A self-contained HTML report of one analysis: no network needed to open it.
+
+plotly.js is embedded once (``include_plotlyjs=True`` on the first figure); the other
+figures reuse it. The report shows the summary, the threshold used, the agreement with the
+reference (when present), the score timeline, the strongest anomalies (beat against its
+reconstruction) and the table of flagged beats.
+"""
+from __future__ import annotations
+
+import html
+import math
+from datetime import datetime, timezone
+
+import numpy as np
+
+from app.components import figures as F
+from app.components.viewdata import agreement
+
+TOP_BEATS = 6
+TABLE_ROWS = 500
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#222}
+h1{font-size:1.6rem;margin-bottom:.2rem} h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;font-size:.85rem} td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
+th{background:#f5f5f5} .grid{display:grid;grid-template-columns:1fr 1fr;gap:.5rem}
+.muted{color:#666;font-size:.85rem} .anom{background:#fdecea}
+.cards{display:flex;flex-wrap:wrap;gap:.5rem} .card{border:1px solid #ddd;border-radius:6px;padding:.4rem .8rem}
+.card b{display:block;font-size:1.1rem}
+"""
+
+
+def _esc(x) -> str:
+    return html.escape(str(x))
+
+
+def _cards(items: list[tuple[str, str]]) -> str:
+    return '<div class="cards">' + "".join(
+        f'<div class="card"><span class="muted">{_esc(k)}</span><b>{_esc(v)}</b></div>' for k, v in items) + "</div>"
+
+
+def _pct(x: float) -> str:
+    return "n/a" if not math.isfinite(x) else f"{100 * x:.1f}%"
+
+
+def _agreement_html(flags: np.ndarray, ref_class) -> str:
+    a = agreement(flags, ref_class)
+    if a is None:
+        return '<p class="muted">No reference annotations with this recording.</p>'
+    return (f"<p>Sensitivity {_pct(a['sensitivity'])}, specificity {_pct(a['specificity'])}, "
+            f"precision {_pct(a['ppv'])} on {a['matched']:,} beats matched to the reference "
+            f"(abnormal = AAMI S, V, F, Q).</p>"
+            "<table><tr><th></th><th>reference abnormal</th><th>reference normal</th></tr>"
+            f"<tr><th>flagged</th><td>{a['tp']}</td><td>{a['fp']}</td></tr>"
+            f"<tr><th>not flagged</th><td>{a['fn']}</td><td>{a['tn']}</td></tr></table>")
+
+
+def _table_html(table, flags: np.ndarray) -> str:
+    cols = [c for c in ("beat", "time_s", "score", "recon_error", "latent_distance", "kl", "rr_score",
+                        "quality", "ref_symbol") if c in table.columns]
+    idx = np.flatnonzero(flags)
+    idx = idx[np.argsort(-table["score"].to_numpy()[idx], kind="stable")][:TABLE_ROWS]
+    head = "".join(f"<th>{_esc(c)}</th>" for c in cols)
+    rows = []
+    for _, r in table.iloc[idx][cols].iterrows():
+        cells = "".join(f"<td>{v:.4g}</td>" if isinstance(v, float) else f"<td>{_esc(v)}</td>" for v in r.tolist())
+        rows.append(f'<tr class="anom">{cells}</tr>')
+    more = (f'<p class="muted">Showing the {TABLE_ROWS} highest-scoring of {len(np.flatnonzero(flags)):,} '
+            "flagged beats; export the CSV for all.</p>") if flags.sum() > TABLE_ROWS else ""
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>{more}"
+
+
+def build_report(view, flags: np.ndarray, threshold: float, method: str | None = None) -> str:
+    """The whole report as one HTML string (View from app.components.viewdata)."""
+    an = view.analysis
+    table = an.table
+    flags = np.asarray(flags, dtype=bool)
+    s = view.summary
+    hr = s.get("heart_rate_bpm")
+    cards = _cards([
+        ("Record", an.record), ("Duration", f"{view.duration_s / 60:.1f} min"), ("Leads", ", ".join(view.leads)),
+        ("Analysed lead", view.leads[view.lead_index]), ("Sampling rate", f"{view.fs:g} Hz"),
+        ("Beats", f"{view.n_beats:,}"), ("Anomalies", f"{int(flags.sum()):,}"),
+        ("Heart rate", f"{hr:.0f} bpm" if hr is not None and math.isfinite(hr) else "n/a"),
+        ("Model", s.get("model_id", "")),
+    ])
+    method_txt = f" ({_esc(method)} method)" if method else ""
+    timeline = F.timeline_figure(view.time_s, view.score, view.low_quality, threshold)
+    parts = [timeline.to_html(full_html=False, include_plotlyjs=True, config={"displaylogo": False})]
+    hits = np.flatnonzero(flags)
+    top = hits[np.argsort(-view.score[hits], kind="stable")][:TOP_BEATS]
+    beat_divs = []
+    for b in top:
+        ref = f", ref {table['ref_symbol'].iloc[b]}" if "ref_symbol" in table.columns else ""
+        fig = F.beat_figure(np.asarray(an.windows[b]), np.asarray(an.recon[b]),
+                            title=f"beat {b} at {view.time_s[b]:.1f} s, score {view.score[b]:.3g}{ref}")
+        fig.update_layout(height=300, showlegend=False)
+        beat_divs.append(fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False}))
+    fallback = ('<p><b>Short recording:</b> scores were compared with the training calibration, not with '
+                "this record's own dominant beats.</p>") if s.get("short_record_fallback") else ""
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return "".join([
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>ECG anomaly report: {_esc(an.record)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>ECG anomaly report: record {_esc(an.record)}</h1>",
+        f"<p class='muted'>Generated {when} by ECG Anomaly Explorer. Research tool, not for diagnosis.</p>",
+        cards, fallback,
+        f"<h2>Threshold</h2><p>Beats with an ensemble score of at least <b>{threshold:.4g}</b>{method_txt} "
+        f"are flagged: {int(flags.sum()):,} of {view.n_beats:,} beats "
+        f"({100 * flags.mean() if len(flags) else 0:.1f}%).</p>",
+        "<h2>Agreement with the reference</h2>", _agreement_html(flags, view.ref_class),
+        "<h2>Score timeline</h2>", parts[0],
+        f"<h2>Strongest anomalies</h2><p class='muted'>Each beat (black) against its VAE reconstruction "
+        "(orange, dotted), residual below.</p>",
+        f"<div class='grid'>{''.join(beat_divs)}</div>" if beat_divs else "<p>No beat is flagged.</p>",
+        "<h2>Flagged beats</h2>", _table_html(table, flags),
+        "</body></html>",
+    ])
