@@ -128,16 +128,17 @@ def detection_stats(recording, beatset) -> dict:
 
 # ----------------------------------------------------------------------------- scoring
 
-def model_table(recording, bundle, beatset, mode: str) -> pd.DataFrame:
-    """The analysis table of one record (analyze(..., beats=mode)), checked against the beats."""
+def model_table(recording, bundle, mode: str):
+    """(analysis table, BeatSet) of one record: analyze(recording, bundle, beats=mode)."""
     from app.analysis import analyze
 
     a = analyze(recording, bundle, beats=mode)
     t = a.table.reset_index(drop=True)
-    if len(t) != len(beatset.samples) or not np.array_equal(t["sample"].to_numpy(), beatset.samples):
-        raise RuntimeError(f"{recording.name}: analyze() and extract_beats() gave different beats")
+    bs = a.beats
+    if bs is None or not np.array_equal(t["sample"].to_numpy(), np.asarray(bs.samples)):
+        raise RuntimeError(f"{recording.name}: analysis table and its BeatSet disagree")
     t["threshold"] = float(a.threshold)
-    return t
+    return t, bs
 
 
 def split_records(bundle) -> tuple[tuple, tuple]:
@@ -192,15 +193,14 @@ def _records_with_beats(data_dir: Path, records, mode: str) -> list[tuple]:
 
 def fit_on_ds1(bundle, data_dir: Path, train: tuple, val: tuple, mode: str, seed: int = 0) -> dict:
     """Baselines fit on DS1 train records; every threshold computed on DS1 validation normals."""
-    train_pairs = _records_with_beats(data_dir, train, mode)
-    val_pairs = _records_with_beats(data_dir, val, mode)
-    train_data = B.beat_data(bs for _, bs in train_pairs)
-    all_data = B.beat_data([bs for _, bs in train_pairs] + [bs for _, bs in val_pairs])
-    baselines = B.fit_baselines(train_data, weight_data=all_data, seed=seed)
-    val_data = B.beat_data(bs for _, bs in val_pairs)
+    train_bs = [bs for _, bs in _records_with_beats(data_dir, train, mode)]
+    val_tb = [model_table(read_recording(data_dir, r), bundle, mode) for r in val]
+    val_bs = [bs for _, bs in val_tb]
+    baselines = B.fit_baselines(B.beat_data(train_bs), weight_data=B.beat_data(train_bs + val_bs), seed=seed)
+    val_data = B.beat_data(val_bs)
     val_normal = val_data.ref_class == M.NORMAL_CLASS
     method, param = default_threshold_method(bundle)
-    tables = pd.concat([model_table(rec, bundle, bs, mode) for rec, bs in val_pairs], ignore_index=True)
+    tables = pd.concat([t for t, _ in val_tb], ignore_index=True)
     t_normal = (tables["ref_class"] == M.NORMAL_CLASS).to_numpy()
     bundle_th = float(tables["threshold"].iloc[0])
     fixed_q = float(np.mean(tables[ENSEMBLE].to_numpy()[t_normal] <= bundle_th))
@@ -221,9 +221,9 @@ def fit_on_ds1(bundle, data_dir: Path, train: tuple, val: tuple, mode: str, seed
 
 # ----------------------------------------------------------------------------- DS2: score and summarise
 
-def score_record(recording, beatset, bundle, baselines, mode: str) -> pd.DataFrame:
-    """One row per beat: the model's scores and every baseline's score."""
-    t = model_table(recording, bundle, beatset, mode)
+def score_record(recording, bundle, baselines, mode: str) -> tuple[pd.DataFrame, object]:
+    """(one row per beat: the model's scores and every baseline's score, the BeatSet)."""
+    t, beatset = model_table(recording, bundle, mode)
     cols = ["record", "sample", "time_s", "ref_symbol", "ref_class", "quality", "low_quality",
             *SCORERS, "anomaly"]
     for c in ("ref_symbol", "ref_class"):
@@ -234,7 +234,7 @@ def score_record(recording, beatset, bundle, baselines, mode: str) -> pd.DataFra
     for name, s in baselines.score(B.beat_data([beatset])).items():
         out[f"baseline_{name}"] = s
     out.insert(0, "beats", mode)
-    return out
+    return out, beatset
 
 
 def _per_record_rows(df: pd.DataFrame, thresholds: dict, names: list[str], detection: dict) -> list[dict]:
@@ -345,7 +345,11 @@ def write_scores(df: pd.DataFrame, path: Path) -> None:
     """Per-beat DS2 scores, gzip CSV (deterministic bytes: no gzip timestamp)."""
     import gzip
 
-    text = df.to_csv(index=False, float_format="%.6g", lineterminator="\n")
+    df = df.drop(columns=[c for c in ("time_s",) if c in df])
+    for c in ("anomaly", "low_quality"):
+        df[c] = df[c].astype(bool).astype(np.int8)
+    df["quality"] = df["quality"].round(3)
+    text = df.to_csv(index=False, float_format="%.5g", lineterminator="\n")
     with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
         gz.write(text.encode())
 
@@ -383,8 +387,8 @@ def evaluate_mode(bundle, data_dir, test, fit: dict, mode: str) -> tuple[dict, p
     frames, det = [], {}
     for r in test:
         rec = read_recording(data_dir, r)
-        bs = beatset_for(rec, mode, Path(data_dir) / f"{r}.dat")
-        frames.append(score_record(rec, bs, bundle, fit["baselines"], mode))
+        df, bs = score_record(rec, bundle, fit["baselines"], mode)
+        frames.append(df)
         if mode == "detect":
             det[str(r)] = detection_stats(rec, bs)
     df = pd.concat(frames, ignore_index=True)
@@ -457,7 +461,10 @@ def run_evaluation(bundle_dir, data_dir=None, quick: bool = False, intra_patient
     if run_intra:
         from training.intra_patient import run_intra_patient
 
-        ev["intra_patient"] = run_intra_patient(Path(data_dir), bundle, seed=seed)
+        try:
+            ev["intra_patient"] = run_intra_patient(Path(data_dir), bundle, seed=seed)
+        except Exception as exc:  # noqa: BLE001 - the secondary result must not sink the primary one
+            ev["intra_patient"] = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"[:500]}
     else:
         ev["intra_patient"] = {"status": "not run", "reason": "--quick run" if quick else "disabled"}
     timings["intra_patient"] = round(time.perf_counter() - t, 2)

@@ -1,0 +1,141 @@
+"""evaluation.json: the committed model's file (schema, ranges, curves, consistency with the
+per-beat scores) and a quick run of training.evaluate on bundled records."""
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from app.config import MODEL_STORE, DEFAULT_MODEL_ID
+from app.ecg.aami import DS1, DS2, PACED
+from app.model import metrics as M
+
+BUNDLE = MODEL_STORE / DEFAULT_MODEL_ID
+EVAL = BUNDLE / "evaluation.json"
+SCORERS = ("recon_error", "latent_distance", "kl", "rr_score", "score")
+BASELINES = ("pca", "iforest", "rr", "template_rr")
+THRESHOLD_METRICS = ("accuracy", "precision", "sensitivity", "specificity", "f1", "balanced_accuracy",
+                     "npv")
+
+
+def check_summary(s: dict, name: str, curves: bool = True) -> None:
+    assert s["n"] > 0 and 0 < s["n_anomalous"] < s["n"], name
+    assert 0.0 <= s["auroc"] <= 1.0 and 0.0 <= s["average_precision"] <= 1.0, name
+    at = s["at_threshold"]
+    for k in THRESHOLD_METRICS:
+        assert at[k] is None or 0.0 <= at[k] <= 1.0, (name, k)
+    assert -1.0 <= at["mcc"] <= 1.0 and -1.0 <= at["kappa"] <= 1.0
+    assert sum(at["confusion"].values()) == s["n"]
+    assert at["confusion"]["tp"] + at["confusion"]["fn"] == s["n_anomalous"]
+    for c in ("N", "S", "V", "F", "Q"):
+        pc = s["per_class"][c]
+        assert pc["rate"] is None or 0.0 <= pc["rate"] <= 1.0
+        assert 0 <= pc["flagged"] <= pc["n"]
+    assert sum(s["per_class"][c]["n"] for c in ("S", "V", "F", "Q")) == s["n_anomalous"]
+    if curves:
+        fpr, tpr = np.array(s["roc"]["fpr"]), np.array(s["roc"]["tpr"])
+        assert 2 <= len(fpr) <= M.MAX_CURVE_POINTS + 2
+        assert fpr[0] == 0.0 and tpr[0] == 0.0 and fpr[-1] == 1.0 and tpr[-1] == 1.0
+        assert np.all(np.diff(fpr) >= 0) and np.all(np.diff(tpr) >= 0), name
+        assert np.trapezoid(tpr, fpr) == pytest.approx(s["auroc"], abs=0.01), name
+        rec, prec = np.array(s["pr"]["recall"]), np.array(s["pr"]["precision"])
+        assert len(rec) <= M.MAX_CURVE_POINTS + 2 and np.all(np.diff(rec) >= 0)
+        assert np.all((prec >= 0) & (prec <= 1))
+
+
+def check_evaluation(ev: dict, quick: bool) -> None:
+    for key in ("schema_version", "model_id", "created_utc", "git_commit", "protocol", "class_counts",
+                "detection", "scorers", "baselines", "per_record", "thresholds", "reference_beats",
+                "intra_patient", "training", "files", "timings_s"):
+        assert key in ev, key
+    assert ev["quick"] is quick and ev["protocol"]["valid"] is (not quick)
+    assert set(ev["scorers"]) == set(SCORERS) and set(ev["baselines"]) == set(BASELINES)
+    for name, s in ev["scorers"].items():
+        check_summary(s, name)
+    for name, s in ev["baselines"].items():
+        check_summary(s, name)
+        assert s["description"]
+    ref = ev["reference_beats"]
+    for name, s in {**ref["scorers"], **ref["baselines"]}.items():
+        check_summary(s, "reference:" + name)
+    d = ev["detection"]
+    assert d["matched"] + d["missed"] == d["n_reference"]
+    assert d["matched"] + d["false_detections"] == d["n_detected"]
+    assert ev["n_unlabelled"] == d["false_detections"]
+    assert ev["scorers"]["score"]["n"] == d["matched"]
+    assert sorted(r["record"] for r in ev["per_record"]) == sorted(ev["protocol"]["test_records"])
+    assert sum(r["n_beats"] for r in ev["per_record"]) == ev["n_beats"]
+
+
+@pytest.fixture(scope="module")
+def committed():
+    if not EVAL.exists():
+        pytest.skip(f"{EVAL} not generated yet (python -m training.evaluate)")
+    return json.loads(EVAL.read_text())
+
+
+def test_committed_evaluation_schema_and_ranges(committed):
+    check_evaluation(committed, quick=False)
+
+
+def test_committed_evaluation_follows_the_protocol(committed):
+    p = committed["protocol"]
+    assert p["name"].startswith("inter-patient")
+    assert sorted(p["test_records"]) == sorted(r for r in DS2 if r not in PACED)
+    fit = set(p["train_records"]) | set(p["validation_records"])
+    assert fit <= set(DS1) and not fit & set(DS2)
+    assert not set(p["test_records"]) & set(PACED)
+    assert committed["class_counts"]["N"] > 40000 and committed["class_counts"]["S"] > 1500
+    assert committed["class_counts"]["V"] > 3000
+    ip = committed["intra_patient"]
+    assert ip["status"] in ("ok", "failed", "not run")
+    if ip["status"] == "ok":
+        assert "SECONDARY" in ip["label"]
+
+
+def test_committed_scores_file_matches_the_json(committed):
+    path = BUNDLE / committed["files"]["scores"]
+    with gzip.open(path, "rt") as fh:
+        df = pd.read_csv(fh, keep_default_na=False, dtype={"record": str})
+    det = df[df["beats"] == "detect"]
+    assert len(det) == committed["n_beats"]
+    assert len(df[df["beats"] == "reference"]) == committed["reference_beats"]["n_beats"]
+    lab = M.labelled_mask(det["ref_class"])
+    y = M.labels_from_classes(det["ref_class"][lab])
+    for name in SCORERS:
+        assert M.auroc(y, det[name][lab]) == pytest.approx(committed["scorers"][name]["auroc"], abs=2e-3)
+    for name in BASELINES:
+        got = M.auroc(y, det[f"baseline_{name}"][lab])
+        assert got == pytest.approx(committed["baselines"][name]["auroc"], abs=2e-3)
+    # the saved flags are the ensemble at the bundle threshold (scores are saved to 5 digits)
+    recomputed = det["score"] > committed["thresholds"]["score"]
+    assert (recomputed != det["anomaly"].astype(bool)).mean() < 1e-3
+    assert det["anomaly"].sum() == committed["detection"]["false_detections_flagged_by_ensemble"] + sum(
+        committed["scorers"]["score"]["at_threshold"]["confusion"][k] for k in ("tp", "fp"))
+
+
+@pytest.mark.slow
+def test_quick_evaluation_on_bundled_records(tmp_path):
+    from training.evaluate import SCORES_FILE, run_evaluation
+
+    if not (BUNDLE / "manifest.json").exists():
+        pytest.skip(f"no model bundle at {BUNDLE}")
+    ev = run_evaluation(BUNDLE, quick=True, out_dir=tmp_path)
+    on_disk = json.loads((tmp_path / "evaluation.json").read_text())
+    assert on_disk["scorers"]["score"]["auroc"] == ev["scorers"]["score"]["auroc"]
+    check_evaluation(on_disk, quick=True)
+    assert on_disk["protocol"]["test_records"] == ["213", "233"]
+    assert on_disk["intra_patient"]["status"] == "not run"
+    # 213 and 233 hold hundreds of V beats: the ensemble ranks them far above normal beats
+    assert on_disk["scorers"]["score"]["per_class"]["V"]["auroc_vs_N"] > 0.9
+    assert on_disk["baselines"]["template_rr"]["per_class"]["V"]["auroc_vs_N"] > 0.9
+    with gzip.open(tmp_path / SCORES_FILE, "rt") as fh:
+        df = pd.read_csv(fh, keep_default_na=False, dtype={"record": str})
+    assert set(df["record"]) == {"213", "233"} and set(df["beats"]) == {"detect", "reference"}
+    assert {"sample", "ref_class", *SCORERS, "baseline_template_rr"} <= set(df.columns)
+    # deterministic: a second run gives the same numbers
+    again = run_evaluation(BUNDLE, quick=True, out_dir=tmp_path / "again")
+    assert again["scorers"] == ev["scorers"] and again["baselines"] == ev["baselines"]
+    assert (tmp_path / SCORES_FILE).read_bytes() == (tmp_path / "again" / SCORES_FILE).read_bytes()
