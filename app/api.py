@@ -146,11 +146,11 @@ def get_analysis(key: str):
 
 
 def beats_csv(analysis, threshold: float | None = None) -> str:
-    """The per-beat table as CSV (the CLI's columns), re-flagged at ``threshold`` if given."""
-    table = analysis.table.copy()
-    if threshold is not None:
-        from app.analysis import reflag
+    """The per-beat table as CSV, columns as ``python -m app score`` writes them; re-flagged at ``threshold`` if given."""
+    from app.analysis import REFERENCE_COLUMNS, TABLE_COLUMNS, reflag
 
+    table = analysis.table.reindex(columns=TABLE_COLUMNS + REFERENCE_COLUMNS, fill_value="")
+    if threshold is not None:
         table["anomaly"] = np.asarray(reflag(analysis, threshold), dtype=bool)
     return table.to_csv(index=False, lineterminator="\n")
 
