@@ -308,8 +308,9 @@ def training_reference(bundle_dir: Path, bundle) -> dict:
         out["history_file"] = "history.json"
         try:
             h = json.loads(hist.read_text())
-            out["epochs"] = len(next(iter(h.values()))) if isinstance(h, dict) and h else None
-        except (ValueError, StopIteration, TypeError):
+            out["epochs"] = len(h.get("epoch") or next(iter(h.values())))
+            out["curves"] = sorted(k for k, v in h.items() if isinstance(v, list) and k != "epoch")
+        except (ValueError, StopIteration, TypeError, AttributeError):
             pass
     man = bundle.manifest or {}
     for k in ("date", "created_utc", "git_commit", "commit", "metrics"):
