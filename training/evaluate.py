@@ -210,7 +210,7 @@ def fit_on_ds1(bundle, data_dir: Path, train: tuple, val: tuple, mode: str, seed
     for name in SCORERS:
         thresholds[name] = threshold_on_normals(tables[name].to_numpy()[t_normal], method, param, fixed_q)
     ds1_check = {"score_threshold_recomputed_on_ds1_validation": thresholds[ENSEMBLE],
-                 "score_auroc_ds1_validation": M.auroc(
+                 "score_auroc_ds1_validation_in_sample": M.auroc(
                      M.labels_from_classes(tables["ref_class"][M.labelled_mask(tables["ref_class"])]),
                      tables[ENSEMBLE][M.labelled_mask(tables["ref_class"])])}
     ds1_check["score_ds1_validation_normal_false_alarm_rate"] = 1.0 - fixed_q
