@@ -1,0 +1,213 @@
+"""Pure builders of the evaluation page: evaluation.json pieces in, figures and table rows out.
+
+The schema is ``training.evaluate``'s: a beat set (detected beats at the top level, reference
+beat positions under ``reference_beats``) holds ``scorers`` and ``baselines`` (name -> summary
+with auroc, average_precision, at_threshold, per_class, roc, pr, operating_point) and
+``per_record`` rows.
+"""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+SCORER_LABELS = {"score": "Ensemble (VAE)", "recon_error": "VAE reconstruction error",
+                 "latent_distance": "VAE latent distance", "kl": "VAE KL divergence",
+                 "rr_score": "RR rhythm score"}
+METRIC_COLUMNS = [("auroc", "AUROC"), ("average_precision", "AP"), ("sensitivity", "Sens"),
+                  ("specificity", "Spec"), ("precision", "Prec"), ("f1", "F1"), ("mcc", "MCC"),
+                  ("balanced_accuracy", "Bal. acc"), ("kappa", "Kappa"), ("npv", "NPV"),
+                  ("accuracy", "Acc")]
+CLASSES = ("S", "V", "F", "Q")
+PALETTE = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf"]
+_FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=12)
+
+
+def _layout(**kw) -> dict:
+    out = dict(template="plotly_white", font=_FONT, margin=dict(l=55, r=15, t=40, b=45))
+    out.update(kw)
+    return out
+
+
+def fmt(v, digits: int = 3) -> str:
+    """A metric as text: fixed decimals, an en dash when undefined."""
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return "\u2013"
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return f"{int(v):,}"
+    return f"{float(v):.{digits}f}"
+
+
+def scorer_label(name: str, baseline: bool = False) -> str:
+    if baseline:
+        return f"Baseline: {name}"
+    return SCORER_LABELS.get(name, name)
+
+
+def beat_set(ev: dict, mode: str = "detect") -> dict:
+    """The summaries of one beat set: ``detect`` (top level) or ``reference``."""
+    if mode == "reference":
+        return ev.get("reference_beats") or {}
+    return ev
+
+
+def all_summaries(bs: dict) -> list[tuple[str, str, bool, dict]]:
+    """(key, label, is_baseline, summary) of every scorer then every baseline; ensemble first."""
+    scorers = bs.get("scorers") or {}
+    order = sorted(scorers, key=lambda n: (n != "score", n))
+    out = [(n, scorer_label(n), False, scorers[n]) for n in order]
+    out += [(f"baseline_{n}", scorer_label(n, True), True, s) for n, s in (bs.get("baselines") or {}).items()]
+    return out
+
+
+def metrics_rows(bs: dict) -> list[dict]:
+    """One row per scorer and baseline: AUROC, AP and the metrics at its DS1 threshold."""
+    rows = []
+    for key, label, is_base, s in all_summaries(bs):
+        at = s.get("at_threshold") or {}
+        row = {"scorer": label, "key": key, "kind": "baseline" if is_base else "model",
+               "threshold": fmt(at.get("threshold"), 4)}
+        for k, _ in METRIC_COLUMNS:
+            row[k] = fmt(s.get(k) if k in ("auroc", "average_precision") else at.get(k))
+        rows.append(row)
+    return rows
+
+
+def per_class_rows(bs: dict) -> list[dict]:
+    """Per scorer: detection rate of S, V, F, Q and the N false-alarm rate at its threshold."""
+    rows = []
+    for key, label, _, s in all_summaries(bs):
+        pc = s.get("per_class") or {}
+        row = {"scorer": label, "key": key}
+        for c in CLASSES + ("N",):
+            r = pc.get(c) or {}
+            row[c] = f"{fmt(r.get('rate'))} ({r.get('flagged', 0):,}/{r.get('n', 0):,})" if r.get("n") else "\u2013"
+        rows.append(row)
+    return rows
+
+
+def curves_figure(bs: dict, kind: str = "roc", height: int = 420) -> go.Figure:
+    """ROC (kind="roc") or precision-recall (kind="pr") curves of every scorer, overlaid."""
+    fig = go.Figure()
+    for i, (key, label, is_base, s) in enumerate(all_summaries(bs)):
+        c = s.get(kind) or {}
+        x, y = (c.get("fpr"), c.get("tpr")) if kind == "roc" else (c.get("recall"), c.get("precision"))
+        if not x:
+            continue
+        metric = s.get("auroc") if kind == "roc" else s.get("average_precision")
+        colour = PALETTE[i % len(PALETTE)]
+        ensemble = key == "score"
+        fig.add_trace(go.Scatter(
+            x=x, y=y, mode="lines", name=f"{label} ({fmt(metric)})",
+            line=dict(color=colour, width=3 if ensemble else 1.5, dash="dot" if is_base else "solid"),
+            hovertemplate=f"{label}<br>%{{x:.3f}}, %{{y:.3f}}<extra></extra>"))
+        op = s.get("operating_point") or {}
+        ox, oy = (op.get("fpr"), op.get("tpr")) if kind == "roc" else (op.get("tpr"), op.get("precision"))
+        if ox is not None and oy is not None:
+            fig.add_trace(go.Scatter(x=[ox], y=[oy], mode="markers", showlegend=False,
+                                     marker=dict(color=colour, size=9, symbol="circle-open", line=dict(width=2)),
+                                     hovertemplate=f"{label} at its DS1 threshold<br>%{{x:.3f}}, %{{y:.3f}}"
+                                                   "<extra></extra>"))
+    if kind == "roc":
+        fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", showlegend=False, hoverinfo="skip",
+                                 line=dict(color="#bbbbbb", dash="dash", width=1)))
+        title, xt, yt = "ROC (AUROC)", "false-positive rate (1 - specificity)", "sensitivity"
+    else:
+        title, xt, yt = "Precision-recall (AP)", "recall (sensitivity)", "precision"
+    fig.update_layout(**_layout(height=height, title=dict(text=title, x=0.01, font=dict(size=14)),
+                                xaxis=dict(title=xt, range=[0, 1]), yaxis=dict(title=yt, range=[0, 1.02]),
+                                legend=dict(font=dict(size=10), x=1.0, xanchor="right",
+                                            y=0.0 if kind == "roc" else 0.0, yanchor="bottom",
+                                            bgcolor="rgba(255,255,255,0.7)")))
+    return fig
+
+
+def confusion_figure(confusion: dict, height: int = 300) -> go.Figure:
+    """2 x 2 confusion matrix (rows: reference, columns: flag) with counts and row shares."""
+    tp, fp, tn, fn = (int(confusion.get(k, 0)) for k in ("tp", "fp", "tn", "fn"))
+    z = np.array([[tn, fp], [fn, tp]], dtype=float)
+    share = z / np.maximum(z.sum(axis=1, keepdims=True), 1)
+    text = [[f"{int(z[i, j]):,}<br>({share[i, j]:.1%})" for j in range(2)] for i in range(2)]
+    fig = go.Figure(go.Heatmap(z=share, x=["not flagged", "flagged"], y=["normal (N)", "anomalous (S V F Q)"],
+                               text=text, texttemplate="%{text}", colorscale="Blues", zmin=0, zmax=1,
+                               showscale=False, hoverinfo="skip"))
+    fig.update_layout(**_layout(height=height, title=dict(text="Confusion matrix", x=0.01, font=dict(size=14)),
+                                xaxis=dict(title="model", side="bottom"),
+                                yaxis=dict(title="reference", autorange="reversed")))
+    return fig
+
+
+def threshold_bounds(scores: np.ndarray, default: float | None = None) -> tuple[float, float]:
+    """A slider range for a score: its 0.1st to 99.9th percentile, widened to hold ``default``."""
+    s = np.asarray(scores, dtype=float)
+    s = s[np.isfinite(s)]
+    if not len(s):
+        return 0.0, 1.0
+    lo, hi = (float(v) for v in np.percentile(s, [0.1, 99.9]))
+    if default is not None and np.isfinite(default):
+        lo, hi = min(lo, float(default)), max(hi, float(default))
+    if hi <= lo:
+        hi = lo + 1.0
+    return lo, hi
+
+
+def history_figure(history: dict, height: int = 340) -> go.Figure:
+    """Training curves from history.json (Keras History: name -> list per epoch)."""
+    fig = go.Figure()
+    series = {k: v for k, v in (history or {}).items()
+              if isinstance(v, list) and v and all(isinstance(x, (int, float)) or x is None for x in v)}
+    secondary = [k for k in series if k in ("lr", "learning_rate", "beta")]
+    for i, (k, v) in enumerate(sorted(series.items(), key=lambda kv: (kv[0] in secondary, kv[0]))):
+        epochs = list(range(1, len(v) + 1))
+        on2 = k in secondary
+        fig.add_trace(go.Scatter(x=epochs, y=v, mode="lines+markers", name=k, yaxis="y2" if on2 else "y",
+                                 line=dict(color=PALETTE[i % len(PALETTE)],
+                                           dash="dash" if k.startswith("val_") or on2 else "solid"),
+                                 marker=dict(size=4)))
+    layout = _layout(height=height, title=dict(text="Training curves", x=0.01, font=dict(size=14)),
+                     xaxis=dict(title="epoch"), yaxis=dict(title="loss", type="log"),
+                     legend=dict(orientation="h", y=-0.25))
+    if secondary:
+        layout["yaxis2"] = dict(title=" / ".join(secondary), overlaying="y", side="right", type="log",
+                                showgrid=False)
+    fig.update_layout(**layout)
+    return fig
+
+
+def per_record_rows(bs: dict, scorer: str = "score") -> list[dict]:
+    """One row per test record: beats, class counts, detection, and ``scorer``'s metrics."""
+    rows = []
+    for r in bs.get("per_record") or []:
+        cc = r.get("class_counts") or {}
+        m = (r.get("metrics") or {}).get(scorer) or {}
+        det = r.get("detection") or {}
+        rows.append({
+            "record": r.get("record"), "beats": r.get("n_beats"), "labelled": r.get("n_labelled"),
+            **{c: cc.get(c, 0) for c in ("N",) + CLASSES},
+            "det_se": _num(det.get("se")), "det_ppv": _num(det.get("ppv")),
+            "auroc": _num(m.get("auroc")), "ap": _num(m.get("average_precision")),
+            "sens": _num(m.get("sensitivity")), "spec": _num(m.get("specificity")),
+            "flagged": m.get("flagged"), "low_quality": r.get("low_quality"),
+        })
+    return rows
+
+
+def _num(v, digits: int = 3):
+    return None if v is None else round(float(v), digits)
+
+
+def scalar_rows(d: dict, prefix: str = "", depth: int = 2) -> list[tuple[str, str]]:
+    """(dotted key, text) of every scalar of a nested dict, for a generic key/value table."""
+    out = []
+    for k, v in (d or {}).items():
+        name = f"{prefix}{k}"
+        if isinstance(v, dict) and depth > 0:
+            out += scalar_rows(v, name + ".", depth - 1)
+        elif isinstance(v, (list, tuple)):
+            if len(v) <= 30 and all(not isinstance(x, (dict, list)) for x in v):
+                out.append((name, ", ".join(str(x) for x in v)))
+        elif isinstance(v, float):
+            out.append((name, fmt(v)))
+        elif v is not None and not isinstance(v, dict):
+            out.append((name, str(v)))
+    return out

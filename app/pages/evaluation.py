@@ -1,0 +1,387 @@
+"""Evaluation ("/evaluation"): how far to trust the model, read only from its saved evaluation.
+
+Everything here comes from ``model_store/<id>/evaluation.json``, the per-beat DS2 scores saved
+beside it (``ds2_scores.csv.gz``), ``history.json`` and ``MODEL_CARD.md``: no model run.
+Metrics at a threshold the user picks are recomputed from the saved scores with
+``app.model.metrics``, the same code that wrote evaluation.json.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from pathlib import Path
+
+import dash
+import dash_bootstrap_components as dbc
+import numpy as np
+from dash import Input, Output, callback, dash_table, dcc, html, no_update
+
+from app.components import evaluation_figures as EF
+from app.model import metrics as M
+
+log = logging.getLogger(__name__)
+
+dash.register_page(__name__, path="/evaluation", name="Evaluation", title="ECG Anomaly Explorer - evaluation",
+                   order=3)
+
+EVALUATION_FILE = "evaluation.json"
+SCORES_FILE = "ds2_scores.csv.gz"
+HISTORY_FILE = "history.json"
+MODEL_CARD_FILE = "MODEL_CARD.md"
+GRAPH_CONFIG = {"displaylogo": False}
+MODE_LABELS = {"detect": "Detected beats (primary)", "reference": "Reference beat positions (secondary)"}
+
+
+# --------------------------------------------------------------------------- data (read-only files)
+
+def model_dir() -> Path:
+    """The configured model directory (the app's settings inside a request, else the env)."""
+    try:
+        from flask import current_app
+
+        settings = current_app.config.get("ECG_SETTINGS")
+        if settings is not None:
+            return Path(settings.model_dir)
+    except RuntimeError:
+        pass
+    from app.config import Settings
+
+    return Path(Settings().model_dir)
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return -1
+
+
+def load_evaluation(directory: Path) -> dict | None:
+    path = Path(directory) / EVALUATION_FILE
+    return _read_json(str(path), _mtime(path))
+
+
+@functools.lru_cache(maxsize=8)
+def _read_json(path: str, mtime: int):
+    if mtime < 0:
+        return None
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        log.exception("cannot read %s", path)
+        return None
+
+
+def load_scores(directory: Path, name: str = SCORES_FILE):
+    """The saved per-beat test scores (a DataFrame), or None."""
+    path = Path(directory) / name
+    return _read_scores(str(path), _mtime(path))
+
+
+@functools.lru_cache(maxsize=2)
+def _read_scores(path: str, mtime: int):
+    if mtime < 0:
+        return None
+    import pandas as pd
+
+    return pd.read_csv(path, dtype={"record": str, "ref_class": str, "ref_symbol": str},
+                       keep_default_na=False, na_values=[""])
+
+
+@functools.lru_cache(maxsize=16)
+def _labelled_scores(path: str, mtime: int, mode: str, key: str):
+    """(labels 1 = anomalous, scores, classes) of the labelled beats of one mode and scorer."""
+    df = _read_scores(path, mtime)
+    if df is None or key not in df.columns:
+        return None
+    if "beats" in df.columns:
+        df = df[df["beats"] == mode]
+    cls = df["ref_class"].fillna("").astype(str).to_numpy()
+    keep = M.labelled_mask(cls)
+    s = df[key].to_numpy(dtype=float)[keep]
+    return M.labels_from_classes(cls[keep]), s, cls[keep]
+
+
+def labelled_scores(directory: Path, mode: str, key: str, name: str = SCORES_FILE):
+    path = Path(directory) / name
+    return _labelled_scores(str(path), _mtime(path), mode, key)
+
+
+def load_history(directory: Path) -> dict | None:
+    path = Path(directory) / HISTORY_FILE
+    return _read_json(str(path), _mtime(path))
+
+
+def load_model_card(directory: Path) -> str | None:
+    path = Path(directory) / MODEL_CARD_FILE
+    try:
+        return path.read_text()
+    except OSError:
+        return None
+
+
+def default_threshold(ev: dict, mode: str, key: str) -> float | None:
+    """The DS1-chosen threshold of a scorer (as evaluation.json states it)."""
+    bs = EF.beat_set(ev, mode)
+    th = (bs.get("thresholds") or {}).get(key)
+    if th is None:
+        for k, _, _, s in EF.all_summaries(bs):
+            if k == key:
+                th = (s.get("at_threshold") or {}).get("threshold")
+    return None if th is None else float(th)
+
+
+# --------------------------------------------------------------------------- layout pieces
+
+def _kv_table(rows: list[tuple[str, str]]) -> dbc.Table:
+    return dbc.Table(html.Tbody([html.Tr([html.Th(k, className="fw-normal text-muted"), html.Td(v)])
+                                 for k, v in rows]), size="sm", className="mb-0 small")
+
+
+def protocol_card(ev: dict) -> dbc.Card:
+    p = ev.get("protocol") or {}
+    det = p.get("detection") or {}
+    thr = p.get("threshold") or {}
+    classes = p.get("classes") or {}
+    rows = [
+        ("Protocol", p.get("name", "")),
+        ("Train (fit) set", f"{p.get('train_set', '')}: " + " ".join(map(str, p.get("train_records", [])))),
+        ("Validation (thresholds, weights)", " ".join(map(str, p.get("validation_records", [])))),
+        ("Test set", f"{p.get('test_set', '')}: " + " ".join(map(str, p.get("test_records", [])))),
+        ("Excluded (paced)", " ".join(map(str, p.get("excluded_paced_records", [])))),
+        ("Classes (AAMI EC57)", "; ".join(f"{c} = {v}" for c, v in classes.items())),
+        ("Normal / anomalous", f"{p.get('normal_class', 'N')} / {' '.join(p.get('anomalous_classes', []))}"),
+        ("Lead", p.get("lead", "")),
+        ("Beats (primary)", det.get("primary", "")),
+        ("Beats (secondary)", det.get("secondary", "")),
+        ("Matching window", f"{det.get('match_window_s', '')} s; {det.get('unmatched_detections', '')}"),
+        ("Threshold (ensemble)", thr.get("ensemble", "")),
+        ("Threshold (others)", thr.get("others", "")),
+        ("Flag rule", thr.get("flag_rule", "")),
+        ("Baselines fit", p.get("baselines_fit", "")),
+        ("Use of DS2", p.get("ds2_use", "")),
+    ]
+    return dbc.Card([dbc.CardHeader("Protocol"), dbc.CardBody(_kv_table([r for r in rows if r[1]]), className="p-2")],
+                    className="mb-3", **{"data-testid": "eval-protocol"})
+
+
+def detection_card(ev: dict) -> dbc.Card | None:
+    d = ev.get("detection")
+    if not d:
+        return None
+    rows = [("Reference beats", EF.fmt(d.get("n_reference"))), ("Detected", EF.fmt(d.get("n_detected"))),
+            ("Matched", EF.fmt(d.get("matched"))), ("Missed", EF.fmt(d.get("missed"))),
+            ("False detections", EF.fmt(d.get("false_detections"))),
+            ("Sensitivity (Se)", EF.fmt(d.get("se"), 4)), ("Positive predictivity (+P)", EF.fmt(d.get("ppv"), 4)),
+            ("False detections flagged by the ensemble", EF.fmt(d.get("false_detections_flagged_by_ensemble")))]
+    return dbc.Card([dbc.CardHeader(f"Beat detection on the test records ({d.get('match_window_s', 0.15)} s window)"),
+                     dbc.CardBody(_kv_table(rows), className="p-2")], className="mb-3")
+
+
+def metrics_table(bs: dict) -> dbc.Table:
+    rows = EF.metrics_rows(bs)
+    head = html.Thead(html.Tr([html.Th("Scorer")] + [html.Th(lbl) for _, lbl in EF.METRIC_COLUMNS]
+                              + [html.Th("Threshold")]))
+    body = html.Tbody([
+        html.Tr([html.Td(r["scorer"], className="fw-semibold" if r["key"] == "score" else
+                         ("text-muted" if r["kind"] == "baseline" else ""))]
+                + [html.Td(r[k], **({"data-testid": f"auroc-{r['key']}"} if k == "auroc" else {}))
+                   for k, _ in EF.METRIC_COLUMNS] + [html.Td(r["threshold"], className="text-muted")],
+                className="table-primary" if r["key"] == "score" else "")
+        for r in rows])
+    return dbc.Table([head, body], size="sm", hover=True, responsive=True, className="small mb-0",
+                     **{"data-testid": "eval-metrics-table"})
+
+
+def per_class_table(bs: dict) -> dbc.Table:
+    rows = EF.per_class_rows(bs)
+    head = html.Thead(html.Tr([html.Th("Scorer")] + [html.Th(f"{c} detection") for c in EF.CLASSES]
+                              + [html.Th("N false alarms")]))
+    body = html.Tbody([html.Tr([html.Td(r["scorer"])] + [html.Td(r[c]) for c in EF.CLASSES + ("N",)])
+                       for r in rows])
+    return dbc.Table([head, body], size="sm", hover=True, responsive=True, className="small mb-0")
+
+
+def counts_line(bs: dict) -> str:
+    cc = bs.get("class_counts") or {}
+    parts = ", ".join(f"{c} {int(cc.get(c, 0)):,}" for c in ("N",) + EF.CLASSES)
+    return (f"{int(bs.get('n_labelled', 0) or 0):,} labelled beats ({parts}); "
+            f"{int(bs.get('n_unlabelled', 0) or 0):,} unmatched detections left out.")
+
+
+def intra_patient_card(ev: dict) -> dbc.Card:
+    ip = ev.get("intra_patient") or {"status": "not run"}
+    body = [dbc.Alert("SECONDARY result, intra-patient protocol (BeatGAN): beats pooled across patients, so the "
+                      "same patients appear in training and test. It is easier than the inter-patient test above "
+                      "and is shown only to compare with that literature.", color="warning", className="py-2 small")]
+    if ip.get("status") == "not run" or ip.get("status") == "skipped":
+        body.append(html.P(f"Not run: {ip.get('reason', '')}", className="small text-muted"))
+    else:
+        if isinstance(ip.get("scorers"), dict):
+            body.append(metrics_table(ip))
+        body.append(_kv_table([r for r in EF.scalar_rows({k: v for k, v in ip.items()
+                                                          if k not in ("scorers", "baselines", "per_record")})]))
+    return dbc.Card([dbc.CardHeader("Secondary: intra-patient protocol (not the headline result)"),
+                     dbc.CardBody(body, className="p-2")], className="mb-3", **{"data-testid": "eval-intra"})
+
+
+def _missing(directory: Path) -> html.Div:
+    return html.Div(dbc.Alert([
+        html.Strong("No evaluation found. "),
+        f"{directory / EVALUATION_FILE} does not exist. Run ",
+        html.Code(f"python -m training.evaluate --model {directory}"),
+        " to write it (DS2 is read once, to report)."], color="warning", className="mt-3"),
+        **{"data-testid": "eval-missing"})
+
+
+def layout(**_):
+    directory = model_dir()
+    ev = load_evaluation(directory)
+    if ev is None:
+        return _missing(directory)
+    header = html.Div([
+        html.H4(f"Evaluation of model {ev.get('model_id', directory.name)}", className="mb-0"),
+        html.Div(f"written {ev.get('created_utc', '?')} from commit {str(ev.get('git_commit', '?'))[:12]}; "
+                 "everything on this page is read from the saved evaluation, the model is not run.",
+                 className="small text-muted"),
+    ], className="mb-2")
+    warn = None
+    if ev.get("quick") or not (ev.get("protocol") or {}).get("valid", True):
+        warn = dbc.Alert("This evaluation is a quick smoke test on the bundled samples, not the DS2 protocol: "
+                         "its numbers mean nothing about the model's accuracy.", color="danger")
+    history = load_history(directory)
+    card_md = load_model_card(directory)
+    scorer_options = [{"label": label, "value": key} for key, label, _, _ in EF.all_summaries(ev)]
+    return html.Div([
+        header, warn,
+        dbc.Row([dbc.Col(protocol_card(ev), lg=7), dbc.Col(detection_card(ev), lg=5)]),
+        dbc.Card([
+            dbc.CardHeader(dbc.Row([
+                dbc.Col(html.Span("Results on the test set", className="fw-semibold"), md=5),
+                dbc.Col(dbc.RadioItems(id="eval-mode", value="detect", inline=True,
+                                       options=[{"label": v, "value": k} for k, v in MODE_LABELS.items()
+                                                if k == "detect" or ev.get("reference_beats")]), md=7),
+            ])),
+            dbc.CardBody([
+                html.Div(id="eval-counts", className="small text-muted mb-2"),
+                html.H6("Every scorer and baseline (metrics at each one's DS1-chosen threshold)"),
+                html.Div(id="eval-metrics", className="mb-3"),
+                dbc.Row([dbc.Col(dcc.Graph(id="eval-roc", config=GRAPH_CONFIG), lg=6),
+                         dbc.Col(dcc.Graph(id="eval-pr", config=GRAPH_CONFIG), lg=6)]),
+                html.H6("Per-class detection rates (at each scorer's DS1 threshold)", className="mt-3"),
+                html.Div(id="eval-per-class"),
+            ], className="p-2"),
+        ], className="mb-3"),
+        dbc.Card([
+            dbc.CardHeader("Pick a threshold: confusion matrix and metrics recomputed from the saved per-beat scores"),
+            dbc.CardBody([
+                dbc.Row([
+                    dbc.Col([dbc.Label("Scorer", className="small mb-0"),
+                             dbc.Select(id="eval-scorer", value="score", options=scorer_options, size="sm")], md=3),
+                    dbc.Col([dbc.Label(["Threshold ", html.Span(id="eval-thr-value", className="fw-semibold")],
+                                       className="small mb-0"),
+                             dcc.Slider(id="eval-thr", min=0, max=1, value=0.5, step=None, updatemode="mouseup",
+                                        tooltip={"placement": "bottom"})], md=9),
+                ]),
+                dbc.Row([dbc.Col(dcc.Graph(id="eval-confusion", config=GRAPH_CONFIG), lg=5),
+                         dbc.Col(html.Div(id="eval-at-threshold", **{"data-testid": "eval-at-threshold"}), lg=7)]),
+            ], className="p-2"),
+        ], className="mb-3"),
+        dbc.Card([dbc.CardHeader(dbc.Row([
+            dbc.Col("Per record (test set)", md=6),
+            dbc.Col(html.Span("scorer: as picked above", className="small text-muted"), md=6)])),
+            dbc.CardBody(dash_table.DataTable(
+                id="eval-records", sort_action="native", page_size=25,
+                style_table={"overflowX": "auto"}, style_cell={"fontSize": 13, "padding": "3px 8px"},
+                style_header={"fontWeight": "600"}), className="p-1")], className="mb-3"),
+        dbc.Card([dbc.CardHeader("Training"), dbc.CardBody(
+            dcc.Graph(figure=EF.history_figure(history), config=GRAPH_CONFIG) if history else
+            html.P(f"No {HISTORY_FILE} in {directory}.", className="small text-muted"), className="p-2")],
+            className="mb-3"),
+        intra_patient_card(ev),
+        dbc.Card([dbc.CardHeader("Model card"), dbc.CardBody(
+            dcc.Markdown(card_md, className="model-card") if card_md else
+            html.P(f"No {MODEL_CARD_FILE} in {directory}.", className="small text-muted"))],
+            className="mb-3", **{"data-testid": "eval-model-card"}),
+    ])
+
+
+# --------------------------------------------------------------------------- callbacks
+
+@callback(
+    Output("eval-counts", "children"),
+    Output("eval-metrics", "children"),
+    Output("eval-roc", "figure"),
+    Output("eval-pr", "figure"),
+    Output("eval-per-class", "children"),
+    Input("eval-mode", "value"),
+)
+def show_beat_set(mode):
+    """Metrics table, curves and per-class rates of one beat set."""
+    ev = load_evaluation(model_dir())
+    if ev is None:
+        return no_update, no_update, no_update, no_update, no_update
+    bs = EF.beat_set(ev, mode or "detect")
+    return (counts_line(bs), metrics_table(bs), EF.curves_figure(bs, "roc"), EF.curves_figure(bs, "pr"),
+            per_class_table(bs))
+
+
+@callback(
+    Output("eval-thr", "min"),
+    Output("eval-thr", "max"),
+    Output("eval-thr", "marks"),
+    Output("eval-thr", "value"),
+    Input("eval-mode", "value"),
+    Input("eval-scorer", "value"),
+)
+def threshold_range(mode, key):
+    """Slider range of the scorer's saved scores, set to its DS1 threshold."""
+    directory = model_dir()
+    ev = load_evaluation(directory)
+    data = labelled_scores(directory, mode or "detect", key or "score") if ev else None
+    if data is None:
+        return 0, 1, {}, 0.5
+    default = default_threshold(ev, mode or "detect", key)
+    lo, hi = EF.threshold_bounds(data[1], default)
+    marks = {lo: EF.fmt(lo, 2), hi: EF.fmt(hi, 2)}
+    if default is not None:
+        marks[default] = {"label": "DS1", "style": {"color": "#d62728"}}
+    return lo, hi, marks, default if default is not None else float(np.median(data[1]))
+
+
+@callback(
+    Output("eval-confusion", "figure"),
+    Output("eval-at-threshold", "children"),
+    Output("eval-thr-value", "children"),
+    Output("eval-records", "data"),
+    Output("eval-records", "columns"),
+    Input("eval-thr", "value"),
+    Input("eval-mode", "value"),
+    Input("eval-scorer", "value"),
+)
+def at_threshold(threshold, mode, key):
+    """Confusion matrix, metrics and per-class rates at the picked threshold (saved scores only)."""
+    directory = model_dir()
+    ev = load_evaluation(directory)
+    mode, key = mode or "detect", key or "score"
+    records = EF.per_record_rows(EF.beat_set(ev, mode), key) if ev else []
+    columns = [{"name": c, "id": c} for c in (records[0].keys() if records else [])]
+    data = labelled_scores(directory, mode, key)
+    if data is None or threshold is None:
+        msg = html.P(f"No saved per-beat scores ({SCORES_FILE}) for this scorer.", className="small text-muted")
+        return EF.confusion_figure({}), msg, "", records, columns
+    y, s, cls = data
+    m = M.metrics_at_threshold(y, s, float(threshold))
+    pc = M.per_class_rates(cls, M.flags_at(s, float(threshold)))
+    default = default_threshold(ev, mode, key)
+    rows = [(lbl, EF.fmt(m.get(k))) for k, lbl in EF.METRIC_COLUMNS if k not in ("auroc", "average_precision")]
+    rows += [(f"{c} detection rate", f"{EF.fmt(pc[c]['rate'])} ({pc[c]['flagged']:,}/{pc[c]['n']:,})")
+             for c in EF.CLASSES if pc[c]["n"]]
+    rows.append(("N false-alarm rate", f"{EF.fmt(pc['N']['rate'])} ({pc['N']['flagged']:,}/{pc['N']['n']:,})"))
+    body = html.Div([
+        html.Div(f"{len(y):,} labelled beats; flag = score > {float(threshold):.4g}"
+                 + (f" (DS1 threshold {default:.4g})" if default is not None else ""), className="small text-muted"),
+        _kv_table(rows),
+    ])
+    return EF.confusion_figure(m["confusion"]), body, f"{float(threshold):.4g}", records, columns
