@@ -479,7 +479,7 @@ def run_evaluation(bundle_dir, data_dir=None, quick: bool = False, intra_patient
 
 
 def table_lines(ev: dict) -> list[str]:
-    """A plain-text table of the headline numbers (detected beats)."""
+    """A plain-text table of the headline numbers (per-class columns: flagged fraction)."""
     def f(v):
         return "  -  " if v is None else f"{v:.3f}"
 
@@ -500,19 +500,38 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="where to write (default: the bundle directory)")
     ap.add_argument("--quick", action="store_true", help="smoke test on bundled samples only")
     ap.add_argument("--no-intra-patient", action="store_true", help="skip the secondary intra-patient run")
+    ap.add_argument("--show", metavar="EVALUATION_JSON", help="print the tables of an existing file and exit")
     args = ap.parse_args(argv)
+    if args.show:
+        print_report(json.loads(Path(args.show).read_text()))
+        return 0
     try:
         ev = run_evaluation(args.model, args.data_dir, quick=args.quick, out_dir=args.out,
                             intra_patient=False if args.no_intra_patient else None)
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    print_report(ev)
+    return 0
+
+
+def print_report(ev: dict) -> None:
+    print(f"{ev['protocol']['name']}: model {ev['model_id']}, {ev['n_labelled']} labelled detected beats "
+          f"{ev['class_counts']}")
     print("\n".join(table_lines(ev)))
     d = ev["detection"]
     print(f"detection: se={d['se']:.4f} ppv={d['ppv']:.4f} missed={d['missed']} "
-          f"false_detections={d['false_detections']}")
+          f"false_detections={d['false_detections']} (flagged by the ensemble: "
+          f"{d['false_detections_flagged_by_ensemble']})")
+    print("\nsecondary: reference beat positions")
+    print("\n".join(table_lines(ev["reference_beats"])))
+    ip = ev.get("intra_patient") or {}
+    print(f"\nintra-patient (BeatGAN protocol, SECONDARY): {ip.get('status')}")
+    for name, s in (ip.get("scorers") or {}).items():
+        print(f"  {name:<20} AUROC {s['auroc']:.3f} AP {s['average_precision']:.3f}")
+    if ip.get("reason"):
+        print(f"  {ip['reason']}")
     print(f"timings_s: {ev['timings_s']}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ RECORDS = tuple(sorted(DS1 + DS2))  # the 44 non-paced records
 TRAIN_FRACTION = 0.8
 EARLY_STOP_FRACTION = 0.05  # of the training normals, held out for early stopping only
 SCORERS = ("recon_error", "recon_z", "latent_distance", "kl", "kl_z", "rr_score")
-REDUCED = {"epochs": 8, "epoch_beats": 8192, "beta_warmup_epochs": 2, "early_stopping_patience": 3,
+REDUCED = {"epochs": 6, "epoch_beats": 8192, "beta_warmup_epochs": 2, "early_stopping_patience": 3,
            "lr_patience": 2, "beats": "reference"}
 
 
