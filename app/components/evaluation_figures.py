@@ -1,5 +1,8 @@
 """Pure builders of the evaluation page: evaluation.json pieces in, figures and table rows out.
 
+Also the read-only loaders of the files the page shows (evaluation.json, the per-beat test
+scores, history.json, MODEL_CARD.md), cached by path and modification time.
+
 The schema is ``training.evaluate``'s: a beat set (detected beats at the top level, reference
 beat positions under ``reference_beats``) holds ``scorers`` and ``baselines`` (name -> summary
 with auroc, average_precision, at_threshold, per_class, roc, pr, operating_point) and
@@ -7,9 +10,22 @@ with auroc, average_precision, at_threshold, per_class, roc, pr, operating_point
 """
 from __future__ import annotations
 
+import functools
+import json
+import logging
+from pathlib import Path
+
 import numpy as np
 import plotly.graph_objects as go
 
+from app.model import metrics as M
+
+log = logging.getLogger(__name__)
+
+EVALUATION_FILE = "evaluation.json"
+SCORES_FILE = "ds2_scores.csv.gz"
+HISTORY_FILE = "history.json"
+MODEL_CARD_FILE = "MODEL_CARD.md"
 SCORER_LABELS = {"score": "Ensemble (VAE)", "recon_error": "VAE reconstruction error",
                  "latent_distance": "VAE latent distance", "kl": "VAE KL divergence",
                  "rr_score": "RR rhythm score"}
@@ -211,3 +227,103 @@ def scalar_rows(d: dict, prefix: str = "", depth: int = 2) -> list[tuple[str, st
         elif v is not None and not isinstance(v, dict):
             out.append((name, str(v)))
     return out
+
+
+# --------------------------------------------------------------------------- reading the saved evaluation
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return -1
+
+
+def load_evaluation(directory: Path) -> dict | None:
+    path = Path(directory) / EVALUATION_FILE
+    return _read_json(str(path), _mtime(path))
+
+
+@functools.lru_cache(maxsize=8)
+def _read_json(path: str, mtime: int):
+    if mtime < 0:
+        return None
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        log.exception("cannot read %s", path)
+        return None
+
+
+def load_scores(directory: Path, name: str = SCORES_FILE):
+    """The saved per-beat test scores (a DataFrame), or None."""
+    path = Path(directory) / name
+    return _read_scores(str(path), _mtime(path))
+
+
+@functools.lru_cache(maxsize=2)
+def _read_scores(path: str, mtime: int):
+    if mtime < 0:
+        return None
+    import pandas as pd
+
+    return pd.read_csv(path, dtype={"record": str, "ref_class": str, "ref_symbol": str},
+                       keep_default_na=False, na_values=[""])
+
+
+@functools.lru_cache(maxsize=16)
+def _labelled_scores(path: str, mtime: int, mode: str, key: str):
+    """(labels 1 = anomalous, scores, classes) of the labelled beats of one mode and scorer."""
+    df = _read_scores(path, mtime)
+    if df is None or key not in df.columns:
+        return None
+    if "beats" in df.columns:
+        df = df[df["beats"] == mode]
+    cls = df["ref_class"].fillna("").astype(str).to_numpy()
+    keep = M.labelled_mask(cls)
+    s = df[key].to_numpy(dtype=float)[keep]
+    return M.labels_from_classes(cls[keep]), s, cls[keep]
+
+
+def labelled_scores(directory: Path, mode: str, key: str, name: str = SCORES_FILE):
+    path = Path(directory) / name
+    return _labelled_scores(str(path), _mtime(path), mode, key)
+
+
+def load_history(directory: Path) -> dict | None:
+    path = Path(directory) / HISTORY_FILE
+    return _read_json(str(path), _mtime(path))
+
+
+def load_model_card(directory: Path) -> str | None:
+    path = Path(directory) / MODEL_CARD_FILE
+    try:
+        return path.read_text()
+    except OSError:
+        return None
+
+
+def default_threshold(ev: dict, mode: str, key: str) -> float | None:
+    """The DS1-chosen threshold of a scorer (as evaluation.json states it)."""
+    bs = beat_set(ev, mode)
+    th = (bs.get("thresholds") or {}).get(key)
+    if th is None:
+        for k, _, _, s in all_summaries(bs):
+            if k == key:
+                th = (s.get("at_threshold") or {}).get("threshold")
+    return None if th is None else float(th)
+
+
+def threshold_report(y: np.ndarray, scores: np.ndarray, classes: np.ndarray, threshold: float) -> dict:
+    """Metrics (app.model.metrics) and per-class rates of saved scores flagged at ``threshold``."""
+    m = M.metrics_at_threshold(y, scores, float(threshold))
+    return {**m, "per_class": M.per_class_rates(classes, M.flags_at(scores, float(threshold)))}
+
+
+def threshold_rows(report: dict) -> list[tuple[str, str]]:
+    """(label, text) rows of a threshold report for a key/value table."""
+    rows = [(lbl, fmt(report.get(k))) for k, lbl in METRIC_COLUMNS if k not in ("auroc", "average_precision")]
+    pc = report["per_class"]
+    rows += [(f"{c} detection rate", f"{fmt(pc[c]['rate'])} ({pc[c]['flagged']:,}/{pc[c]['n']:,})")
+             for c in CLASSES if pc[c]["n"]]
+    rows.append(("N false-alarm rate", f"{fmt(pc['N']['rate'])} ({pc['N']['flagged']:,}/{pc['N']['n']:,})"))
+    return rows

@@ -7,8 +7,6 @@ Metrics at a threshold the user picks are recomputed from the saved scores with
 """
 from __future__ import annotations
 
-import functools
-import json
 import logging
 from pathlib import Path
 
@@ -18,22 +16,21 @@ import numpy as np
 from dash import Input, Output, callback, dash_table, dcc, html, no_update
 
 from app.components import evaluation_figures as EF
-from app.model import metrics as M
 
 log = logging.getLogger(__name__)
 
 dash.register_page(__name__, path="/evaluation", name="Evaluation", title="ECG Anomaly Explorer - evaluation",
                    order=3)
 
-EVALUATION_FILE = "evaluation.json"
-SCORES_FILE = "ds2_scores.csv.gz"
-HISTORY_FILE = "history.json"
-MODEL_CARD_FILE = "MODEL_CARD.md"
 GRAPH_CONFIG = {"displaylogo": False}
 MODE_LABELS = {"detect": "Detected beats (primary)", "reference": "Reference beat positions (secondary)"}
+EVALUATION_FILE, SCORES_FILE = EF.EVALUATION_FILE, EF.SCORES_FILE
+HISTORY_FILE, MODEL_CARD_FILE = EF.HISTORY_FILE, EF.MODEL_CARD_FILE
+load_evaluation, load_history, load_model_card = EF.load_evaluation, EF.load_history, EF.load_model_card
+labelled_scores, default_threshold = EF.labelled_scores, EF.default_threshold
 
 
-# --------------------------------------------------------------------------- data (read-only files)
+# --------------------------------------------------------------------------- where the model is
 
 def model_dir() -> Path:
     """The configured model directory (the app's settings inside a request, else the env)."""
@@ -50,86 +47,10 @@ def model_dir() -> Path:
     return Path(Settings().model_dir)
 
 
-def _mtime(path: Path) -> int:
-    try:
-        return path.stat().st_mtime_ns
-    except OSError:
-        return -1
-
-
-def load_evaluation(directory: Path) -> dict | None:
-    path = Path(directory) / EVALUATION_FILE
-    return _read_json(str(path), _mtime(path))
-
-
-@functools.lru_cache(maxsize=8)
-def _read_json(path: str, mtime: int):
-    if mtime < 0:
-        return None
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        log.exception("cannot read %s", path)
-        return None
-
-
-def load_scores(directory: Path, name: str = SCORES_FILE):
-    """The saved per-beat test scores (a DataFrame), or None."""
-    path = Path(directory) / name
-    return _read_scores(str(path), _mtime(path))
-
-
-@functools.lru_cache(maxsize=2)
-def _read_scores(path: str, mtime: int):
-    if mtime < 0:
-        return None
-    import pandas as pd
-
-    return pd.read_csv(path, dtype={"record": str, "ref_class": str, "ref_symbol": str},
-                       keep_default_na=False, na_values=[""])
-
-
-@functools.lru_cache(maxsize=16)
-def _labelled_scores(path: str, mtime: int, mode: str, key: str):
-    """(labels 1 = anomalous, scores, classes) of the labelled beats of one mode and scorer."""
-    df = _read_scores(path, mtime)
-    if df is None or key not in df.columns:
-        return None
-    if "beats" in df.columns:
-        df = df[df["beats"] == mode]
-    cls = df["ref_class"].fillna("").astype(str).to_numpy()
-    keep = M.labelled_mask(cls)
-    s = df[key].to_numpy(dtype=float)[keep]
-    return M.labels_from_classes(cls[keep]), s, cls[keep]
-
-
-def labelled_scores(directory: Path, mode: str, key: str, name: str = SCORES_FILE):
-    path = Path(directory) / name
-    return _labelled_scores(str(path), _mtime(path), mode, key)
-
-
-def load_history(directory: Path) -> dict | None:
-    path = Path(directory) / HISTORY_FILE
-    return _read_json(str(path), _mtime(path))
-
-
-def load_model_card(directory: Path) -> str | None:
-    path = Path(directory) / MODEL_CARD_FILE
-    try:
-        return path.read_text()
-    except OSError:
-        return None
-
-
-def default_threshold(ev: dict, mode: str, key: str) -> float | None:
-    """The DS1-chosen threshold of a scorer (as evaluation.json states it)."""
-    bs = EF.beat_set(ev, mode)
-    th = (bs.get("thresholds") or {}).get(key)
-    if th is None:
-        for k, _, _, s in EF.all_summaries(bs):
-            if k == key:
-                th = (s.get("at_threshold") or {}).get("threshold")
-    return None if th is None else float(th)
+def scores_file(ev: dict | None) -> str:
+    """The per-beat scores file named by evaluation.json (beside it)."""
+    name = ((ev or {}).get("files") or {}).get("scores") or SCORES_FILE
+    return Path(name).name  # a bare name: never read outside the model directory
 
 
 # --------------------------------------------------------------------------- layout pieces
@@ -339,7 +260,7 @@ def threshold_range(mode, key):
     """Slider range of the scorer's saved scores, set to its DS1 threshold."""
     directory = model_dir()
     ev = load_evaluation(directory)
-    data = labelled_scores(directory, mode or "detect", key or "score") if ev else None
+    data = labelled_scores(directory, mode or "detect", key or "score", scores_file(ev)) if ev else None
     if data is None:
         return 0, 1, {}, 0.5
     default = default_threshold(ev, mode or "detect", key)
@@ -367,21 +288,17 @@ def at_threshold(threshold, mode, key):
     mode, key = mode or "detect", key or "score"
     records = EF.per_record_rows(EF.beat_set(ev, mode), key) if ev else []
     columns = [{"name": c, "id": c} for c in (records[0].keys() if records else [])]
-    data = labelled_scores(directory, mode, key)
+    data = labelled_scores(directory, mode, key, scores_file(ev))
     if data is None or threshold is None:
         msg = html.P(f"No saved per-beat scores ({SCORES_FILE}) for this scorer.", className="small text-muted")
         return EF.confusion_figure({}), msg, "", records, columns
     y, s, cls = data
-    m = M.metrics_at_threshold(y, s, float(threshold))
-    pc = M.per_class_rates(cls, M.flags_at(s, float(threshold)))
+    report = EF.threshold_report(y, s, cls, float(threshold))
     default = default_threshold(ev, mode, key)
-    rows = [(lbl, EF.fmt(m.get(k))) for k, lbl in EF.METRIC_COLUMNS if k not in ("auroc", "average_precision")]
-    rows += [(f"{c} detection rate", f"{EF.fmt(pc[c]['rate'])} ({pc[c]['flagged']:,}/{pc[c]['n']:,})")
-             for c in EF.CLASSES if pc[c]["n"]]
-    rows.append(("N false-alarm rate", f"{EF.fmt(pc['N']['rate'])} ({pc['N']['flagged']:,}/{pc['N']['n']:,})"))
+    rows = EF.threshold_rows(report)
     body = html.Div([
         html.Div(f"{len(y):,} labelled beats; flag = score > {float(threshold):.4g}"
                  + (f" (DS1 threshold {default:.4g})" if default is not None else ""), className="small text-muted"),
         _kv_table(rows),
     ])
-    return EF.confusion_figure(m["confusion"]), body, f"{float(threshold):.4g}", records, columns
+    return EF.confusion_figure(report["confusion"]), body, f"{float(threshold):.4g}", records, columns
