@@ -56,15 +56,15 @@ def _error(message: str, status: int):
     return response
 
 
-def _parse_fs(raw: str | None) -> float | None:
+def _parse_fs(raw: str | None, names: str = "upload") -> float | None:
     if raw is None or raw.strip() == "":
         return None
     try:
         fs = float(raw)
     except ValueError:
-        raise BadRequest(f"fs: not a number: {raw[:40]!r}") from None
+        fs = math.nan
     if not math.isfinite(fs) or fs <= 0:
-        raise BadRequest(f"fs: the sampling rate must be a positive number of Hz, got {raw[:40]!r}")
+        raise BadRequest(f"{names}: the sampling rate (fs) must be a positive number of Hz, got {raw[:40]!r}")
     return fs
 
 
@@ -119,7 +119,7 @@ def create_analysis():
 
     try:
         files = _uploaded_files()
-        fs = _parse_fs(request.form.get("fs"))
+        fs = _parse_fs(request.form.get("fs"), ", ".join(files))
         units = (request.form.get("units") or "mV").strip()[:16]
         beats = _parse_choice(request.form.get("beats"), "beats", BEATS_OPTIONS, "detect")
         lead = _parse_lead(request.form.get("lead"))

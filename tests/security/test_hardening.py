@@ -54,8 +54,15 @@ def test_headers_and_json_404(hardened):
 @pytest.mark.server
 def test_real_server_runs_without_debug_and_leaks_nothing(python_app):
     base = python_app.url
-    # Dash dev tools (hot reload, error overlay) are off unless asked for
-    assert requests.get(base + "/_reload-hash", timeout=30).status_code == 404
+    # Dash dev tools (hot reload, error overlay, props check) are off unless asked for
+    import json
+    import re
+
+    html = requests.get(base + "/", timeout=30).text
+    config = json.loads(re.search(r'<script id="_dash-config" type="application/json">(.*?)</script>',
+                                  html, re.S).group(1))
+    assert config["ui"] is False and config["props_check"] is False
+    assert "hot_reload" not in config
     # a malformed callback request does not echo a traceback
     r = requests.post(base + "/_dash-update-component", data=b"{not json", timeout=30,
                       headers={"Content-Type": "application/json"})

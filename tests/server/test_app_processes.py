@@ -94,7 +94,7 @@ def test_bad_input_is_400_with_the_message(server):
     assert r.status_code == 400 and "junk.csv" in r.json()["error"]
     files, data = csv_upload("100", seconds=30)
     r = post_analysis(server.url, files, {"fs": "-5"})
-    assert r.status_code == 400 and "fs" in r.json()["error"]
+    assert r.status_code == 400 and "sampling rate (fs)" in r.json()["error"] and "100_cut.csv" in r.json()["error"]
     r = post_analysis(server.url, files, {**data, "beats": "everything"})
     assert r.status_code == 400 and "beats" in r.json()["error"]
     r = requests.post(f"{server.url}/api/v1/analyses", timeout=30)
