@@ -27,6 +27,7 @@ TABLE_PAGE = 12
 TABLE_COLUMNS = ["beat", "time_s", "score", "anomaly", "recon_error", "latent_distance", "kl", "rr_score",
                  "rr_prev_s", "rr_next_s", "quality", "low_quality", "ref_symbol", "ref_class"]
 METHOD_LABELS = {"statistical": "Statistical (mean + k sd)", "percentile": "Percentile", "fixed": "Fixed"}
+MARK_LABELS = {"statistical": "stat", "percentile": "pct", "fixed": "fixed"}
 GRAPH_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d", "autoScale2d"]}
 
 
@@ -43,7 +44,7 @@ def layout(**_):
                          dbc.Select(id="thr-method", size="sm")], md=2),
                 dbc.Col([dbc.Label(["Threshold: ", html.Span(id="thr-value", className="fw-semibold")],
                                    className="small mb-0"),
-                         dcc.Slider(id="thr-slider", min=0, max=1, value=0.5, step=None, allow_direct_input=True,
+                         dcc.Slider(id="thr-slider", min=0, max=1, value=0.5, step=0.001, allow_direct_input=True,
                                     updatemode="mouseup", tooltip={"placement": "bottom"})], md=4),
                 dbc.Col(html.Div([html.Div("Anomalies", className="small text-muted"),
                                   html.Div(id="anomaly-count", className="fs-4 fw-bold text-danger",
@@ -240,12 +241,16 @@ def window_shape_patch(p: Patch, t0: float, t1: float) -> None:
     Output("thr-slider", "min"),
     Output("thr-slider", "max"),
     Output("thr-slider", "marks"),
+    Output("thr-slider", "step"),
     Output("timeline", "figure"),
     Output("strip", "figure"),
     Output("view-range", "data"),
     Output("lead-switch", "options"),
     Output("lead-switch", "value"),
     Output("selected-beat", "data"),
+    Output("anomaly-count", "children"),
+    Output("thr-slider", "value"),
+    Output("thr-value", "children"),
     Input(KEY_STORE, "data"),
 )
 def load_analysis(key):
@@ -255,15 +260,16 @@ def load_analysis(key):
         empty = html.Div(dbc.Alert(["No analysis loaded (or it expired). ",
                                     dcc.Link("Pick a sample or upload a recording.", href="/")],
                                    color="info", className="mt-3"), **{"data-testid": "signal-empty"})
-        return (empty, {"display": "none"}) + (no_update,) * 13
+        return (empty, {"display": "none"}) + (no_update,) * 17
     flags = flags_at(view, view.threshold)
     t0, t1 = initial_window(view, flags)
     methods = [m for m in ("statistical", "percentile", "fixed") if m in view.thresholds] + \
         [m for m in view.thresholds if m not in ("statistical", "percentile", "fixed")]
     options = [{"label": METHOD_LABELS.get(m, m), "value": m} for m in methods]
     lo, hi = slider_range(view.score, view.thresholds)
-    marks = {float(v["value"]): {"label": m[:4]} for m, v in view.thresholds.items()
+    marks = {float(v["value"]): {"label": MARK_LABELS.get(m, m)} for m, v in view.thresholds.items()
              if math.isfinite(float(v["value"]))}
+    step = float(f"{(hi - lo) / 1000:.2g}")
     notice = None
     if view.summary.get("short_record_fallback"):
         notice = dbc.Alert("Short recording (under a minute): there is no reliable dominant rhythm, so scores "
@@ -277,11 +283,12 @@ def load_analysis(key):
     first = int(np.flatnonzero(flags)[0]) if flags.any() else 0
     return (None, {"display": "block"}, summary_cards(view, int(flags.sum())), notice, options,
             view.default_method if view.default_method in view.thresholds else methods[0],
-            lo, hi, marks, timeline, strip, [t0, t1], leads, str(view.lead_index), first)
+            lo, hi, marks, step, timeline, strip, [t0, t1], leads, str(view.lead_index), first,
+            f"{int(flags.sum()):,}", view.threshold, f"{view.threshold:.3g}")
 
 
 @callback(
-    Output("thr-slider", "value"),
+    Output("thr-slider", "value", allow_duplicate=True),
     Input("thr-method", "value"),
     State(KEY_STORE, "data"),
     prevent_initial_call=True,
@@ -297,9 +304,9 @@ def method_threshold(method, key):
 @callback(
     Output("timeline", "figure", allow_duplicate=True),
     Output("strip", "figure", allow_duplicate=True),
-    Output("anomaly-count", "children"),
+    Output("anomaly-count", "children", allow_duplicate=True),
     Output("card-anomalies", "children"),
-    Output("thr-value", "children"),
+    Output("thr-value", "children", allow_duplicate=True),
     Output("agreement", "children"),
     Input("thr-slider", "value"),
     State("view-range", "data"),

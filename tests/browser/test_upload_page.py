@@ -1,0 +1,78 @@
+"""Upload page in real Chromium: samples, WFDB and CSV uploads, bad input, offline assets."""
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+import wfdb
+
+from tests.browser.ui_helpers import FLAGS_TIMEOUT_MS, anomaly_count, graph_data, open_sample, wait_for_signal_page
+from tests.conftest import SAMPLES
+
+pytestmark = pytest.mark.browser
+
+ANOMALY_COLOUR = "#d62728"
+
+
+def test_sample_shows_flagged_beats_with_local_assets_only(page, app_url):
+    requested = []
+    page.on("request", lambda r: requested.append(r.url))
+    open_sample(page, app_url, "233")
+    assert anomaly_count(page) > 100  # record 233 has 831 ventricular beats
+    markers = [t for t in graph_data(page, "strip") if t["name"] == "beats"][0]
+    assert markers["n"] > 5 and ANOMALY_COLOUR in markers["colors"]
+    beats = int(page.inner_text("[data-testid=card-beats]").replace(",", ""))
+    assert 2900 < beats < 3300  # 3,079 reference beats
+    # no CDN: every request went to the app's own origin (Bootstrap is vendored in assets/)
+    own = urlparse(app_url).netloc
+    foreign = [u for u in requested if urlparse(u).scheme in ("http", "https") and urlparse(u).netloc != own]
+    assert foreign == []
+    assert any(u.endswith("bootstrap.min.css") or "bootstrap.min.css?" in u for u in requested)
+
+
+def _set_upload_files(page, paths):
+    page.set_input_files("#upload input[type=file]", [str(p) for p in paths])
+
+
+def test_upload_wfdb_set(page, app_url):
+    page.goto(app_url + "/")
+    _set_upload_files(page, [SAMPLES / "100.hea", SAMPLES / "100.dat", SAMPLES / "100.atr"])
+    wait_for_signal_page(page, "100")
+    assert int(page.inner_text("[data-testid=card-beats]").replace(",", "")) > 2000
+    assert page.inner_text("[data-testid=card-leads]") == "MLII, V5"
+    # reference annotations came with the .atr: the agreement card shows sensitivity/specificity
+    page.wait_for_selector("[data-testid=agree-spec]")
+
+
+def test_upload_csv_with_sampling_rate(page, app_url, tmp_path):
+    sig, _ = wfdb.rdsamp(str(SAMPLES / "105"), sampto=360 * 120, channels=[0])
+    path = tmp_path / "holter_excerpt.csv"
+    np.savetxt(path, sig, fmt="%.4f", delimiter=",", header="MLII", comments="")
+    page.goto(app_url + "/")
+    page.fill("#csv-fs", "360")
+    _set_upload_files(page, [path])
+    wait_for_signal_page(page, "holter_excerpt")
+    assert page.inner_text("[data-testid=card-duration]") == "2:00"
+    assert page.inner_text("[data-testid=card-fs]") == "360 Hz"
+    beats = int(page.inner_text("[data-testid=card-beats]").replace(",", ""))
+    assert 120 < beats < 220  # about 2 minutes of a ~80 bpm rhythm
+
+
+def test_bad_upload_shows_message_and_app_keeps_working(page, app_url, tmp_path):
+    bad = tmp_path / "garbage.csv"
+    bad.write_bytes(bytes(range(256)) * 40)
+    page.goto(app_url + "/")
+    _set_upload_files(page, [bad])
+    err = page.wait_for_selector("[data-testid=upload-error]", timeout=FLAGS_TIMEOUT_MS)
+    assert "garbage.csv" in err.inner_text()
+    assert page.evaluate("location.pathname") == "/"
+    # a header naming a signal file that was not uploaded
+    _set_upload_files(page, [SAMPLES / "213.hea"])
+    page.wait_for_function(
+        "() => (document.querySelector('[data-testid=upload-error]') || {innerText: ''}).innerText.includes('213')",
+        timeout=FLAGS_TIMEOUT_MS)
+    # the app still works: a sample opens
+    page.click("[data-testid=sample-100] button")
+    wait_for_signal_page(page, "100")
+    assert anomaly_count(page) >= 0
