@@ -83,8 +83,9 @@ def protocol_card(ev: dict) -> dbc.Card:
         ("Baselines fit", p.get("baselines_fit", "")),
         ("Use of DS2", p.get("ds2_use", "")),
     ]
-    return dbc.Card([dbc.CardHeader("Protocol"), dbc.CardBody(_kv_table([r for r in rows if r[1]]), className="p-2")],
-                    className="mb-3", **{"data-testid": "eval-protocol"})
+    return html.Div(dbc.Card([dbc.CardHeader("Protocol"),
+                              dbc.CardBody(_kv_table([r for r in rows if r[1]]), className="p-2")], className="mb-3"),
+                    **{"data-testid": "eval-protocol"})
 
 
 def detection_card(ev: dict) -> dbc.Card | None:
@@ -111,8 +112,8 @@ def metrics_table(bs: dict) -> dbc.Table:
                    for k, _ in EF.METRIC_COLUMNS] + [html.Td(r["threshold"], className="text-muted")],
                 className="table-primary" if r["key"] == "score" else "")
         for r in rows])
-    return dbc.Table([head, body], size="sm", hover=True, responsive=True, className="small mb-0",
-                     **{"data-testid": "eval-metrics-table"})
+    return html.Div(dbc.Table([head, body], size="sm", hover=True, responsive=True, className="small mb-0"),
+                    **{"data-testid": "eval-metrics-table"})
 
 
 def per_class_table(bs: dict) -> dbc.Table:
@@ -143,8 +144,8 @@ def intra_patient_card(ev: dict) -> dbc.Card:
             body.append(metrics_table(ip))
         body.append(_kv_table([r for r in EF.scalar_rows({k: v for k, v in ip.items()
                                                           if k not in ("scorers", "baselines", "per_record")})]))
-    return dbc.Card([dbc.CardHeader("Secondary: intra-patient protocol (not the headline result)"),
-                     dbc.CardBody(body, className="p-2")], className="mb-3", **{"data-testid": "eval-intra"})
+    return html.Div(dbc.Card([dbc.CardHeader("Secondary: intra-patient protocol (not the headline result)"),
+                              dbc.CardBody(body, className="p-2")], className="mb-3"), **{"data-testid": "eval-intra"})
 
 
 def _missing(directory: Path) -> html.Div:
@@ -161,6 +162,15 @@ def layout(**_):
     ev = load_evaluation(directory)
     if ev is None:
         return _missing(directory)
+    try:
+        return evaluation_layout(ev, directory)
+    except Exception:  # noqa: BLE001 - a message, never a traceback
+        log.exception("cannot render %s", directory / EVALUATION_FILE)
+        return dbc.Alert(f"{directory / EVALUATION_FILE} could not be read as an evaluation "
+                         "(written by another version?). Re-run python -m training.evaluate.", color="danger")
+
+
+def evaluation_layout(ev: dict, directory: Path) -> html.Div:
     header = html.Div([
         html.H4(f"Evaluation of model {ev.get('model_id', directory.name)}", className="mb-0"),
         html.Div(f"written {ev.get('created_utc', '?')} from commit {str(ev.get('git_commit', '?'))[:12]}; "
@@ -221,10 +231,10 @@ def layout(**_):
             html.P(f"No {HISTORY_FILE} in {directory}.", className="small text-muted"), className="p-2")],
             className="mb-3"),
         intra_patient_card(ev),
-        dbc.Card([dbc.CardHeader("Model card"), dbc.CardBody(
+        html.Div(dbc.Card([dbc.CardHeader("Model card"), dbc.CardBody(
             dcc.Markdown(card_md, className="model-card") if card_md else
             html.P(f"No {MODEL_CARD_FILE} in {directory}.", className="small text-muted"))],
-            className="mb-3", **{"data-testid": "eval-model-card"}),
+            className="mb-3"), **{"data-testid": "eval-model-card"}),
     ])
 
 
