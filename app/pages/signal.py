@@ -16,13 +16,13 @@ from dash import Input, Output, Patch, State, callback, ctx, dash_table, dcc, ht
 
 from app.components import figures as F
 from app.components.ids import KEY_STORE
+from app.components.navigation import adjacent_anomaly, initial_window, parse_relayout, window_around
 from app.components.viewdata import View, agreement, flags_at, slider_range, sorted_order, view_for
 
 log = logging.getLogger(__name__)
 
 dash.register_page(__name__, path="/signal", name="Signal", title="ECG Anomaly Explorer - signal", order=1)
 
-WINDOW_S = 10.0
 TABLE_PAGE = 12
 TABLE_COLUMNS = ["beat", "time_s", "score", "anomaly", "recon_error", "latent_distance", "kl", "rr_score",
                  "rr_prev_s", "rr_next_s", "quality", "low_quality", "ref_symbol", "ref_class"]
@@ -165,41 +165,6 @@ def agreement_body(view: View, flags: np.ndarray):
     ])
 
 
-def initial_window(view: View, flags: np.ndarray) -> tuple[float, float]:
-    """A WINDOW_S window around the first flagged beat (or the record start)."""
-    dur = view.duration_s
-    width = min(WINDOW_S, dur)
-    hits = np.flatnonzero(flags)
-    centre = float(view.time_s[hits[0]]) if len(hits) else width / 2
-    return window_around(centre, width, dur)
-
-
-def window_around(centre: float, width: float, duration: float) -> tuple[float, float]:
-    t0 = max(0.0, min(centre - width / 2, duration - width))
-    return float(t0), float(min(duration, t0 + width))
-
-
-def parse_relayout(relayout: dict | None, duration: float) -> tuple[float, float] | None:
-    """The new x range from a strip relayout event (any of the linked x axes), or None."""
-    if not relayout:
-        return None
-    for k, v in relayout.items():
-        if k.startswith("xaxis") and k.endswith(".autorange") and v:
-            return 0.0, duration
-        if k.startswith("xaxis") and k.endswith(".range[0]"):
-            k1 = k.replace("[0]", "[1]")
-            if k1 in relayout:
-                return _clip_range(float(relayout[k]), float(relayout[k1]), duration)
-        if k.startswith("xaxis") and k.endswith(".range") and isinstance(v, list) and len(v) == 2:
-            return _clip_range(float(v[0]), float(v[1]), duration)
-    return None
-
-
-def _clip_range(t0: float, t1: float, duration: float) -> tuple[float, float]:
-    t0, t1 = min(t0, t1), max(t0, t1)
-    return max(0.0, t0), min(duration, max(t1, t0 + 0.2))
-
-
 def strip_patch(view: View, flags: np.ndarray, t0: float, t1: float, set_range: bool) -> Patch:
     """Downsampled leads and the markers of [t0, t1] as a Patch of the strip figure."""
     p = Patch()
@@ -262,7 +227,7 @@ def load_analysis(key):
                                    color="info", className="mt-3"), **{"data-testid": "signal-empty"})
         return (empty, {"display": "none"}) + (no_update,) * 17
     flags = flags_at(view, view.threshold)
-    t0, t1 = initial_window(view, flags)
+    t0, t1 = initial_window(view.time_s, flags, view.duration_s)
     methods = [m for m in ("statistical", "percentile", "fixed") if m in view.thresholds] + \
         [m for m in view.thresholds if m not in ("statistical", "percentile", "fixed")]
     options = [{"label": METHOD_LABELS.get(m, m), "value": m} for m in methods]
@@ -381,19 +346,6 @@ def navigate(relayout, _prev, _next, tl_click, cell, view_range, threshold, key)
     tl = Patch()
     window_shape_patch(tl, t0, t1)
     return strip_patch(view, flags, t0, t1, set_range), tl, [t0, t1], selected
-
-
-def adjacent_anomaly(time_s: np.ndarray, flags: np.ndarray, centre: float, forward: bool) -> int | None:
-    """Index of the first flagged beat after (or before) ``centre`` + a small margin."""
-    hits = np.flatnonzero(flags)
-    if len(hits) == 0:
-        return None
-    t = time_s[hits]
-    if forward:
-        i = np.searchsorted(t, centre + 0.05, side="right")
-        return int(hits[i]) if i < len(hits) else None
-    i = np.searchsorted(t, centre - 0.05, side="left") - 1
-    return int(hits[i]) if i >= 0 else None
 
 
 @callback(
