@@ -51,11 +51,12 @@ def http_get(url: str, timeout: float = 10.0):
         return e.code, dict(e.headers), e.read()
 
 
-def _kill_group(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+def _kill_group(proc: subprocess.Popen, timeout: float = 10.0, sig: int = signal.SIGTERM) -> None:
+    """Signal the process group (gunicorn: SIGINT = quick shutdown), then SIGKILL if needed."""
     if proc.poll() is not None:
         return
     try:
-        os.killpg(proc.pid, signal.SIGTERM)
+        os.killpg(proc.pid, sig)
     except ProcessLookupError:
         return
     try:
@@ -104,7 +105,7 @@ class ServerProcess:
 
     def stop(self):
         if self.proc is not None:
-            _kill_group(self.proc)
+            _kill_group(self.proc, sig=signal.SIGINT)
         if getattr(self, "_log", None):
             self._log.close()
 
