@@ -8,7 +8,7 @@ refined to the extremum of the band-passed signal (polarity chosen per record).
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage, signal
+from scipy import signal
 
 from app.ecg.filters import _butter_sos, fill_nan
 
@@ -20,7 +20,23 @@ THRESHOLD = 0.3  # fraction of the local beat level (in sqrt-MWI units)
 SEARCHBACK = 1.66  # RR gaps this many local RRs long are searched again
 SEARCHBACK_THRESHOLD = 0.5  # ... with this fraction of the threshold
 T_WAVE_S = 0.36
-REFINE_S = 0.08
+REFINE_S = 0.08  # radius within which a candidate merges with a stronger one (P/T/double humps)
+FINAL_REFINE_S = 0.03
+FINAL_POLARITY = "abs"  # the R-peak: extremum of the band-passed lead this close to the QRS centre
+USE_OTSU = True
+FLOOR = 0.12
+SB_MIN_AFTER_S = 0.36
+ISO_AFTER_S = 0.45
+PT_RATIO = 0.5
+T_H_RATIO = 0.0
+T_SLOPE_RATIO2 = 0.8
+WEAK_SLOPE = 0.25
+SB_SLOPE = 0.25
+ASYM = 0.0
+ASYM_T = 0.0
+P_WAVE_S = 0.36
+P_RATIO = 0.7
+ISO_BEFORE_S = 0.3
 
 
 def qrs_feature(x: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -29,47 +45,129 @@ def qrs_feature(x: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray, np.nd
     d = np.empty_like(bp)
     d[1:-1] = (bp[2:] - bp[:-2]) * 0.5
     d[0], d[-1] = d[1], d[-2]
-    mwi = ndimage.uniform_filter1d(d * d, size=max(int(MWI_S * fs), 1), mode="nearest")
+    w = max(int(MWI_S * fs), 1)
+    c = np.concatenate([[0.0], np.cumsum(d * d)])
+    i = np.arange(len(d))
+    lo, hi = np.clip(i - w // 2, 0, len(d)), np.clip(i - w // 2 + w, 0, len(d))
+    mwi = (c[hi] - c[lo]) / w
     return bp, d, np.sqrt(mwi)
 
 
-def local_levels(pos: np.ndarray, h: np.ndarray, n: int, fs: float) -> np.ndarray:
-    """Typical beat height around each candidate: per-block robust level, interpolated."""
+def block_rows(pos: np.ndarray, v: np.ndarray, n: int, fs: float, fill: float):
+    """Candidate values around each block, one row per block (sorted ascending, ``fill`` padded).
+
+    Block b holds the candidates of blocks b-CONTEXT_BLOCKS .. b+CONTEXT_BLOCKS (positions are
+    sorted, so each row is a contiguous slice). Returns (rows, counts, block centres).
+    """
     block = int(BLOCK_S * fs)
     nb = max(int(np.ceil(n / block)), 1)
-    which = np.minimum(pos // block, nb - 1)
-    order = np.argsort(which, kind="stable")
-    bounds = np.searchsorted(which[order], np.arange(nb + 1))
-    hs = h[order]
-    levels = np.full(nb, np.nan)
-    for b in range(nb):
-        lo, hi = bounds[max(b - CONTEXT_BLOCKS, 0)], bounds[min(b + CONTEXT_BLOCKS + 1, nb)]
-        if hi <= lo:
-            continue
-        v = hs[lo:hi]
-        top = np.percentile(v, 95)
-        levels[b] = np.median(v[v >= 0.3 * top])
-    ok = np.isfinite(levels)
+    edges = np.searchsorted(pos, np.arange(nb + 1) * block)
+    edges[-1] = len(pos)
+    b = np.arange(nb)
+    lo = edges[np.maximum(b - CONTEXT_BLOCKS, 0)]
+    hi = edges[np.minimum(b + CONTEXT_BLOCKS + 1, nb)]
+    counts = hi - lo
+    width = max(int(counts.max()), 1)
+    j = np.arange(width)
+    idx = lo[:, None] + j
+    valid = j < counts[:, None]
+    rows = np.where(valid, v[np.minimum(idx, len(v) - 1)], fill)
+    rows.sort(axis=1)
+    return rows, counts, (b + 0.5) * block
+
+
+def _interp_blocks(pos, centres, values) -> np.ndarray | None:
+    ok = np.isfinite(values)
     if not ok.any():
+        return None
+    return np.interp(pos, centres[ok], values[ok])
+
+
+def local_levels(pos: np.ndarray, h: np.ndarray, n: int, fs: float) -> np.ndarray:
+    """Typical beat height around each candidate: per block, the median of the candidates above
+    0.3 x the 95th percentile (so T/P waves and baseline do not count), interpolated."""
+    if len(pos) == 0:
+        return np.zeros(0)
+    rows, counts, centres = block_rows(pos, h, n, fs, np.inf)  # inf pads sort to the end
+    r = np.arange(len(rows))
+    c = np.maximum(counts, 1)
+    top = rows[r, np.clip(np.round(0.95 * (c - 1)).astype(int), 0, rows.shape[1] - 1)]
+    first = (rows < (0.3 * top)[:, None]).sum(axis=1)  # first index of the upper group
+    m = c - first
+    mid_lo = np.clip(first + (m - 1) // 2, 0, rows.shape[1] - 1)
+    mid_hi = np.clip(first + m // 2, 0, rows.shape[1] - 1)
+    levels = np.where(counts > 0, 0.5 * (rows[r, mid_lo] + rows[r, mid_hi]), np.nan)
+    lv = _interp_blocks(pos, centres, levels)
+    return np.full(len(pos), np.inf) if lv is None else lv
+
+
+def otsu_log_thresholds(pos: np.ndarray, h: np.ndarray, n: int, fs: float) -> np.ndarray:
+    """Per candidate, the Otsu split of log candidate heights over the local blocks."""
+    if len(pos) == 0:
+        return np.zeros(0)
+    lh = np.log(np.maximum(h, 1e-12))
+    rows, counts, centres = block_rows(pos, lh, n, fs, np.inf)
+    m = counts[:, None].astype(np.float64)
+    k = np.arange(1, rows.shape[1])[None, :].astype(np.float64)
+    finite = np.where(np.isfinite(rows), rows, 0.0)
+    c = np.cumsum(finite, axis=1)
+    total = c[np.arange(len(rows)), np.maximum(counts - 1, 0)][:, None]
+    valid = k < m
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mu0 = c[:, :-1] / k
+        mu1 = (total - c[:, :-1]) / (m - k)
+        score = np.where(valid, (k / m) * (1 - k / m) * (mu0 - mu1) ** 2, -1.0)
+    if score.shape[1] == 0:
         return np.full(len(pos), np.inf)
-    centers = (np.arange(nb) + 0.5) * block
-    lv = np.interp(pos, centers[ok], levels[ok])
-    return lv
+    j = np.argmax(score, axis=1)
+    r = np.arange(len(rows))
+    split = 0.5 * (rows[r, j] + rows[r, np.minimum(j + 1, rows.shape[1] - 1)])
+    split = np.where(counts >= 4, split, np.nan)
+    out = _interp_blocks(pos, centres, split)
+    return np.full(len(pos), np.inf) if out is None else np.exp(out)
 
 
-def _drop_t_waves(peaks: np.ndarray, slope: np.ndarray, fs: float) -> np.ndarray:
-    """Drop a peak that follows its predecessor within 360 ms with less than half its slope."""
+def _local_median(pos: np.ndarray, v: np.ndarray, at: np.ndarray, k: int = 9) -> np.ndarray:
+    """Running median of ``v`` (over ``k`` neighbours at ``pos``) interpolated at ``at``."""
+    if len(pos) == 0:
+        return np.zeros(len(at))
+    k = min(k, len(v))
+    pad = np.pad(v, (k // 2, k - 1 - k // 2), mode="edge")
+    med = np.median(np.lib.stride_tricks.sliding_window_view(pad, k), axis=1)
+    return np.interp(at, pos, med)
+
+
+def _isolated(pos: np.ndarray, beats: np.ndarray, fs: float) -> np.ndarray:
+    """True where ``pos`` is far enough from ``beats`` not to be its P or T wave."""
+    if len(beats) == 0 or len(pos) == 0:
+        return np.ones(len(pos), dtype=bool)
+    j = np.searchsorted(beats, pos)
+    prev = np.where(j > 0, pos - beats[np.maximum(j - 1, 0)], np.inf)
+    nxt = np.where(j < len(beats), beats[np.minimum(j, len(beats) - 1)] - pos, np.inf)
+    return (prev >= ISO_AFTER_S * fs) & (nxt >= ISO_BEFORE_S * fs)
+
+
+def _drop_p_t_waves(peaks: np.ndarray, h: np.ndarray, slope: np.ndarray, fs: float) -> np.ndarray:
+    """Keep-mask: of two peaks closer than T_WAVE_S, drop the one with much less slope (a P or T wave)."""
     keep = np.ones(len(peaks), dtype=bool)
     if len(peaks) < 2:
         return keep
     close = np.diff(peaks) < T_WAVE_S * fs
-    weak = slope[1:] < 0.5 * slope[:-1]
-    keep[1:] = ~(close & weak)
+    sr, hr = slope[1:] / np.maximum(slope[:-1], 1e-12), h[1:] / np.maximum(h[:-1], 1e-12)
+    later_weak = close & ((sr < PT_RATIO) | ((hr < T_H_RATIO) & (sr < T_SLOPE_RATIO2)))
+    gap = np.diff(peaks).astype(np.float64)
+    gap_before = np.concatenate([[np.inf], gap[:-1]])  # interval ending at the earlier peak
+    gap_after = np.concatenate([gap[1:], [np.inf]])  # interval starting at the later peak
+    earlier_weak = close & (slope[:-1] < P_RATIO * slope[1:]) & (h[:-1] < P_RATIO * h[1:]) \
+        & (gap < P_WAVE_S * fs) & (gap_before > ASYM * gap)
+    later_weak &= gap_after > ASYM_T * gap
+    keep[1:] &= ~later_weak
+    keep[:-1] &= ~earlier_weak
     return keep
 
 
 def _searchback(acc: np.ndarray, cand: np.ndarray, h: np.ndarray, thr: np.ndarray,
-                fs: float) -> np.ndarray:
+                slope: np.ndarray, fs: float) -> np.ndarray:
     """Add the highest candidate inside RR gaps longer than SEARCHBACK local RRs."""
     for _ in range(4):
         if len(acc) < 3:
@@ -84,13 +182,14 @@ def _searchback(acc: np.ndarray, cand: np.ndarray, h: np.ndarray, thr: np.ndarra
             return acc
         added = []
         min_sep = REFRACTORY_S * fs
+        ref_slope = SB_SLOPE * _local_median(pk, slope[acc], cand)
         for g in gaps:
             a, b = acc[g], acc[g + 1]
             idx = np.arange(a + 1, b)
             if idx.size == 0:
                 continue
-            ok = (cand[idx] - cand[a] > min_sep) & (cand[b] - cand[idx] > min_sep) \
-                & (h[idx] > SEARCHBACK_THRESHOLD * thr[idx])
+            ok = (cand[idx] - cand[a] > SB_MIN_AFTER_S * fs) & (cand[b] - cand[idx] > min_sep) \
+                & (h[idx] > SEARCHBACK_THRESHOLD * thr[idx]) & (slope[idx] > ref_slope[idx])
             idx = idx[ok]
             if idx.size:
                 added.append(idx[np.argmax(h[idx])])
@@ -100,30 +199,34 @@ def _searchback(acc: np.ndarray, cand: np.ndarray, h: np.ndarray, thr: np.ndarra
     return acc
 
 
-def refine_peaks(peaks: np.ndarray, y: np.ndarray, fs: float, radius_s: float = REFINE_S) -> np.ndarray:
+def refine_peaks(peaks: np.ndarray, y: np.ndarray, fs: float, radius_s: float | None = None,
+                 polarity: str = "record") -> np.ndarray:
     """Move each peak to the extremum of ``y`` within +-radius, with the record's QRS polarity."""
     if len(peaks) == 0:
         return peaks
-    r = max(int(radius_s * fs), 1)
+    r = max(int((REFINE_S if radius_s is None else radius_s) * fs), 1)
     idx = np.clip(peaks[:, None] + np.arange(-r, r + 1), 0, len(y) - 1)
     seg = y[idx]
+    if polarity == "abs":
+        return idx[np.arange(len(peaks)), np.argmax(np.abs(seg), axis=1)]
     sign = 1.0 if np.median(seg.max(axis=1)) >= np.median(-seg.min(axis=1)) else -1.0
     return idx[np.arange(len(peaks)), np.argmax(sign * seg, axis=1)]
 
 
-def _enforce_refractory(peaks: np.ndarray, weight: np.ndarray, fs: float) -> np.ndarray:
-    """After refinement, of two peaks closer than the refractory period keep the stronger."""
-    peaks, first = np.unique(peaks, return_index=True)
-    weight = weight[first]
-    while len(peaks) > 1:
-        close = np.flatnonzero(np.diff(peaks) < REFRACTORY_S * fs)
+def _refractory_keep(peaks: np.ndarray, weight: np.ndarray, fs: float) -> np.ndarray:
+    """Indices (into ``peaks``, sorted by position) that survive: of two peaks closer than the
+    refractory period (or equal), the stronger stays."""
+    order = np.argsort(peaks, kind="stable")
+    idx = order
+    while len(idx) > 1:
+        close = np.flatnonzero(np.diff(peaks[idx]) < REFRACTORY_S * fs)
         if close.size == 0:
             break
-        drop = np.where(weight[close] >= weight[close + 1], close + 1, close)
-        keep = np.ones(len(peaks), dtype=bool)
+        drop = np.where(weight[idx[close]] >= weight[idx[close + 1]], close + 1, close)
+        keep = np.ones(len(idx), dtype=bool)
         keep[np.unique(drop)] = False
-        peaks, weight = peaks[keep], weight[keep]
-    return peaks
+        idx = idx[keep]
+    return idx
 
 
 def detect_rpeaks(x, fs: float) -> np.ndarray:
@@ -137,13 +240,19 @@ def detect_rpeaks(x, fs: float) -> np.ndarray:
     if cand.size == 0:
         return np.zeros(0, dtype=np.int64)
     h = feat[cand]
-    thr = THRESHOLD * local_levels(cand, h, len(x), fs)
+    level = local_levels(cand, h, len(x), fs)
+    thr = THRESHOLD * level
     acc = np.flatnonzero(h > thr)
-    slope_all = ndimage.maximum_filter1d(np.abs(d), size=max(int(0.15 * fs), 1))
-    slope = slope_all[cand]
-    keep = _drop_t_waves(cand[acc], slope[acc], fs)
+    half = max(int(0.075 * fs), 1)
+    slope = np.abs(d)[np.clip(cand[:, None] + np.arange(-half, half + 1), 0, len(d) - 1)].max(axis=1)
+    if USE_OTSU:
+        thr2 = np.maximum(np.minimum(thr, otsu_log_thresholds(cand, h, len(x), fs)), FLOOR * level)
+        weak = np.flatnonzero((h > thr2) & (h <= thr) & (slope > WEAK_SLOPE * _local_median(cand[acc], slope[acc], cand)))
+        acc = np.union1d(acc, weak[_isolated(cand[weak], cand[acc], fs)])
+    keep = _drop_p_t_waves(cand[acc], h[acc], slope[acc], fs)
     acc = acc[keep]
-    acc = _searchback(acc, cand, h, thr, fs)
-    peaks = refine_peaks(cand[acc], bp, fs)
-    peaks = _enforce_refractory(peaks, h[acc], fs)
-    return peaks.astype(np.int64)
+    acc = _searchback(acc, cand, h, thr, slope, fs)
+    merged = refine_peaks(cand[acc], bp, fs)
+    acc = acc[_refractory_keep(merged, h[acc], fs)]
+    peaks = refine_peaks(cand[acc], bp, fs, FINAL_REFINE_S, FINAL_POLARITY)
+    return np.unique(peaks).astype(np.int64)
