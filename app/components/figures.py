@@ -176,13 +176,13 @@ def timeline_figure(time_s: np.ndarray, score: np.ndarray, low_quality: np.ndarr
     cmin, cmax = float(np.min(score)) if len(score) else 0.0, float(np.max(score)) if len(score) else 1.0
     fig = go.Figure()
     fig.add_trace(go.Scatter(
-        x=np.round(time_s[good], 3), y=np.round(score[good], 4), mode="markers", name="beats",
-        customdata=good, hovertemplate="beat %{customdata}<br>t=%{x:.1f}s<br>score=%{y:.3f}<extra></extra>",
-        marker=dict(size=5, color=score[good], cmin=cmin, cmax=cmax,
+        x=time_s[good].astype(np.float32), y=score[good].astype(np.float32), mode="markers", name="beats",
+        customdata=good.astype(np.int32), hovertemplate="beat %{customdata}<br>t=%{x:.1f}s<br>score=%{y:.3f}<extra></extra>",
+        marker=dict(size=5, color=score[good].astype(np.float32), cmin=cmin, cmax=cmax,
                     colorscale=threshold_colorscale(threshold, cmin, cmax), showscale=False)))
     fig.add_trace(go.Scatter(
-        x=np.round(time_s[bad], 3), y=np.round(score[bad], 4), mode="markers", name="low quality",
-        customdata=bad, hovertemplate="beat %{customdata} (low quality)<br>score=%{y:.3f}<extra></extra>",
+        x=time_s[bad].astype(np.float32), y=score[bad].astype(np.float32), mode="markers", name="low quality",
+        customdata=bad.astype(np.int32), hovertemplate="beat %{customdata} (low quality)<br>score=%{y:.3f}<extra></extra>",
         marker=dict(size=5, color=LOW_QUALITY, symbol="x")))
     shapes = [dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=threshold, y1=threshold,
                    line=dict(color=ANOMALY, dash="dash", width=1.5))]
