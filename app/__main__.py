@@ -1,0 +1,116 @@
+"""Command line: `python -m app` serves the app; `python -m app score RECORD... --out FILE.csv`.
+
+Bad input (a record that cannot be read, a missing model) exits with status 2 and one line on
+stderr naming the file and the problem; never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def serve_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m app", description="Serve the ECG Anomaly Explorer "
+                                "(or `python -m app score RECORD... --out FILE.csv` to score records).")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8050)
+    p.add_argument("--debug", action="store_true", help="Dash debug mode (off unless asked)")
+    return p
+
+
+def score_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m app score", description="Score every beat of ECG "
+                                "records and write one CSV row per beat.")
+    p.add_argument("records", nargs="+", metavar="RECORD", help="WFDB record path (with or without "
+                   "extension) or a CSV file")
+    p.add_argument("--out", required=True, metavar="FILE.csv")
+    p.add_argument("--model", default=None, metavar="DIR", help="model bundle directory "
+                   "(default: the app's default model)")
+    p.add_argument("--beats", choices=("detect", "reference"), default="detect",
+                   help="detected beats (default) or the reference annotation positions")
+    p.add_argument("--threshold", type=float, default=None, help="ensemble-score threshold "
+                   "(default: the model's default method)")
+    p.add_argument("--lead", default=None, help="lead name or index (default: MLII/II, else the first)")
+    return p
+
+
+class CliError(Exception):
+    """One line for stderr; exit status 2."""
+
+
+def _lead(value):
+    return int(value) if value is not None and value.isdigit() else value
+
+
+def score(args) -> int:
+    import pandas as pd
+
+    from app.analysis import REFERENCE_COLUMNS, TABLE_COLUMNS, analyze
+    from app.ecg import InvalidRecordError
+    from app.ecg.readers import read_record
+    from app.model.bundle import ModelBundleError, load_bundle
+
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise CliError(f"{out}: cannot write the output, directory {out.parent} does not exist")
+    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    bundle = None
+    try:
+        wrote_header = False
+        for path in args.records:
+            try:
+                rec = read_record(path)
+            except InvalidRecordError as exc:
+                raise CliError(str(exc)) from None
+            except OSError as exc:
+                raise CliError(f"{path}: cannot read ({exc.strerror or exc})") from None
+            if bundle is None:
+                try:
+                    bundle = load_bundle(args.model)
+                except ModelBundleError as exc:
+                    raise CliError(str(exc)) from None
+            try:
+                a = analyze(rec, bundle=bundle, lead=_lead(args.lead), beats=args.beats,
+                            threshold=args.threshold)
+            except InvalidRecordError as exc:
+                raise CliError(str(exc)) from None
+            cols = TABLE_COLUMNS + REFERENCE_COLUMNS
+            table = a.table.reindex(columns=cols, fill_value="")
+            table.to_csv(tmp, mode="a" if wrote_header else "w", header=not wrote_header, index=False)
+            wrote_header = True
+            print(f"{a.record}: {a.summary['n_beats']} beats, {a.summary['n_anomalies']} anomalies "
+                  f"(lead {a.lead}, threshold {a.threshold:.3f})")
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    print(f"wrote {out}")
+    return 0
+
+
+def serve(args) -> int:
+    from app import create_app
+
+    dash_app = create_app(debug=args.debug) if args.debug else create_app()
+    dash_app.run(host=args.host, port=args.port, debug=args.debug)
+    return 0
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        if argv and argv[0] == "score":
+            return score(score_parser().parse_args(argv[1:]))
+        return serve(serve_parser().parse_args(argv))
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""The inference layer: a Recording in, every beat scored and flagged out.
+
+``analyze`` runs the beat pipeline, the VAE (one batched compiled forward pass) and the scorers;
+``reflag`` applies another threshold to the cached scores without touching the model.
+TensorFlow is imported only when a model bundle is first loaded.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from app.ecg import InvalidRecordError, Recording
+
+TABLE_COLUMNS = ["record", "beat", "sample", "time_s", "rr_prev_s", "rr_next_s", "recon_error",
+                 "latent_distance", "kl", "rr_score", "score", "anomaly", "quality", "low_quality"]
+REFERENCE_COLUMNS = ["ref_symbol", "ref_class"]
+
+
+@dataclass
+class Analysis:
+    record: str
+    model_id: str
+    lead: str
+    table: pd.DataFrame
+    windows: np.ndarray
+    recon: np.ndarray
+    latent: np.ndarray
+    thresholds: dict
+    default_method: str
+    threshold: float
+    summary: dict
+    scores: dict = field(default_factory=dict, repr=False)  # normalized scores behind the ensemble
+    beats: object = field(default=None, repr=False)         # the app.ecg BeatSet (filtered lead, ...)
+
+
+def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
+            threshold: float | None = None) -> Analysis:
+    """Score every beat of ``recording``; flag those above ``threshold`` (default: the bundle's)."""
+    from app.ecg.pipeline import extract_beats
+    from app.model.bundle import load_bundle
+    from app.model.ensemble import ensemble_score
+    from app.model.scorers import beat_scores
+    from app.model.thresholds import default_method, thresholds_table
+
+    bundle = bundle if bundle is not None else load_bundle()
+    bs = extract_beats(recording, lead=lead, beats=beats)
+    n = len(bs.samples)
+    if n == 0:
+        raise InvalidRecordError(recording.name, f"no heartbeats found in lead {bs.lead}; "
+                                 "check the lead, the sampling rate and the units")
+    z_mean, z_log_var, recon = bundle.forward(bs.windows)
+    scores = beat_scores(bs.windows, z_mean, z_log_var, recon, bs.time_s, bundle.calibration,
+                         recording.duration_s)
+    score = ensemble_score(scores, bundle.calibration["ensemble"])
+    table_thr = thresholds_table(bundle)
+    method = default_method(bundle)
+    thr = float(table_thr[method]["value"] if threshold is None else threshold)
+    has_ref = bool(recording.has_reference)
+    table = pd.DataFrame({
+        "record": bs.record or recording.name,
+        "beat": np.arange(n, dtype=np.int64),
+        "sample": np.asarray(bs.samples, np.int64),
+        "time_s": np.asarray(bs.time_s, np.float64),
+        "rr_prev_s": np.asarray(bs.rr_prev_s, np.float64),
+        "rr_next_s": np.asarray(bs.rr_next_s, np.float64),
+        "recon_error": scores["recon_error"],
+        "latent_distance": scores["latent_distance"],
+        "kl": scores["kl"],
+        "rr_score": scores["rr_score"],
+        "score": score,
+        "anomaly": score > thr,
+        "quality": np.asarray(bs.quality, np.float64),
+        "low_quality": np.asarray(bs.low_quality, bool),
+    })
+    if has_ref:
+        table["ref_symbol"] = np.asarray(bs.ref_symbol, str)
+        table["ref_class"] = np.asarray(bs.ref_class, str)
+    fallback = bool(scores.pop("short_record_fallback"))
+    summary = {
+        "duration_s": float(recording.duration_s),
+        "fs": float(recording.fs),
+        "n_leads": int(recording.n_leads),
+        "leads": list(recording.leads),
+        "n_beats": int(n),
+        "n_anomalies": int(table["anomaly"].sum()),
+        "heart_rate_bpm": heart_rate_bpm(bs.time_s),
+        "model_id": bundle.model_id,
+        "lead": bs.lead,
+        "short_record_fallback": fallback,
+        "has_reference": has_ref,
+        "threshold": thr,
+        "threshold_method": method if threshold is None else "custom",
+    }
+    return Analysis(record=bs.record or recording.name, model_id=bundle.model_id, lead=bs.lead,
+                    table=table, windows=np.asarray(bs.windows, np.float32), recon=recon,
+                    latent=z_mean, thresholds=table_thr, default_method=method, threshold=thr,
+                    summary=summary, scores={**scores, "ensemble": score}, beats=bs)
+
+
+def reflag(analysis: Analysis, threshold: float) -> np.ndarray:
+    """Anomaly flags at another threshold, from the cached scores (the model is not run)."""
+    return analysis.table["score"].to_numpy() > float(threshold)
+
+
+def heart_rate_bpm(time_s: np.ndarray) -> float:
+    t = np.asarray(time_s, np.float64)
+    if len(t) < 2:
+        return 0.0
+    return float(60.0 / np.median(np.diff(t)))

@@ -1,0 +1,149 @@
+"""ModelBundle: the trained encoder/decoder plus what scoring needs, saved as `model_store/<id>/`.
+
+Layout of a bundle directory:
+  encoder.keras, decoder.keras   Keras 3 models (weights + architecture)
+  manifest.json                  window, fs, preprocessing, data, split, versions, commit, date, metrics
+  calibration.json               scorer statistics, ensemble weights, threshold statistics
+  history.json                   training curves (optional)
+"""
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+FORWARD_BATCH = 512  # fixed batch of the compiled forward pass; the last batch is zero-padded
+
+
+class ModelBundleError(RuntimeError):
+    """A model bundle that is missing or cannot be read; the message names the path."""
+
+
+@dataclass
+class ModelBundle:
+    encoder: object
+    decoder: object
+    manifest: dict
+    calibration: dict
+    model_id: str
+    path: Path | None = None
+    _forward_fn: object = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def window(self) -> int:
+        return int(self.manifest.get("window", {}).get("length", 256))
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.manifest.get("architecture", {}).get("latent_dim", 16))
+
+    def _compiled(self):
+        with self._lock:
+            if self._forward_fn is None:
+                self._forward_fn = compiled_forward(self.encoder, self.decoder, FORWARD_BATCH, self.window)
+                self._forward_fn(np.zeros((FORWARD_BATCH, self.window), np.float32))  # trace once, now
+            return self._forward_fn
+
+    def forward(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(z_mean, z_log_var, reconstruction of z_mean) for (n, window) beats, in fixed batches."""
+        fn = self._compiled()
+        x = np.asarray(windows, np.float32).reshape(-1, self.window)
+        n = len(x)
+        outs = ([], [], [])
+        for start in range(0, n, FORWARD_BATCH):
+            chunk = x[start:start + FORWARD_BATCH]
+            k = len(chunk)
+            if k < FORWARD_BATCH:
+                chunk = np.concatenate([chunk, np.zeros((FORWARD_BATCH - k, self.window), np.float32)])
+            for acc, arr in zip(outs, fn(chunk)):
+                acc.append(np.asarray(arr)[:k])
+        if n == 0:
+            return (np.zeros((0, self.latent_dim), np.float32),) * 2 + (np.zeros((0, self.window), np.float32),)
+        return tuple(np.concatenate(a).astype(np.float32) for a in outs)
+
+
+def compiled_forward(encoder, decoder, batch: int, window: int):
+    """A tf.function with one stable input signature: (batch, window) float32."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([batch, window], tf.float32)], reduce_retracing=True)
+    def forward(x):
+        z_mean, z_log_var = encoder(x, training=False)
+        return z_mean, z_log_var, decoder(z_mean, training=False)
+
+    return forward
+
+
+def _write_json(path: Path, obj) -> None:
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
+
+
+def _jsonable(o):
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, (set, tuple)):
+        return list(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def save_bundle(bundle: ModelBundle, path, history: dict | None = None) -> Path:
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    bundle.encoder.save(path / "encoder.keras")
+    bundle.decoder.save(path / "decoder.keras")
+    _write_json(path / "manifest.json", {**bundle.manifest, "model_id": bundle.model_id})
+    _write_json(path / "calibration.json", bundle.calibration)
+    if history is not None:
+        _write_json(path / "history.json", history)
+    return path
+
+
+_CACHE: dict[str, ModelBundle] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load_bundle(path=None) -> ModelBundle:
+    """The bundle at ``path`` (default ``Settings().model_dir``), loaded once per process."""
+    if path is None:
+        from app.config import Settings
+
+        path = Settings().model_dir
+    path = Path(path).resolve()
+    key = str(path)
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = _read_bundle(path)
+        return _CACHE[key]
+
+
+def _read_bundle(path: Path) -> ModelBundle:
+    if not path.is_dir():
+        raise ModelBundleError(f"{path}: model bundle not found (expected a directory with "
+                               "encoder.keras, decoder.keras, manifest.json, calibration.json)")
+    needed = ("encoder.keras", "decoder.keras", "manifest.json", "calibration.json")
+    missing = [n for n in needed if not (path / n).is_file()]
+    if missing:
+        raise ModelBundleError(f"{path}: model bundle incomplete, missing {', '.join(missing)}")
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+        calibration = json.loads((path / "calibration.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelBundleError(f"{path}: model bundle corrupt, cannot read its JSON ({exc})") from None
+    try:
+        import keras
+
+        encoder = keras.saving.load_model(path / "encoder.keras", compile=False)
+        decoder = keras.saving.load_model(path / "decoder.keras", compile=False)
+    except Exception as exc:  # noqa: BLE001 - any failure to deserialise means a corrupt bundle
+        raise ModelBundleError(f"{path}: model bundle corrupt, cannot load weights ({type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    model_id = str(manifest.get("model_id") or path.name)
+    return ModelBundle(encoder, decoder, manifest, calibration, model_id, path)

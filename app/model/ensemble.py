@@ -1,0 +1,41 @@
+"""Ensemble: the normalized scores combined by a logistic model fit on DS1 validation records.
+
+The ensemble score is the model's logit (log-odds that a beat is not normal): unbounded, with
+the default threshold calibrated on DS1 validation normals. Weights live in calibration.json.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# Transforms applied to the per-beat scores before the linear model (name -> function of scores).
+FEATURES = {
+    "recon_z": lambda s: np.clip(s["recon_z"], -5.0, 50.0),
+    "log_latent_distance": lambda s: np.log1p(s["latent_distance"]),
+    "kl_z": lambda s: np.clip(s["kl_z"], -5.0, 50.0),
+    "prematurity": lambda s: np.clip(s["rr_prematurity"], -1.5, 1.5),
+    "compensation": lambda s: np.clip(s["rr_compensation"], -1.5, 1.5),
+    "late": lambda s: np.clip(s["rr_late"], -1.5, 1.5),
+    "rr_change": lambda s: np.clip(s["rr_change"], -1.5, 1.5),
+}
+
+
+def feature_matrix(scores: dict, names) -> np.ndarray:
+    return np.column_stack([FEATURES[n](scores) for n in names]).astype(np.float64)
+
+
+def ensemble_score(scores: dict, ensemble: dict) -> np.ndarray:
+    """Logit of the fitted logistic model on the standardized features."""
+    X = feature_matrix(scores, ensemble["features"])
+    Z = (X - np.asarray(ensemble["mean"])) / np.asarray(ensemble["sd"])
+    return Z @ np.asarray(ensemble["coef"]) + float(ensemble["intercept"])
+
+
+def fit_ensemble(X: np.ndarray, y: np.ndarray, names, C: float = 1.0, seed: int = 0) -> dict:
+    """Standardize, fit a class-balanced L2 logistic regression; return the JSON-able weights."""
+    from sklearn.linear_model import LogisticRegression
+
+    mean, sd = X.mean(axis=0), X.std(axis=0) + 1e-9
+    lr = LogisticRegression(C=C, class_weight="balanced", max_iter=2000, random_state=seed)
+    lr.fit((X - mean) / sd, y.astype(int))
+    return {"features": list(names), "mean": mean.tolist(), "sd": sd.tolist(),
+            "coef": lr.coef_[0].tolist(), "intercept": float(lr.intercept_[0]), "rule": "logistic"}

@@ -1,0 +1,129 @@
+"""Per-beat scores, patient-adaptive: each beat is compared with its own record's dominant beats.
+
+Pure numpy. Shape scores come from the VAE outputs (reconstruction, latent means, KL); the rhythm
+score from beat times. ``record_stats`` holds the robust reference each score is measured against:
+the record's own beats, or, for records too short to have a dominant rhythm, the training
+calibration (``short_record_fallback``).
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import median_filter
+
+MAD_TO_SD = 1.4826
+EPS = 1e-6
+
+
+def recon_error(windows: np.ndarray, recon: np.ndarray) -> np.ndarray:
+    """Mean squared error between each beat and its VAE reconstruction (record-amplitude units)."""
+    return np.mean((np.asarray(windows, np.float64) - recon) ** 2, axis=1)
+
+
+def kl_divergence(z_mean: np.ndarray, z_log_var: np.ndarray) -> np.ndarray:
+    """KL(q(z|x) || N(0, I)) of each beat's posterior."""
+    return -0.5 * np.sum(1.0 + z_log_var - z_mean**2 - np.exp(z_log_var), axis=1)
+
+
+def robust_location_scale(x: np.ndarray, min_scale: float = EPS) -> tuple[float, float]:
+    """Median and MAD-based standard deviation."""
+    x = np.asarray(x, np.float64)
+    med = float(np.median(x))
+    return med, max(float(MAD_TO_SD * np.median(np.abs(x - med))), min_scale)
+
+
+def robust_z(x: np.ndarray, loc: float, scale: float) -> np.ndarray:
+    return (np.asarray(x, np.float64) - loc) / max(scale, EPS)
+
+
+def robust_centre_cov(z: np.ndarray, keep: float = 0.5, iters: int = 5, shrink: float = 0.1):
+    """Centre and covariance of the dominant cluster of latent means.
+
+    Start at the coordinate-wise median, then refit mean/covariance on the ``keep`` fraction of
+    points nearest in Mahalanobis distance (a cheap concentration step, as in MCD), with the
+    covariance shrunk toward its diagonal so that it stays invertible for small records.
+    """
+    z = np.asarray(z, np.float64)
+    centre = np.median(z, axis=0)
+    cov = np.diag(np.var(z, axis=0) + EPS)
+    for _ in range(iters):
+        d = mahalanobis(z, centre, cov)
+        inner = z[d <= np.quantile(d, keep)]
+        if len(inner) <= z.shape[1]:
+            break
+        centre = inner.mean(axis=0)
+        c = np.cov(inner, rowvar=False)
+        cov = (1 - shrink) * c + shrink * np.diag(np.diag(c)) + EPS * np.eye(z.shape[1])
+    return centre, cov
+
+
+def mahalanobis(z: np.ndarray, centre: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    diff = np.asarray(z, np.float64) - centre
+    sol = np.linalg.solve(cov, diff.T).T
+    return np.sqrt(np.maximum(np.sum(diff * sol, axis=1), 0.0))
+
+
+def rhythm_features(time_s: np.ndarray, local_beats: int = 41) -> dict[str, np.ndarray]:
+    """RR intervals and their ratios to the local rhythm (log ratios; 0 = on rhythm).
+
+    prematurity: -log(rr_prev / rr_local), > 0 for an early beat;
+    compensation: log(rr_next / rr_prev), > 0 for a pause after an early beat;
+    rr_change: log(rr_prev / previous beat's rr_prev).
+    """
+    t = np.asarray(time_s, np.float64)
+    n = len(t)
+    if n < 2:
+        one = np.ones(n)
+        return {"rr_prev": one, "rr_next": one, "rr_local": one, "prematurity": 0 * one,
+                "compensation": 0 * one, "late": 0 * one, "rr_change": 0 * one}
+    rr = np.maximum(np.diff(t), 0.05)
+    rr_prev = np.concatenate([[rr[0]], rr])
+    rr_next = np.concatenate([rr, [rr[-1]]])
+    rr_local = median_filter(rr_prev, size=min(local_beats, n), mode="nearest")
+    lp = np.log(rr_prev / rr_local)
+    return {
+        "rr_prev": rr_prev,
+        "rr_next": rr_next,
+        "rr_local": rr_local,
+        "prematurity": -lp,
+        "late": np.log(rr_next / rr_local),
+        "compensation": np.log(rr_next / rr_prev),
+        "rr_change": np.concatenate([[0.0], np.diff(np.log(rr_prev))]),
+    }
+
+
+def rr_score(rhythm: dict[str, np.ndarray]) -> np.ndarray:
+    """One rhythm score: how premature the beat is plus the pause after it (both >= 0)."""
+    return np.maximum(rhythm["prematurity"], 0.0) + 0.5 * np.maximum(rhythm["compensation"], 0.0)
+
+
+def record_reference(log_recon, z_mean, kl, calibration: dict, duration_s: float,
+                     short_record_s: float | None = None) -> dict:
+    """Robust statistics each shape score is measured against, and whether they fell back."""
+    short_s = short_record_s if short_record_s is not None else calibration.get("short_record_s", 60.0)
+    glob = calibration["global"]
+    if duration_s < short_s or len(log_recon) < 20:
+        return {"fallback": True, "recon": tuple(glob["log_recon"]), "kl": tuple(glob["kl"]),
+                "centre": np.asarray(glob["latent_centre"]), "cov": np.asarray(glob["latent_cov"])}
+    rl, rs = robust_location_scale(log_recon, min_scale=glob.get("log_recon_min_scale", 0.05))
+    kl_l, kl_s = robust_location_scale(kl, min_scale=glob.get("kl_min_scale", 0.5))
+    centre, cov = robust_centre_cov(z_mean)
+    return {"fallback": False, "recon": (rl, rs), "kl": (kl_l, kl_s), "centre": centre, "cov": cov}
+
+
+def beat_scores(windows, z_mean, z_log_var, recon, time_s, calibration: dict, duration_s: float) -> dict:
+    """Every per-beat score (raw and record-normalized) plus the rhythm features."""
+    err = recon_error(windows, recon)
+    log_err = np.log(err + EPS)
+    kl = kl_divergence(z_mean, z_log_var)
+    ref = record_reference(log_err, z_mean, kl, calibration, duration_s)
+    rhythm = rhythm_features(time_s)
+    return {
+        "recon_error": err,
+        "recon_z": robust_z(log_err, *ref["recon"]),
+        "latent_distance": mahalanobis(z_mean, ref["centre"], ref["cov"]),
+        "kl": kl,
+        "kl_z": robust_z(kl, *ref["kl"]),
+        "rr_score": rr_score(rhythm),
+        **{f"rr_{k}" if not k.startswith("rr_") else k: v for k, v in rhythm.items()},
+        "short_record_fallback": bool(ref["fallback"]),
+    }

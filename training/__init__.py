@@ -1,0 +1,1 @@
+"""`python -m training`: rebuild a model_store entry (train, calibrate, evaluate) from MIT-BIH DS1."""

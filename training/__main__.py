@@ -1,0 +1,155 @@
+"""python -m training --data-dir DIR --out model_store/<id> [--quick] [--skip-eval]
+
+1. DS1 beats through the app's own pipeline (reference beat positions, MLII).
+2. The conv-VAE on the N beats of the training records (augmented, seeded, early stopping).
+3. Calibration on the held-out DS1 validation records (ensemble, thresholds, fallback statistics).
+4. The bundle is written to --out; then training.evaluate.run_evaluation (DS2, report only).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def parse_args(argv=None):
+    from app.config import default_data_dir
+
+    p = argparse.ArgumentParser(prog="python -m training", description=__doc__.split("\n\n")[0])
+    p.add_argument("--data-dir", default=None, help="MIT-BIH directory (default ../shared/data/mitdb)")
+    p.add_argument("--out", required=True, help="bundle directory, e.g. model_store/cvae-v2")
+    p.add_argument("--quick", action="store_true", help="tiny end-to-end run for the tests")
+    p.add_argument("--skip-eval", action="store_true", help="do not run the DS2 evaluation")
+    p.add_argument("--epochs", type=int, default=None, help="override the configured epochs")
+    a = p.parse_args(argv)
+    a.data_dir = a.data_dir or (str(default_data_dir()) if default_data_dir() else None)
+    if a.data_dir is None or not (Path(a.data_dir) / "101.hea").exists():
+        p.error(f"{a.data_dir}: MIT-BIH database not found (give --data-dir)")
+    return a
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                              cwd=Path(__file__).resolve().parent).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def versions() -> dict:
+    import keras
+    import numpy
+    import sklearn
+    import tensorflow
+    import wfdb
+
+    return {"python": platform.python_version(), "tensorflow": tensorflow.__version__,
+            "keras": keras.__version__, "numpy": numpy.__version__, "scikit-learn": sklearn.__version__,
+            "wfdb": wfdb.__version__}
+
+
+def manifest(cfg, model_id, n_train, n_val, params, seconds, metrics, history) -> dict:
+    from app.ecg.pipeline import AFTER, BEFORE, MODEL_FS
+
+    return {
+        "model_id": model_id,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": git_commit(),
+        "window": {"fs": MODEL_FS, "before": BEFORE, "after": AFTER, "length": BEFORE + AFTER},
+        "fs": MODEL_FS,
+        "preprocessing": {"resample": "polyphase to 360 Hz", "filter": "Butterworth 0.5-40 Hz, order 2, zero-phase",
+                          "amplitude": "divided by the record's median R-peak height (mV)",
+                          "lead": "MLII when present, else the first ECG lead",
+                          "beats_for_training": cfg.beats},
+        "data": {"database": "MIT-BIH Arrhythmia Database (PhysioNet)", "train_normal_beats": n_train,
+                 "validation_normal_beats": n_val, "classes": "AAMI EC57; VAE trained on class N only"},
+        "split": {"protocol": "inter-patient (de Chazal 2004); DS1 only for training and calibration",
+                  "train_records": list(cfg.train_records), "validation_records": list(cfg.validation_records)},
+        "architecture": {"type": "conv-VAE", "latent_dim": cfg.latent_dim, "filters": list(cfg.filters),
+                         "kernel": cfg.kernel, "dropout": cfg.dropout, "params": params},
+        "training": {"seconds": round(seconds, 1), "epochs_run": len(history.get("epoch", [])),
+                     "config": cfg.to_dict()},
+        "versions": versions(),
+        "metrics": {"ds1_validation": metrics},
+    }
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import numpy as np
+
+    from app.model.bundle import ModelBundle, compiled_forward, save_bundle
+    from training.calibrate import calibrate
+    from training.config import Config, quick_config
+    from training.data import load_records, normal_windows
+    from training.train import train_vae
+
+    cfg = quick_config() if args.quick else Config()
+    if args.epochs:
+        cfg = replace(cfg, epochs=args.epochs)
+    out = Path(args.out)
+    t0 = time.time()
+    print(f"loading DS1 beats from {args.data_dir}", flush=True)
+    train_beats = load_records(args.data_dir, cfg.train_records, cfg)
+    val_beats = load_records(args.data_dir, cfg.validation_records, cfg)
+    train_x = normal_windows(train_beats, cfg.max_train_beats, cfg.seed)
+    val_x = normal_windows(val_beats, None if not args.quick else 1000, cfg.seed)
+    print(f"{len(train_x)} training / {len(val_x)} validation normal beats ({time.time() - t0:.1f} s)", flush=True)
+
+    work = Path(tempfile.mkdtemp(prefix="training-")) if args.quick else out
+    enc, dec, history, seconds = train_vae(train_x, val_x, cfg, work, verbose=0 if args.quick else 2)
+    print(f"trained in {seconds:.1f} s ({len(history['epoch'])} epochs)", flush=True)
+
+    forward = _batched(compiled_forward(enc, dec, 512, cfg.window), cfg.window)
+    cal_normals = normal_windows(train_beats, 4000, cfg.seed)
+    calibration, metrics, _ = calibrate(forward, cal_normals, val_beats, cfg)
+    lo = metrics["ensemble_leave_one_record_out"]
+    print("DS1 validation (leave-one-record-out): " + json.dumps(lo), flush=True)
+    params = int(enc.count_params() + dec.count_params())
+    model_id = out.name
+    man = manifest(cfg, model_id, len(train_x), len(val_x), params, seconds, metrics, history)
+    save_bundle(ModelBundle(enc, dec, man, calibration, model_id, out), out, history=history)
+    if args.quick:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"bundle written to {out} ({time.time() - t0:.1f} s)", flush=True)
+    if not args.skip_eval:
+        try:
+            from training.evaluate import run_evaluation
+        except ImportError:
+            print("training.evaluate not available: evaluation skipped", flush=True)
+        else:
+            run_evaluation(out, args.data_dir, quick=args.quick)
+            print(f"evaluation written to {out / 'evaluation.json'}", flush=True)
+    return 0
+
+
+def _batched(fn, window: int, batch: int = 512):
+    import numpy as np
+
+    def forward(x):
+        x = np.asarray(x, np.float32)
+        outs = ([], [], [])
+        for i in range(0, len(x), batch):
+            c = x[i:i + batch]
+            k = len(c)
+            c = np.concatenate([c, np.zeros((batch - k, window), np.float32)]) if k < batch else c
+            for acc, a in zip(outs, fn(c)):
+                acc.append(np.asarray(a)[:k])
+        return tuple(np.concatenate(a) for a in outs)
+
+    return forward
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Beats for training and calibration: DS1 records through the app's own beat pipeline.
+
+Augmentation (training beats only): time shift, amplitude scaling (both applied to input and
+target), Gaussian noise and baseline wander (input only: the VAE learns to ignore them).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from app.ecg.pipeline import extract_beats
+from app.ecg.readers import read_record
+
+
+@dataclass
+class RecordBeats:
+    record: str
+    windows: np.ndarray   # (n, 256) float32
+    time_s: np.ndarray
+    ref_class: np.ndarray  # AAMI class per beat ('' where unmatched)
+    duration_s: float
+
+
+def load_record_beats(data_dir, record: str, cfg) -> RecordBeats:
+    rec = read_record(Path(data_dir) / record)
+    bs = extract_beats(rec, lead=cfg.lead, beats=cfg.beats)
+    return RecordBeats(record, np.asarray(bs.windows, np.float32), np.asarray(bs.time_s, np.float64),
+                       np.asarray(bs.ref_class, str), float(rec.duration_s))
+
+
+def load_records(data_dir, records, cfg) -> dict[str, RecordBeats]:
+    return {r: load_record_beats(data_dir, r, cfg) for r in records}
+
+
+def normal_windows(beats: dict[str, RecordBeats], limit: int | None = None, seed: int = 0) -> np.ndarray:
+    """The N-class windows of the given records, optionally a seeded random subset."""
+    x = np.concatenate([b.windows[b.ref_class == "N"] for b in beats.values()])
+    if limit is not None and len(x) > limit:
+        x = x[np.sort(np.random.default_rng(seed).choice(len(x), limit, replace=False))]
+    return x
+
+
+def augment(x: np.ndarray, rng: np.random.Generator, cfg, fs: float = 360.0):
+    """(noisy input, clean target) for a batch of beats."""
+    n, w = x.shape
+    shifts = rng.integers(-cfg.aug_shift, cfg.aug_shift + 1, n)
+    idx = np.clip(np.arange(w)[None, :] - shifts[:, None], 0, w - 1)  # shift with edge padding
+    target = np.take_along_axis(x, idx, axis=1) * rng.uniform(*cfg.aug_scale, (n, 1))
+    t = np.arange(w) / fs
+    wander = (cfg.aug_wander_amp * rng.uniform(0, 1, (n, 1))
+              * np.sin(2 * np.pi * rng.uniform(0.05, 0.5, (n, 1)) * t + rng.uniform(0, 2 * np.pi, (n, 1))))
+    noisy = target + rng.normal(0.0, cfg.aug_noise_sd, target.shape) + wander
+    return noisy.astype(np.float32), target.astype(np.float32)
