@@ -13,7 +13,9 @@ import numpy as np
 
 LOW_QUALITY = 0.5
 N_TEMPLATES = 3
-NOISE_REF = 0.06  # HF-noise / scale ratio at which the noise factor is 0.5
+NOISE_REF = 0.009  # HF-noise / scale ratio at which the noise factor is 0.5
+NOISE_POWER = 4.0
+MORPH_FLOOR = 0.6  # an odd but clean shape alone never makes a beat low quality
 PTP_OK, PTP_BAD = 4.0, 8.0  # window peak-to-peak / scale
 
 
@@ -67,9 +69,9 @@ def beat_quality(windows: np.ndarray, raw_windows: np.ndarray, raw_lo: float, ra
     if n == 0:
         return np.zeros(0, dtype=np.float32)
     corr = template_correlation(windows)
-    q_morph = 0.4 + 0.6 * np.clip((corr - 0.5) / 0.35, 0.0, 1.0)
+    q_morph = MORPH_FLOOR + (1 - MORPH_FLOOR) * np.clip((corr - 0.5) / 0.35, 0.0, 1.0)
     noise = hf_noise(windows)
-    q_noise = 1.0 / (1.0 + (noise / NOISE_REF) ** 2)
+    q_noise = 1.0 / (1.0 + (noise / NOISE_REF) ** NOISE_POWER)
     ptp = windows.max(axis=1) - windows.min(axis=1)
     q_art = np.clip((PTP_BAD - ptp) / (PTP_BAD - PTP_OK), 0.0, 1.0)
     q_sat = np.where(saturated_or_flat(raw_windows, raw_lo, raw_hi), 0.0, 1.0)

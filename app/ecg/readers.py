@@ -137,8 +137,11 @@ def _check_signal_files(base: Path, hea_name: str, header, max_duration_s) -> No
     if not sig_len:
         raise InvalidRecordError(hea_name, "header gives no sample count (fourth field of the record line)")
     check_duration(hea_name, int(sig_len), float(header.fs), max_duration_s)
+    names = list(header.file_name or [])
+    if len(names) != n_sig or not header.fmt or len(header.fmt) != n_sig:
+        raise InvalidRecordError(hea_name, "header signal lines are missing or incomplete")
     per_file: dict[str, list[int]] = {}
-    for i, fname in enumerate(header.file_name):
+    for i, fname in enumerate(names):
         per_file.setdefault(fname, []).append(i)
     for fname, idx in per_file.items():
         if fname is None or fname == "~" or fname == "":
@@ -191,8 +194,24 @@ def _read_annotations(base: Path, n_samples: int, fs: float):
     return samples[keep][order], symbols[keep][order].astype("<U1")
 
 
+def _guarded(filename: str, fn, *args, **kwargs):
+    """Call ``fn``; any exception other than InvalidRecordError becomes one naming ``filename``."""
+    try:
+        return fn(*args, **kwargs)
+    except InvalidRecordError:
+        raise
+    except MemoryError:
+        raise InvalidRecordError(filename, "record is too large to read into memory") from None
+    except Exception as e:  # noqa: BLE001 - corrupt input makes libraries raise many types
+        raise InvalidRecordError(filename, f"file is corrupt or not a valid record ({type(e).__name__})") from None
+
+
 def _read_wfdb_base(base: Path, display: str, max_duration_s=None, source: str = "") -> Recording:
     """Read the record whose header is ``base``.hea, signal files beside it."""
+    return _guarded(base.name + ".hea", _read_wfdb_base_unguarded, base, display, max_duration_s, source)
+
+
+def _read_wfdb_base_unguarded(base: Path, display: str, max_duration_s=None, source: str = "") -> Recording:
     import wfdb
 
     hea = base.with_name(base.name + ".hea")
@@ -332,6 +351,11 @@ def _looks_like_time(col: np.ndarray) -> bool:
 def read_csv_bytes(data: bytes, name: str, fs: float | None = None, units: str = "mV",
                    max_duration_s: float | None = None) -> Recording:
     """A CSV/TXT record: optional header, `,` `;` or tab, optional time column (s or ms) or ``fs``."""
+    return _guarded(name, _read_csv_unguarded, data, name, fs, units, max_duration_s)
+
+
+def _read_csv_unguarded(data: bytes, name: str, fs: float | None, units: str,
+                        max_duration_s: float | None) -> Recording:
     import pandas as pd
 
     scale = unit_scale(name, units)
