@@ -225,13 +225,14 @@ def percentile_ranks(values: np.ndarray, sorted_values: np.ndarray) -> np.ndarra
 
 
 def breakdown_figure(names: list[str], ranks: list[float], values: list[float]) -> go.Figure:
-    """Horizontal bars: where this beat's scores fall within the record (percentile)."""
+    """Horizontal bars: where this beat's scores fall within the record (percentile); the
+    values themselves are in ``names`` (the axis labels)."""
     colours = [ANOMALY if r >= 95 else NORMAL for r in ranks]
     fig = go.Figure(go.Bar(x=ranks, y=names, orientation="h", marker_color=colours,
-                           text=[f"{v:.3g}  (p{r:.0f})" for v, r in zip(values, ranks)],
-                           textposition="auto", hoverinfo="skip"))
-    fig.update_layout(**_base_layout(height=220, xaxis=dict(range=[0, 100], title="percentile within record"),
-                                     yaxis=dict(autorange="reversed"), margin=dict(l=150, r=15, t=10, b=40)))
+                           text=[f"p{r:.0f}" for r in ranks], textposition="outside", cliponaxis=False,
+                           hovertext=[f"{v:.4g}" for v in values], hoverinfo="text"))
+    fig.update_layout(**_base_layout(height=220, xaxis=dict(range=[0, 108], title="percentile within this record"),
+                                     yaxis=dict(autorange="reversed"), margin=dict(l=190, r=25, t=10, b=40)))
     return fig
 
 

@@ -27,7 +27,6 @@ TABLE_PAGE = 12
 TABLE_COLUMNS = ["beat", "time_s", "score", "anomaly", "recon_error", "latent_distance", "kl", "rr_score",
                  "rr_prev_s", "rr_next_s", "quality", "low_quality", "ref_symbol", "ref_class"]
 METHOD_LABELS = {"statistical": "Statistical (mean + k sd)", "percentile": "Percentile", "fixed": "Fixed"}
-MARK_LABELS = {"statistical": "stat", "percentile": "pct", "fixed": "fixed"}
 GRAPH_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d", "autoScale2d"]}
 
 
@@ -37,11 +36,18 @@ def layout(**_):
     return html.Div([
         html.Div(id="signal-empty"),
         html.Div(id="signal-body", style={"display": "none"}, children=[
+            html.Div([
+                html.H4(id="signal-title", className="mb-0"),
+                dbc.ButtonGroup([
+                    dbc.Button("Export CSV", id="export-csv", color="primary", size="sm"),
+                    dbc.Button("HTML report", id="export-report", color="primary", outline=True, size="sm"),
+                ], className="ms-auto"),
+            ], className="d-flex align-items-center mb-2"),
             dbc.Row(id="summary-cards", className="g-2 mb-2"),
             html.Div(id="short-record-notice"),
             dbc.Card(dbc.CardBody(dbc.Row([
                 dbc.Col([dbc.Label("Threshold method", html_for="thr-method", className="small mb-0"),
-                         dbc.Select(id="thr-method", size="sm")], md=2),
+                         dbc.Select(id="thr-method", size="sm")], md=3),
                 dbc.Col([dbc.Label(["Threshold: ", html.Span(id="thr-value", className="fw-semibold")],
                                    className="small mb-0"),
                          dcc.Slider(id="thr-slider", min=0, max=1, value=0.5, step=0.001, allow_direct_input=True,
@@ -55,10 +61,6 @@ def layout(**_):
                 ]), md="auto", className="align-self-center"),
                 dbc.Col([dbc.Label("Lead", html_for="lead-switch", className="small mb-0"),
                          dbc.Select(id="lead-switch", size="sm")], md=1),
-                dbc.Col(dbc.ButtonGroup([
-                    dbc.Button("Export CSV", id="export-csv", color="primary", size="sm"),
-                    dbc.Button("HTML report", id="export-report", color="primary", outline=True, size="sm"),
-                ]), md="auto", className="align-self-center ms-auto"),
             ], className="g-3 align-items-end")), className="mb-2 controls-card"),
             dcc.Download(id="download-csv"),
             dcc.Download(id="download-report"),
@@ -199,6 +201,7 @@ def window_shape_patch(p: Patch, t0: float, t1: float) -> None:
 @callback(
     Output("signal-empty", "children"),
     Output("signal-body", "style"),
+    Output("signal-title", "children"),
     Output("summary-cards", "children"),
     Output("short-record-notice", "children"),
     Output("thr-method", "options"),
@@ -225,15 +228,15 @@ def load_analysis(key):
         empty = html.Div(dbc.Alert(["No analysis loaded (or it expired). ",
                                     dcc.Link("Pick a sample or upload a recording.", href="/")],
                                    color="info", className="mt-3"), **{"data-testid": "signal-empty"})
-        return (empty, {"display": "none"}) + (no_update,) * 17
+        return (empty, {"display": "none"}) + (no_update,) * 18
     flags = flags_at(view, view.threshold)
     t0, t1 = initial_window(view.time_s, flags, view.duration_s)
     methods = [m for m in ("statistical", "percentile", "fixed") if m in view.thresholds] + \
         [m for m in view.thresholds if m not in ("statistical", "percentile", "fixed")]
-    options = [{"label": METHOD_LABELS.get(m, m), "value": m} for m in methods]
+    options = [{"label": f"{METHOD_LABELS.get(m, m)}: {float(view.thresholds[m]['value']):.3g}", "value": m}
+               for m in methods]
     lo, hi = slider_range(view.score, view.thresholds)
-    marks = {float(v["value"]): {"label": MARK_LABELS.get(m, m)} for m, v in view.thresholds.items()
-             if math.isfinite(float(v["value"]))}
+    marks = {lo: {"label": f"{lo:.3g}"}, hi: {"label": f"{hi:.3g}"}}
     step = float(f"{(hi - lo) / 1000:.2g}")
     notice = None
     if view.summary.get("short_record_fallback"):
@@ -246,7 +249,8 @@ def load_analysis(key):
                            flags, view.low_quality, view.ref_symbol, t0, t1)
     leads = [{"label": name, "value": str(i)} for i, name in enumerate(view.leads)]
     first = int(np.flatnonzero(flags)[0]) if flags.any() else 0
-    return (None, {"display": "block"}, summary_cards(view, int(flags.sum())), notice, options,
+    title = f"Record {view.analysis.record}: lead {view.leads[view.lead_index]}"
+    return (None, {"display": "block"}, title, summary_cards(view, int(flags.sum())), notice, options,
             view.default_method if view.default_method in view.thresholds else methods[0],
             lo, hi, marks, step, timeline, strip, [t0, t1], leads, str(view.lead_index), first,
             f"{int(flags.sum()):,}", view.threshold, f"{view.threshold:.3g}")
@@ -394,7 +398,7 @@ def inspect_beat(beat, threshold, key):
     for col, label in F.SCORE_PARTS:
         if col in view.sorted_parts:
             v = float(row[col])
-            names.append(label)
+            names.append(f"{label}: {v:.3g}")
             values.append(v)
             ranks.append(float(F.percentile_ranks(np.array([v]), view.sorted_parts[col])[0]))
     return fig, F.breakdown_figure(names, ranks, values), title

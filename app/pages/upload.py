@@ -90,6 +90,9 @@ def layout(**_):
             ], lg=5),
         ]),
         dcc.Store(id="upload-gate"),
+        # loads plotly.js while the user picks, so the signal page draws sooner
+        html.Div(dcc.Graph(id="upload-plotly-preload", figure={"data": [], "layout": {"height": 10}},
+                           config={"staticPlot": True}), style={"display": "none"}),
         html.Div(dbc.Alert(id="upload-limit-alert", color="danger", is_open=False, className="mt-3"),
                  **{"data-testid": "upload-limit-alert"}),
         dcc.Loading(html.Div(id="upload-status", className="mt-3", **{"data-testid": "upload-status"}),
