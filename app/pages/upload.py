@@ -68,9 +68,9 @@ def layout(**_):
             ], lg=7),
             dbc.Col([
                 dbc.Row([
-                    dbc.Col([dbc.Label("Sampling rate (CSV without time column)", html_for="csv-fs"),
+                    dbc.Col([dbc.Label("Sampling rate (CSV)", html_for="csv-fs"),
                              dbc.InputGroup([dbc.Input(id="csv-fs", type="number", min=1, step="any",
-                                                       placeholder="e.g. 360"),
+                                                       placeholder="if no time column"),
                                              dbc.InputGroupText("Hz")])], md=6),
                     dbc.Col([dbc.Label("Units (CSV)", html_for="csv-units"),
                              dbc.Select(id="csv-units", value="mV",
@@ -79,7 +79,7 @@ def layout(**_):
                 dbc.Row([
                     dbc.Col([dbc.Label("Lead", html_for="lead-choice"),
                              dbc.Select(id="lead-choice", value="auto", options=[
-                                 {"label": "Automatic (MLII / II, else first ECG lead)", "value": "auto"},
+                                 {"label": "Automatic (MLII / II)", "value": "auto"},
                                  {"label": "1st lead", "value": "0"}, {"label": "2nd lead", "value": "1"},
                                  {"label": "3rd lead", "value": "2"}])], md=6),
                     dbc.Col([dbc.Label("Beat positions", html_for="beats-choice"),

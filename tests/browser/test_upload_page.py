@@ -45,18 +45,20 @@ def test_upload_wfdb_set(page, app_url):
     page.wait_for_selector("[data-testid=agree-spec]")
 
 
-def test_upload_csv_with_sampling_rate(page, app_url, tmp_path):
-    sig, _ = wfdb.rdsamp(str(SAMPLES / "105"), sampto=360 * 120, channels=[0])
+def test_upload_short_csv_with_sampling_rate(page, app_url, tmp_path):
+    sig, _ = wfdb.rdsamp(str(SAMPLES / "105"), sampto=360 * 45, channels=[0])
     path = tmp_path / "holter_excerpt.csv"
     np.savetxt(path, sig, fmt="%.4f", delimiter=",", header="MLII", comments="")
     page.goto(app_url + "/")
     page.fill("#csv-fs", "360")
     _set_upload_files(page, [path])
     wait_for_signal_page(page, "holter_excerpt")
-    assert page.inner_text("[data-testid=card-duration]") == "2:00"
+    assert page.inner_text("[data-testid=card-duration]") == "0:45"
     assert page.inner_text("[data-testid=card-fs]") == "360 Hz"
     beats = int(page.inner_text("[data-testid=card-beats]").replace(",", ""))
-    assert 120 < beats < 220  # about 2 minutes of a ~80 bpm rhythm
+    assert 45 < beats < 80  # 45 s of a ~80 bpm rhythm
+    # under a minute: the UI says the scores fall back to the training calibration
+    assert "training calibration" in page.inner_text("[data-testid=short-record-notice]")
 
 
 def test_bad_upload_shows_message_and_app_keeps_working(page, app_url, tmp_path):
