@@ -40,7 +40,7 @@ def fit_umap(latent: np.ndarray, seed: int = SEED):
     """A UMAP fitted on the reference latents (fixed seed: repeatable, single-threaded)."""
     import umap  # lazy: ~16 s
 
-    model = umap.UMAP(random_state=seed, **UMAP_PARAMS)
+    model = umap.UMAP(random_state=seed, n_jobs=1, **UMAP_PARAMS)
     model.fit(np.asarray(latent, dtype=np.float32))
     return model
 
@@ -71,18 +71,18 @@ def ds1_normal_latents(model_dir: Path, data_dir: Path, records=None, per_record
                        seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
     """(latent means, record of each) for a per-record subsample of DS1 class-N reference beats."""
     from app.ecg.aami import DS1
-    from app.ecg.pipeline import extract_beats
-    from app.ecg.readers import read_record
     from app.model.bundle import load_bundle
+    from training.evaluate import beatset_for, read_recording  # BeatSets cached like the evaluation's
 
     bundle = load_bundle(model_dir)
     rng = np.random.default_rng(seed)
     lat, recs = [], []
     for rec in (records or DS1):
-        beats = extract_beats(read_record(Path(data_dir) / rec), beats="reference")
-        idx = np.flatnonzero(beats.ref_class == "N")
+        beats = beatset_for(read_recording(data_dir, rec), "reference", Path(data_dir) / f"{rec}.dat")
+        idx = np.flatnonzero(np.asarray(beats.ref_class) == "N")
         idx = np.sort(rng.choice(idx, min(per_record, len(idx)), replace=False))
-        lat.append(np.asarray(bundle.encode(beats.windows[idx]), dtype=np.float32))
+        z_mean, _, _ = bundle.forward(np.asarray(beats.windows)[idx])
+        lat.append(np.asarray(z_mean, dtype=np.float32))
         recs.append(np.full(len(idx), rec))
     return np.concatenate(lat), np.concatenate(recs)
 

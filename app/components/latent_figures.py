@@ -44,6 +44,9 @@ def latent_scatter(xy: np.ndarray, beat_idx: np.ndarray, ref_xy: np.ndarray, met
                    ref_class: np.ndarray | None = None, height: int = 560) -> go.Figure:
     """Record beats (customdata = beat index) over the grey training-normal cloud.
 
+    customdata goes as a plain JSON list: dcc.Graph copies a selected point's customdata from
+    the figure's data, where a numpy array would be a base64 typed array it cannot index.
+
     ``score``, ``flags``, ``time_s`` and ``ref_class`` are per shown beat (aligned with ``xy``).
     """
     xy = np.asarray(xy, dtype=float).reshape(-1, 2)
@@ -61,13 +64,13 @@ def latent_scatter(xy: np.ndarray, beat_idx: np.ndarray, ref_xy: np.ndarray, met
     def points(mask, name, colour, **marker):
         m = np.asarray(mask, dtype=bool)
         return go.Scattergl(x=xy[m, 0], y=xy[m, 1], mode="markers", name=name,
-                            customdata=beat_idx[m], text=[h for h, k in zip(hover, m) if k],
+                            customdata=beat_idx[m].tolist(), text=[h for h, k in zip(hover, m) if k],
                             hovertemplate="%{text}<extra></extra>",
                             marker=dict(size=6, color=colour, line=dict(width=0), **marker))
 
     if colour_by == "score":
         fig.add_trace(go.Scattergl(
-            x=xy[:, 0], y=xy[:, 1], mode="markers", name="this record's beats", customdata=beat_idx,
+            x=xy[:, 0], y=xy[:, 1], mode="markers", name="this record's beats", customdata=beat_idx.tolist(),
             text=hover, hovertemplate="%{text}<extra></extra>",
             marker=dict(size=6, color=score, colorscale="Viridis", showscale=True,
                         colorbar=dict(title=dict(text="score"), thickness=12))))
@@ -87,7 +90,7 @@ def latent_scatter(xy: np.ndarray, beat_idx: np.ndarray, ref_xy: np.ndarray, met
         title=dict(text=f"{method_label} of the latent means", x=0.01, font=dict(size=14)),
         xaxis=dict(title=f"{method_label} 1", zeroline=False),
         yaxis=dict(title=f"{method_label} 2", zeroline=False),
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1.0, xanchor="right")))
+        legend=dict(orientation="h", yanchor="top", y=-0.12, x=0.0, xanchor="left")))
     return fig
 
 
