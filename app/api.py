@@ -131,6 +131,12 @@ def create_analysis():
         return _error(str(exc), 413)
     except cache.BusyError as exc:
         return _error(str(exc), 503)
+    except Exception as exc:  # noqa: BLE001 - only a missing/corrupt model is expected here
+        if type(exc).__name__ != "ModelBundleError":
+            raise
+        current_app.logger.error("model unavailable: %s", exc)
+        return _error("the analysis model is unavailable on this server; its operator should check "
+                      "ECG_MODEL_DIR (the server log names the problem)", 503)
     entry = cache.get_entry(key)
     if entry is None:  # stored nowhere (should not happen): say so rather than 500
         return _error("analysis could not be stored; try again", 503)

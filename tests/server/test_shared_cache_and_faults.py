@@ -86,3 +86,19 @@ def test_killed_worker_does_not_take_the_service_down(tmp_path):
         assert r.status_code == 200
     finally:
         srv.stop()
+
+
+def test_missing_model_bundle_is_a_clear_503_and_pages_still_serve(tmp_path):
+    missing = tmp_path / "no-such-model"
+    srv = start_app("python", tmp_path, env={"ECG_MODEL_DIR": str(missing)})
+    try:
+        files, data = unique_csv("100", seconds=30)
+        r = post_analysis(srv.url, files, data)
+        assert r.status_code == 503 and "model is unavailable" in r.json()["error"]
+        assert "Traceback" not in r.text and str(tmp_path) not in r.text  # no server paths to clients
+        assert str(missing) in srv.log_tail(20000)  # the operator's log names the path
+        for path in PAGES:
+            assert requests.get(srv.url + path, timeout=30).status_code == 200, path
+        assert srv.proc.poll() is None
+    finally:
+        srv.stop()
