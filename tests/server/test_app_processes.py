@@ -30,6 +30,9 @@ def test_every_page_is_served_and_renders_its_layout(server):
         assert "404 - Page not found" not in content.text, path
         assert body["response"]["_pages_content"]["children"], path
     assert requests.get(server.url + "/_dash-layout", timeout=30).status_code == 200
+    health = requests.get(server.url + "/api/v1/health", timeout=30).json()
+    assert health["status"] == "ok"
+    assert health["cache"] == ("simple" if "gunicorn" not in server.cmd[0] else "filesystem")
 
 
 def test_wfdb_upload_then_cached_summary_and_beats_csv(server):

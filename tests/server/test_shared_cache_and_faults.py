@@ -58,9 +58,10 @@ def test_redis_cache_shared_by_two_workers_and_redis_loss_is_survived(redis_serv
 
 
 def test_killed_worker_does_not_take_the_service_down(tmp_path):
-    srv = start_app("gunicorn", tmp_path, workers=2, threads=2,
-                    env={"ECG_CACHE_DIR": str(tmp_path / "cache")})
+    # no cache configuration at all: under gunicorn the workers share a filesystem cache
+    srv = start_app("gunicorn", tmp_path, workers=2, threads=2)
     try:
+        assert requests.get(srv.url + "/api/v1/health", timeout=30).json()["cache"] == "filesystem"
         assert post_analysis(srv.url, wfdb_upload("100")).status_code == 200  # warm one worker
         workers = srv.worker_pids()
         assert len(workers) == 2
@@ -84,6 +85,7 @@ def test_killed_worker_does_not_take_the_service_down(tmp_path):
         assert len(srv.worker_pids()) == 2 and workers[0] not in srv.worker_pids()
         r = post_analysis(srv.url, files, data)  # the interrupted upload works when retried
         assert r.status_code == 200
+        assert list((tmp_path / "tmp").glob("ecg-explorer-cache-*/entries"))  # the default shared dir
     finally:
         srv.stop()
 
