@@ -31,6 +31,7 @@ MAX_POINTS = 5000          # record beats sent to the browser
 TSNE_MAX_RECORD = 1200     # record beats in a joint t-SNE
 TSNE_MAX_REFERENCE = 800   # reference beats in a joint t-SNE / joint UMAP
 CLOUD_FILE = "reference_cloud.npz"
+ENCODER_FILE = "encoder.keras"
 UMAP_NEIGHBOURS = 15       # reference neighbours that place a record beat in the UMAP
 
 
@@ -61,13 +62,18 @@ class Projection:
 
 def subsample_indices(n: int, max_points: int, priority: np.ndarray | None = None,
                       seed: int = 0) -> np.ndarray:
-    """Sorted indices of at most ``max_points`` of ``n`` items; ``priority`` items kept first."""
+    """Sorted indices of at most ``max_points`` of ``n`` items, at random (fixed seed).
+
+    ``priority`` items (flagged beats) are all kept when they are few (at most a quarter of
+    the budget), so that rare anomalies stay visible; when they are many, a plain random
+    subsample keeps the record's proportions.
+    """
     if n <= max_points:
         return np.arange(n)
     rng = np.random.default_rng(seed)
     pri = np.flatnonzero(priority) if priority is not None else np.array([], dtype=int)
-    if len(pri) >= max_points:
-        return np.sort(rng.choice(pri, max_points, replace=False))
+    if len(pri) > max_points // 4:
+        return np.sort(rng.choice(n, max_points, replace=False))
     rest = np.setdiff1d(np.arange(n), pri, assume_unique=True)
     extra = rng.choice(rest, max_points - len(pri), replace=False)
     return np.sort(np.concatenate([pri, extra]).astype(int))
@@ -138,12 +144,36 @@ def neighbour_placement(latent: np.ndarray, ref_latent: np.ndarray, ref_xy: np.n
 
 
 def load_reference_cloud(model_dir: Path | str) -> ReferenceCloud | None:
-    """The reference cloud stored in ``model_dir``, or None when it was not computed."""
+    """The reference cloud stored in ``model_dir``; None when absent or made for other weights."""
     model_dir = Path(model_dir)
     path = model_dir / CLOUD_FILE
     if not path.is_file():
         return None
-    return _load_cloud_cached(str(path), path.stat().st_mtime_ns)
+    cloud = _load_cloud_cached(str(path), path.stat().st_mtime_ns)
+    expected = cloud.meta.get("encoder_sha256")
+    if expected and expected != encoder_fingerprint(model_dir):
+        return None  # the model was retrained after the cloud: its latents would be misplaced
+    return cloud
+
+
+def encoder_fingerprint(model_dir: Path | str) -> str | None:
+    """SHA-256 of the bundle's encoder weights file (ties a reference cloud to its model)."""
+    path = Path(model_dir) / ENCODER_FILE
+    try:
+        return _sha256_cached(str(path), path.stat().st_mtime_ns)
+    except OSError:
+        return None
+
+
+@functools.lru_cache(maxsize=8)
+def _sha256_cached(path: str, _mtime: int) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 @functools.lru_cache(maxsize=4)
@@ -155,11 +185,13 @@ def _load_cloud_cached(path: str, _mtime: int) -> ReferenceCloud:
                           pca_components=z["pca_components"], pca_xy=z["pca_xy"], umap_xy=umap_xy, meta=meta)
 
 
-def _subsample_note(n_shown: int, n_total: int) -> str:
+def _subsample_note(idx: np.ndarray, n_total: int, priority: np.ndarray | None) -> str:
+    n_shown = len(idx)
     if n_shown >= n_total:
-        return f"all {n_total} beats shown"
-    return (f"{n_shown} of {n_total} beats shown (random subsample; every flagged beat kept "
-            f"while they fit)")
+        return f"all {n_total:,} beats shown"
+    kept = priority is not None and bool(np.any(priority)) and bool(np.all(np.isin(np.flatnonzero(priority), idx)))
+    return (f"{n_shown:,} of {n_total:,} beats shown (random subsample"
+            + ("; every flagged beat kept)" if kept else ")"))
 
 
 def project_record(latent: np.ndarray, method: str, cloud: ReferenceCloud | None,
@@ -183,15 +215,16 @@ def project_record(latent: np.ndarray, method: str, cloud: ReferenceCloud | None
             xy, _ = tsne_joint(latent[idx], np.empty((0, latent.shape[1])), seed)
         else:
             xy, _ = umap_joint(latent[idx], np.empty((0, latent.shape[1])), seed)
-        note = (f"{METHOD_LABELS[method]} of this record alone: no reference cloud is stored "
-                f"with this model. {_subsample_note(len(idx), n)}.")
+        note = (f"{METHOD_LABELS[method]} of this record alone: no reference cloud of training "
+                f"normals is stored for this model (python -m training.reference_cloud makes it). "
+                f"{_subsample_note(idx, n, priority)}.")
         return Projection(method, xy, idx, np.empty((0, 2)), n, note)
 
     if method == "pca":
         idx = subsample_indices(n, max_points, priority, seed)
         xy = pca_transform(latent[idx], cloud.pca_mean, cloud.pca_components)
         note = (f"PCA fitted on {len(cloud.latent)} training normal beats (DS1); this record's "
-                f"beats placed with that same PCA. {_subsample_note(len(idx), n)}.")
+                f"beats placed with that same PCA. {_subsample_note(idx, n, priority)}.")
         return Projection("pca", xy, idx, cloud.pca_xy, n, note)
 
     if method == "umap" and cloud.umap_xy is not None:
@@ -202,7 +235,7 @@ def project_record(latent: np.ndarray, method: str, cloud: ReferenceCloud | None
                 f"training normals (in the 16-d latent space), as UMAP's transform starts, "
                 f"without its refining epochs. Beats unlike every training normal are therefore "
                 f"drawn at the cloud's edge, not far outside it: colour by score to see them. "
-                f"{_subsample_note(len(idx), n)}.")
+                f"{_subsample_note(idx, n, priority)}.")
         return Projection("umap", xy, idx, cloud.umap_xy, n, note)
 
     # joint embeddings: t-SNE always, UMAP when no fitted model is stored
@@ -213,7 +246,7 @@ def project_record(latent: np.ndarray, method: str, cloud: ReferenceCloud | None
     xy, ref_xy = joint(latent[idx], cloud.latent[ref_idx], seed)
     note = (f"{METHOD_LABELS[method]} computed jointly on {len(ref_idx)} training normal beats "
             f"(DS1, subsample) and this record's beats ({METHOD_LABELS[method]} has no stored "
-            f"transform here). {_subsample_note(len(idx), n)}.")
+            f"transform here). {_subsample_note(idx, n, priority)}.")
     return Projection(method, xy, idx, ref_xy, n, note)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.projections import CLOUD_FILE, pca_fit, pca_transform
+from app.projections import CLOUD_FILE, encoder_fingerprint, pca_fit, pca_transform
 
 PER_RECORD = 150      # normal beats per DS1 record
 SEED = 1234
@@ -111,7 +111,8 @@ def main(argv=None) -> int:
     umap_model = None if a.no_umap else fit_umap(latent)
     meta = {"source": "DS1 class-N reference beats", "per_record": a.per_record, "seed": SEED,
             "records": sorted(set(recs.tolist())), "n": int(len(latent)),
-            "umap": None if umap_model is None else UMAP_PARAMS}
+            "umap": None if umap_model is None else UMAP_PARAMS,
+            "encoder_sha256": encoder_fingerprint(a.model)}
     save_reference_cloud(a.model, reference_arrays(latent, recs, umap_model, meta))
     print(f"reference cloud: {len(latent)} DS1 normal beats from {len(set(recs.tolist()))} records "
           f"-> {a.model / CLOUD_FILE} ({time.time() - t0:.1f} s)")

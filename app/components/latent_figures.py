@@ -128,6 +128,7 @@ def beats_overlay(windows: np.ndarray, beat_idx: list[int], flags: np.ndarray | 
     title = f"{len(idx)} beat{'s' if len(idx) != 1 else ''} chosen"
     if len(shown) < len(idx):
         title += f" ({len(shown)} drawn, mean over all)"
+    title += "; red: flagged, blue: not flagged"
     fig.update_layout(**_layout(
         height=height, title=dict(text=title, x=0.01, font=dict(size=14)),
         xaxis=dict(title="ms from R-peak"), yaxis=dict(title="amplitude (record scale)"),

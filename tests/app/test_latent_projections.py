@@ -31,6 +31,20 @@ def test_subsample_keeps_priority_and_bounds():
     assert len(idx) == 5000 and np.all(np.diff(idx) > 0)
     assert set(np.flatnonzero(pri)) <= set(idx.tolist())
     assert np.array_equal(P.subsample_indices(30, 5000), np.arange(30))
+    many = np.zeros(10000, bool)
+    many[:4000] = True  # flagged beats are many: a plain random subsample keeps the proportions
+    idx = P.subsample_indices(10000, 1000, many, seed=1)
+    assert len(idx) == 1000 and 300 < many[idx].sum() < 500
+
+
+def test_stale_cloud_is_not_used(tmp_path):
+    (tmp_path / P.ENCODER_FILE).write_bytes(b"weights v1")
+    rng = np.random.default_rng(0)
+    meta = {"encoder_sha256": P.encoder_fingerprint(tmp_path)}
+    RC.save_reference_cloud(tmp_path, RC.reference_arrays(rng.normal(size=(30, 16)), np.full(30, "101"), None, meta))
+    assert P.load_reference_cloud(tmp_path) is not None
+    (tmp_path / P.ENCODER_FILE).write_bytes(b"weights v2, retrained")
+    assert P.load_reference_cloud(tmp_path) is None  # latents of other weights would be misplaced
 
 
 def test_pca_fit_transform_matches_svd_variance():
@@ -83,7 +97,7 @@ def test_project_record_pca_and_umap_use_the_stored_cloud(tmp_path):
     assert p.xy.shape == (P.MAX_POINTS, 2) and p.n_total == 7000
     assert set(range(50)) <= set(p.beat_idx.tolist())
     assert np.allclose(p.xy, P.pca_transform(lat[p.beat_idx], cloud.pca_mean, cloud.pca_components))
-    assert "5000 of 7000" in p.note and "PCA fitted on 300" in p.note
+    assert "5,000 of 7,000" in p.note and "every flagged beat kept" in p.note and "PCA fitted on 300" in p.note
     u = P.project_record(lat[:100], "umap", cloud)
     assert u.xy.shape == (100, 2) and np.array_equal(u.ref_xy, cloud.umap_xy)
     assert "nearest" in u.note and "all 100 beats" in u.note
