@@ -11,6 +11,8 @@ Backend, from ``Settings.cache_url`` (env ``ECG_CACHE_URL``):
                        workers of one host) in ``ECG_CACHE_DIR`` or a private temp dir.
   "filesystem:///dir"  FileSystemCache in /dir (several workers on one host).
   "redis://host:port/db"  RedisCache (several hosts).
+Entries kept: ``ECG_CACHE_MAX_ENTRIES`` (default 16 in memory, 64 on disk; Redis: its own
+``maxmemory`` policy), timeout ``ECG_CACHE_TIMEOUT_S``.
 Secret: env ``ECG_SECRET_KEY``; else a random file beside the filesystem cache, a random
 value stored once in Redis, or a random value per process (simple).
 
@@ -44,7 +46,10 @@ log = logging.getLogger(__name__)
 
 KEY_PREFIX = "ecg:"
 _SECRET_KEY_NAME = "secret"
-_LOCAL_ENTRIES = 4  # live Entry objects kept per process (avoids re-unpickling per callback)
+# live Entry objects kept per process (avoids re-unpickling on every callback)
+_LOCAL_ENTRIES = int(os.environ.get("ECG_CACHE_LOCAL_ENTRIES", 4))
+# entries kept by the backend before the oldest are dropped (a 30-min record is ~15 MB pickled)
+_MAX_ENTRIES = os.environ.get("ECG_CACHE_MAX_ENTRIES", "")
 _LOCK_TTL_S = 600
 _WAIT_POLL_S = 0.1
 
@@ -107,13 +112,13 @@ def backend_config(settings: Settings) -> tuple[str, dict]:
     if url in ("", "simple"):
         if settings.cache_dir or (url == "" and under_gunicorn()):
             return "filesystem", _fs_config(base, Path(settings.cache_dir or default_cache_dir()))
-        return "simple", {**base, "CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": 32}
+        return "simple", {**base, "CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": int(_MAX_ENTRIES or 16)}
     raise ValueError(f"ECG_CACHE_URL: unsupported cache URL {url!r} (use simple, filesystem:///dir or redis://host:port/db)")
 
 
 def _fs_config(base: dict, root: Path) -> dict:
     return {**base, "CACHE_TYPE": "FileSystemCache", "CACHE_DIR": str(root / "entries"),
-            "CACHE_THRESHOLD": 200}
+            "CACHE_THRESHOLD": int(_MAX_ENTRIES or 64)}
 
 
 def _private_dir(path: Path) -> Path:
