@@ -96,6 +96,13 @@ def lead_problems(signals: np.ndarray) -> list[str]:
 
 
 # ---------------------------------------------------------------- WFDB
+def _signal_file_names(header_path: Path) -> list[str]:
+    """First token of each signal line (the signal file names), read without wfdb."""
+    text = header_path.read_bytes().decode("latin-1")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    return [ln.split()[0] for ln in lines[1:]]
+
+
 def _record_line(header_path: Path) -> list[str]:
     try:
         text = header_path.read_bytes().decode("latin-1")
@@ -219,6 +226,9 @@ def _read_wfdb_base_unguarded(base: Path, display: str, max_duration_s=None, sou
         raise InvalidRecordError(display, "WFDB header (.hea) not found")
     tokens = _record_line(hea)
     fs = _header_fs(hea.name, tokens)
+    for fname in _signal_file_names(hea):
+        if "/" in fname or "\\" in fname or fname in (".", ".."):
+            raise InvalidRecordError(hea.name, f"header names signal file {fname!r} with a directory part")
     try:
         header = wfdb.rdheader(str(base))
     except InvalidRecordError:
