@@ -175,12 +175,12 @@ def timeline_figure(time_s: np.ndarray, score: np.ndarray, low_quality: np.ndarr
     bad = idx[low_quality[idx]]
     cmin, cmax = float(np.min(score)) if len(score) else 0.0, float(np.max(score)) if len(score) else 1.0
     fig = go.Figure()
-    fig.add_trace(go.Scatter(
+    fig.add_trace(go.Scattergl(
         x=time_s[good].astype(np.float32), y=score[good].astype(np.float32), mode="markers", name="beats",
         customdata=good.astype(np.int32), hovertemplate="beat %{customdata}<br>t=%{x:.1f}s<br>score=%{y:.3f}<extra></extra>",
         marker=dict(size=5, color=score[good].astype(np.float32), cmin=cmin, cmax=cmax,
                     colorscale=threshold_colorscale(threshold, cmin, cmax), showscale=False)))
-    fig.add_trace(go.Scatter(
+    fig.add_trace(go.Scattergl(
         x=time_s[bad].astype(np.float32), y=score[bad].astype(np.float32), mode="markers", name="low quality",
         customdata=bad.astype(np.int32), hovertemplate="beat %{customdata} (low quality)<br>score=%{y:.3f}<extra></extra>",
         marker=dict(size=5, color=LOW_QUALITY, symbol="x")))

@@ -180,12 +180,17 @@ def strip_patch(view: View, flags: np.ndarray, t0: float, t1: float, set_range: 
     return p
 
 
-def apply_markers(p: Patch, view: View, flags: np.ndarray, t0: float, t1: float) -> None:
+def apply_markers(p: Patch, view: View, flags: np.ndarray, t0: float, t1: float,
+                  colours_only: bool = False) -> None:
+    """Patch the beat markers of [t0, t1]. With ``colours_only`` (a threshold change) and every
+    beat of the window drawn, only colours and hover texts change: the positions stay as sent."""
     idx = F.visible_beats(view.time_s, flags, view.low_quality, t0, t1)
     y = view.signals[np.clip(view.sample[idx], 0, len(view.signals) - 1), view.lead_index]
     m = F.marker_payload(idx, view.time_s, y, flags, view.low_quality, view.ref_symbol)
     n = view.signals.shape[1]
-    for k in ("x", "y", "customdata", "hovertext", "text"):
+    a, b = np.searchsorted(view.time_s, [t0, t1])
+    keys = ("hovertext",) if colours_only and len(idx) == b - a else ("x", "y", "customdata", "hovertext", "text")
+    for k in keys:
         if m[k] is not None:
             p["data"][n][k] = m[k]
     p["data"][n]["marker"]["color"] = m["marker.color"]
@@ -295,7 +300,7 @@ def rethreshold(threshold, view_range, key):
     tl["layout"]["shapes"][0]["y0"] = threshold
     tl["layout"]["shapes"][0]["y1"] = threshold
     st = Patch()
-    apply_markers(st, view, flags, float(view_range[0]), float(view_range[1]))
+    apply_markers(st, view, flags, float(view_range[0]), float(view_range[1]), colours_only=True)
     n = f"{int(flags.sum()):,}"
     return tl, st, n, n, f"{threshold:.3g}", agreement_body(view, flags)
 
