@@ -1,38 +1,48 @@
 """Calibration on the held-out DS1 validation records: scorer statistics, ensemble, thresholds.
 
 Also the DS1-validation metrics: the ensemble is re-fit leaving each validation record out and
-scored on that record (leave-one-record-out), so the reported numbers are out-of-record.
+scored on that record (leave-one-record-out), so the reported numbers are out-of-record; and the
+short-record fallback is checked on 30-s pieces of the validation records.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from app.model.ensemble import ensemble_score, feature_matrix, fit_ensemble
-from app.model.scorers import beat_scores, robust_centre_cov, robust_location_scale
+from app.model.scorers import (beat_scores, kl_divergence, mahalanobis, recon_error, robust_centre_cov,
+                               robust_location_scale)
 from app.model.thresholds import threshold_calibration, threshold_value
 
 ENSEMBLE_FEATURES = ("recon_z", "log_latent_distance", "kl_z", "prematurity", "compensation", "late",
                      "rr_change")
+FALLBACK_PIECE_S = 30.0
 
 
-def global_statistics(forward, train_normals: np.ndarray, val_normals: np.ndarray, cfg) -> dict:
+def global_statistics(train_z: np.ndarray, val_out: dict, val_beats: dict) -> dict:
     """Training-set reference for records too short to have their own (short_record_fallback)."""
-    from app.model.scorers import kl_divergence, recon_error
-
-    zt, _, _ = forward(train_normals)
-    centre, cov = robust_centre_cov(zt)
-    zm, zl, rc = forward(val_normals)
-    log_err = np.log(recon_error(val_normals, rc) + 1e-6)
-    kl = kl_divergence(zm, zl)
+    centre, cov = robust_centre_cov(train_z, keep=0.9)
+    log_err, kl, d_rec, d_glob = [], [], [], []
+    for r, b in val_beats.items():
+        zm, zl, rc = val_out[r]
+        n = b.ref_class == "N"
+        log_err.append(np.log(recon_error(b.windows, rc) + 1e-6)[n])
+        kl.append(kl_divergence(zm, zl)[n])
+        c, C = robust_centre_cov(zm)
+        d_rec.append(mahalanobis(zm, c, C)[n])
+        d_glob.append(mahalanobis(zm, centre, cov)[n])
+    ratio = float(np.median(np.concatenate(d_rec)) / max(np.median(np.concatenate(d_glob)), 1e-9))
     return {"latent_centre": centre.tolist(), "latent_cov": cov.tolist(),
-            "log_recon": list(robust_location_scale(log_err)), "kl": list(robust_location_scale(kl)),
+            "latent_distance_ratio": ratio,
+            "log_recon": list(robust_location_scale(np.concatenate(log_err))),
+            "kl": list(robust_location_scale(np.concatenate(kl))),
             "log_recon_min_scale": 0.05, "kl_min_scale": 0.5}
 
 
-def record_scores(forward, beats, calibration: dict) -> dict:
-    zm, zl, rc = forward(beats.windows)
-    s = beat_scores(beats.windows, zm, zl, rc, beats.time_s, calibration, beats.duration_s)
-    s["ref_class"] = beats.ref_class
+def scores_of(beats, out, calibration: dict, sl=slice(None), duration_s=None) -> dict:
+    zm, zl, rc = (a[sl] for a in out)
+    s = beat_scores(beats.windows[sl], zm, zl, rc, beats.time_s[sl], calibration,
+                    beats.duration_s if duration_s is None else duration_s)
+    s["ref_class"] = beats.ref_class[sl]
     return s
 
 
@@ -45,17 +55,15 @@ def _xy(scores_by_record: dict, names):
 
 def leave_one_record_out(scores_by_record: dict, names, C: float, seed: int):
     """Out-of-record ensemble scores for every validation beat with a reference class."""
-    out, ys, cls, recs = [], [], [], []
+    out, cls, recs = [], [], []
     for r, s in scores_by_record.items():
-        others = {q: v for q, v in scores_by_record.items() if q != r}
-        X, y, _ = _xy(others, names)
-        ens = fit_ensemble(X, y, names, C, seed)
+        X, y, _ = _xy({q: v for q, v in scores_by_record.items() if q != r}, names)
         keep = s["ref_class"] != ""
-        out.append(ensemble_score(s, ens)[keep])
-        ys.append(s["ref_class"][keep] != "N")
+        out.append(ensemble_score(s, fit_ensemble(X, y, names, C, seed))[keep])
         cls.append(s["ref_class"][keep])
         recs.append(np.full(keep.sum(), r))
-    return np.concatenate(out), np.concatenate(ys), np.concatenate(cls), np.concatenate(recs)
+    cls = np.concatenate(cls)
+    return np.concatenate(out), cls != "N", cls, np.concatenate(recs)
 
 
 def summary_metrics(score: np.ndarray, y: np.ndarray, cls: np.ndarray, threshold: float) -> dict:
@@ -73,28 +81,53 @@ def summary_metrics(score: np.ndarray, y: np.ndarray, cls: np.ndarray, threshold
     return m
 
 
+def fallback_scores(val_beats: dict, val_out: dict, calibration: dict, piece_s=FALLBACK_PIECE_S) -> dict:
+    """Scores of 30-s pieces of each validation record, each scored as a short upload would be."""
+    pieces = {}
+    for r, b in val_beats.items():
+        edges = np.searchsorted(b.time_s, np.arange(0.0, b.duration_s, piece_s))
+        for i, (a, z) in enumerate(zip(edges[:-1], edges[1:])):
+            if z - a >= 3:
+                pieces[f"{r}:{i}"] = scores_of(b, val_out[r], calibration, slice(a, z), piece_s)
+    return pieces
+
+
 def calibrate(forward, train_normals, val_beats: dict, cfg, names=ENSEMBLE_FEATURES):
     """The calibration dict for calibration.json and the DS1-validation metrics."""
+    val_out = {r: forward(b.windows) for r, b in val_beats.items()}
     calibration = {"short_record_s": cfg.short_record_s,
-                   "global": global_statistics(forward, train_normals,
-                                               np.concatenate([b.windows[b.ref_class == "N"]
-                                                               for b in val_beats.values()]), cfg)}
-    scores = {r: record_scores(forward, b, calibration) for r, b in val_beats.items()}
+                   "global": global_statistics(forward(train_normals)[0], val_out, val_beats)}
+    scores = {r: scores_of(b, val_out[r], calibration) for r, b in val_beats.items()}
     X, y, cls = _xy(scores, names)
     calibration["ensemble"] = fit_ensemble(X, y, names, cfg.ensemble_C, cfg.seed)
-    fitted = np.concatenate([ensemble_score(s, calibration["ensemble"])[s["ref_class"] != ""]
-                             for s in scores.values()])
+    fitted = ensemble_score({k: np.concatenate([s[k] for s in scores.values()]) for k in scores[next(iter(scores))]
+                             if k != "short_record_fallback"}, calibration["ensemble"])
+    fitted = fitted[np.concatenate([s["ref_class"] for s in scores.values()]) != ""]
     params = {"statistical": cfg.statistical_k, "percentile": cfg.percentile, "fixed": cfg.fixed_threshold}
-    calibration["thresholds"] = threshold_calibration(fitted[cls == "N"], params, cfg.default_threshold_method)
+    method = cfg.default_threshold_method
+    calibration["thresholds"] = threshold_calibration(fitted[cls == "N"], params, method)
+    thr = threshold_value(calibration, method)
     # out-of-record check of the whole rule (ensemble weights and threshold statistics)
     lo_score, lo_y, lo_cls, lo_rec = leave_one_record_out(scores, names, cfg.ensemble_C, cfg.seed)
-    lo_thr = threshold_value({"thresholds": threshold_calibration(lo_score[lo_cls == "N"], params)},
-                             cfg.default_threshold_method)
-    metrics = {"ensemble_in_sample": summary_metrics(fitted, y, cls, threshold_value(calibration,
-                                                                                    cfg.default_threshold_method)),
-               "ensemble_leave_one_record_out": summary_metrics(lo_score, lo_y, lo_cls, lo_thr)}
+    lo_thr = threshold_value({"thresholds": threshold_calibration(lo_score[lo_cls == "N"], params)}, method)
+    pieces = fallback_scores(val_beats, val_out, calibration)
+    fb = {k: np.concatenate([p[k] for p in pieces.values()]) for k in pieces[next(iter(pieces))]
+          if k != "short_record_fallback"}
+    keep = fb["ref_class"] != ""
+    metrics = {"ensemble_in_sample": summary_metrics(fitted, y, cls, thr),
+               "ensemble_leave_one_record_out": summary_metrics(lo_score, lo_y, lo_cls, lo_thr),
+               "short_record_fallback_30s": summary_metrics(ensemble_score(fb, calibration["ensemble"])[keep],
+                                                            fb["ref_class"][keep] != "N", fb["ref_class"][keep], thr),
+               "per_record_leave_one_out": per_record(lo_score, lo_y, lo_rec)}
     for k in ("recon_z", "latent_distance", "kl_z", "rr_score"):
         v = np.concatenate([s[k][s["ref_class"] != ""] for s in scores.values()])
-        metrics[k] = summary_metrics(v, y, cls, np.inf)
-        metrics[k] = {"auroc": metrics[k]["auroc"], "ap": metrics[k]["ap"]}
+        m = summary_metrics(v, y, cls, np.inf)
+        metrics[k] = {"auroc": m["auroc"], "ap": m["ap"]}
     return calibration, metrics, scores
+
+
+def per_record(score, y, rec) -> dict:
+    from sklearn.metrics import roc_auc_score
+
+    return {r: (float(roc_auc_score(y[rec == r], score[rec == r])) if 0 < y[rec == r].sum() < (rec == r).sum()
+                else None) for r in dict.fromkeys(rec.tolist())}

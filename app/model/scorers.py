@@ -103,11 +103,13 @@ def record_reference(log_recon, z_mean, kl, calibration: dict, duration_s: float
     glob = calibration["global"]
     if duration_s < short_s or len(log_recon) < 20:
         return {"fallback": True, "recon": tuple(glob["log_recon"]), "kl": tuple(glob["kl"]),
-                "centre": np.asarray(glob["latent_centre"]), "cov": np.asarray(glob["latent_cov"])}
+                "centre": np.asarray(glob["latent_centre"]), "cov": np.asarray(glob["latent_cov"]),
+                "distance_ratio": float(glob.get("latent_distance_ratio", 1.0))}
     rl, rs = robust_location_scale(log_recon, min_scale=glob.get("log_recon_min_scale", 0.05))
     kl_l, kl_s = robust_location_scale(kl, min_scale=glob.get("kl_min_scale", 0.5))
     centre, cov = robust_centre_cov(z_mean)
-    return {"fallback": False, "recon": (rl, rs), "kl": (kl_l, kl_s), "centre": centre, "cov": cov}
+    return {"fallback": False, "recon": (rl, rs), "kl": (kl_l, kl_s), "centre": centre, "cov": cov,
+            "distance_ratio": 1.0}
 
 
 def beat_scores(windows, z_mean, z_log_var, recon, time_s, calibration: dict, duration_s: float) -> dict:
@@ -120,7 +122,8 @@ def beat_scores(windows, z_mean, z_log_var, recon, time_s, calibration: dict, du
     return {
         "recon_error": err,
         "recon_z": robust_z(log_err, *ref["recon"]),
-        "latent_distance": mahalanobis(z_mean, ref["centre"], ref["cov"]),
+        # fallback: distance to the training normals, rescaled to the within-record distance scale
+        "latent_distance": mahalanobis(z_mean, ref["centre"], ref["cov"]) * ref["distance_ratio"],
         "kl": kl,
         "kl_z": robust_z(kl, *ref["kl"]),
         "rr_score": rr_score(rhythm),

@@ -1,0 +1,54 @@
+"""analyze()/reflag() on bundled DS2 records: contract columns, V beats ranked above N beats."""
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from app.analysis import TABLE_COLUMNS, analyze, reflag
+from app.config import SAMPLES_DIR
+from app.ecg.readers import read_record
+from app.ecg.record import Recording
+
+
+@pytest.fixture(scope="module")
+def a233():
+    return analyze(read_record(SAMPLES_DIR / "233"))
+
+
+def test_table_has_the_contract_columns_one_row_per_beat(a233):
+    t = a233.table
+    assert list(t.columns) == TABLE_COLUMNS + ["ref_symbol", "ref_class"]
+    n = len(t)
+    assert n > 2500 and a233.windows.shape == (n, 256) and a233.recon.shape == (n, 256)
+    assert a233.latent.shape == (n, 16)
+    assert np.isfinite(t[["recon_error", "latent_distance", "kl", "rr_score", "score"]].to_numpy()).all()
+    assert set(a233.thresholds) == {"statistical", "percentile", "fixed"}
+    assert a233.threshold == a233.thresholds[a233.default_method]["value"]
+    s = a233.summary
+    assert s["n_beats"] == n and s["n_anomalies"] == int(t.anomaly.sum())
+    assert s["has_reference"] and not s["short_record_fallback"] and s["lead"] == "MLII"
+
+
+def test_ventricular_beats_score_above_normal_beats(a233):
+    t = a233.table[a233.table.ref_class.isin(["N", "V"])]
+    assert (t.ref_class == "V").sum() > 500
+    assert roc_auc_score(t.ref_class == "V", t.score) > 0.9
+    flagged_v = t[t.ref_class == "V"].anomaly.mean()
+    assert flagged_v > 0.8
+
+
+def test_reflag_never_reruns_the_model_and_is_monotone(a233):
+    lo, hi = np.percentile(a233.table.score, [50, 99])
+    f_lo, f_hi = reflag(a233, lo), reflag(a233, hi)
+    assert f_lo.sum() > f_hi.sum() > 0
+    assert not (f_hi & ~f_lo).any()
+    np.testing.assert_array_equal(reflag(a233, a233.threshold), a233.table.anomaly.to_numpy())
+
+
+def test_short_upload_uses_the_training_calibration():
+    rec = read_record(SAMPLES_DIR / "100")
+    n = int(40 * rec.fs)
+    short = Recording(name="100-40s", signals=rec.signals[:n], fs=rec.fs, leads=rec.leads, units=rec.units)
+    a = analyze(short)
+    assert a.summary["short_record_fallback"] is True and not a.summary["has_reference"]
+    assert "ref_class" not in a.table.columns
+    assert 40 <= len(a.table) <= 60 and np.isfinite(a.table.score).all()

@@ -1,0 +1,77 @@
+"""`python -m app score` as a real process: CSV columns, one row per beat; bad input exits 2."""
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.config import SAMPLES_DIR
+
+ROOT = Path(__file__).resolve().parent.parent
+COLUMNS = ["record", "beat", "sample", "time_s", "rr_prev_s", "rr_next_s", "recon_error", "latent_distance",
+           "kl", "rr_score", "score", "anomaly", "quality", "low_quality", "ref_symbol", "ref_class"]
+
+
+def run_cli(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "app", *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_score_two_records_one_row_per_beat(tmp_path):
+    out = tmp_path / "beats.csv"
+    p = run_cli("score", SAMPLES_DIR / "105", SAMPLES_DIR / "213.hea", "--out", out)
+    assert p.returncode == 0, p.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert list(rows[0].keys()) == COLUMNS
+    from app.ecg.pipeline import extract_beats
+    from app.ecg.readers import read_record
+    for rec in ("105", "213"):
+        n = len(extract_beats(read_record(SAMPLES_DIR / rec)).samples)
+        mine = [r for r in rows if r["record"] == rec]
+        assert len(mine) == n
+        assert [int(r["beat"]) for r in mine] == list(range(n))
+    assert {r["anomaly"] for r in rows} == {"True", "False"}
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_reference_beats_and_threshold_options(tmp_path):
+    out = tmp_path / "ref.csv"
+    p = run_cli("score", SAMPLES_DIR / "100", "--out", out, "--beats", "reference", "--threshold", "1e9")
+    assert p.returncode == 0, p.stderr
+    rows = list(csv.DictReader(out.open()))
+    atr_beats = sum(1 for r in rows if r["ref_symbol"])
+    assert len(rows) == atr_beats == 2273  # every annotated beat of record 100
+    assert all(r["anomaly"] == "False" for r in rows)
+
+
+def _junk_csv(d):
+    (d / "junk.csv").write_bytes(b"\x00\x01\xff binary")
+    return d / "junk.csv"
+
+
+def _header_without_dat(d):
+    (d / "x.hea").write_text("x 1 360 3600\nx.dat 212 200 11 1024 0 0 0 MLII\n")
+    return d / "x"
+
+
+@pytest.mark.parametrize("make_bad, needle", [
+    (lambda d: d / "missing", "missing"),
+    (_junk_csv, "junk.csv"),
+    (_header_without_dat, "x.dat"),
+])
+def test_bad_input_exits_2_with_one_line(tmp_path, make_bad, needle):
+    bad = make_bad(tmp_path)
+    out = tmp_path / "o.csv"
+    p = run_cli("score", bad, "--out", out)
+    assert p.returncode == 2
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, p.stderr
+    assert needle in lines[0] and "Traceback" not in p.stderr
+    assert not out.exists()
+
+
+def test_missing_model_exits_2_naming_it(tmp_path):
+    p = run_cli("score", SAMPLES_DIR / "100", "--out", tmp_path / "o.csv", "--model", tmp_path / "nomodel")
+    assert p.returncode == 2
+    assert p.stderr.strip().count("\n") == 0 and str(tmp_path / "nomodel") in p.stderr
