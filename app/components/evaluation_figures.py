@@ -28,12 +28,16 @@ HISTORY_FILE = "history.json"
 MODEL_CARD_FILE = "MODEL_CARD.md"
 SCORER_LABELS = {"score": "Ensemble (VAE)", "recon_error": "VAE reconstruction error",
                  "latent_distance": "VAE latent distance", "kl": "VAE KL divergence",
-                 "rr_score": "RR rhythm score"}
+                 "rr_score": "RR rhythm score", "recon_z": "VAE reconstruction error (z in record)",
+                 "kl_z": "VAE KL divergence (z in record)"}
 METRIC_COLUMNS = [("auroc", "AUROC"), ("average_precision", "AP"), ("sensitivity", "Sens"),
                   ("specificity", "Spec"), ("precision", "Prec"), ("f1", "F1"), ("mcc", "MCC"),
                   ("balanced_accuracy", "Bal. acc"), ("kappa", "Kappa"), ("npv", "NPV"),
                   ("accuracy", "Acc")]
 CLASSES = ("S", "V", "F", "Q")
+PER_RECORD_NAMES = {"record": "Record", "beats": "Beats", "labelled": "Labelled", "det_se": "Detector Se",
+                    "det_ppv": "Detector +P", "auroc": "AUROC", "ap": "AP", "sens": "Sens", "spec": "Spec",
+                    "flagged": "Flagged", "low_quality": "Low quality"}
 PALETTE = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf"]
 _FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=12)
@@ -68,11 +72,18 @@ def beat_set(ev: dict, mode: str = "detect") -> dict:
 
 
 def all_summaries(bs: dict) -> list[tuple[str, str, bool, dict]]:
-    """(key, label, is_baseline, summary) of every scorer then every baseline; ensemble first."""
-    scorers = bs.get("scorers") or {}
-    order = sorted(scorers, key=lambda n: (n != "score", n))
-    out = [(n, scorer_label(n), False, scorers[n]) for n in order]
-    out += [(f"baseline_{n}", scorer_label(n, True), True, s) for n, s in (bs.get("baselines") or {}).items()]
+    """(key, label, is_baseline, summary) of every scorer then every baseline; ensemble first.
+
+    Baselines are under ``baselines`` (key ``baseline_<name>``, as in the per-beat scores file)
+    or, in the intra-patient block, among the scorers with that prefix.
+    """
+    scorers = {k: v for k, v in (bs.get("scorers") or {}).items() if isinstance(v, dict)}
+    model = sorted((n for n in scorers if not n.startswith("baseline_")), key=lambda n: (n != "score", n))
+    out = [(n, scorer_label(n), False, scorers[n]) for n in model]
+    out += [(n, scorer_label(n[len("baseline_"):], True), True, scorers[n])
+            for n in scorers if n.startswith("baseline_")]
+    out += [(f"baseline_{n}", scorer_label(n, True), True, s) for n, s in (bs.get("baselines") or {}).items()
+            if isinstance(s, dict)]
     return out
 
 
@@ -168,20 +179,23 @@ def threshold_bounds(scores: np.ndarray, default: float | None = None) -> tuple[
 
 
 def history_figure(history: dict, height: int = 340) -> go.Figure:
-    """Training curves from history.json (Keras History: name -> list per epoch)."""
+    """Training curves from history.json (name -> one value per epoch; optional ``epoch``)."""
     fig = go.Figure()
-    series = {k: v for k, v in (history or {}).items()
+    history = dict(history or {})
+    epochs_given = history.pop("epoch", None)
+    series = {k: v for k, v in history.items()
               if isinstance(v, list) and v and all(isinstance(x, (int, float)) or x is None for x in v)}
     secondary = [k for k in series if k in ("lr", "learning_rate", "beta")]
     for i, (k, v) in enumerate(sorted(series.items(), key=lambda kv: (kv[0] in secondary, kv[0]))):
-        epochs = list(range(1, len(v) + 1))
+        epochs = (epochs_given if isinstance(epochs_given, list) and len(epochs_given) == len(v)
+                  else list(range(1, len(v) + 1)))
         on2 = k in secondary
         fig.add_trace(go.Scatter(x=epochs, y=v, mode="lines+markers", name=k, yaxis="y2" if on2 else "y",
                                  line=dict(color=PALETTE[i % len(PALETTE)],
                                            dash="dash" if k.startswith("val_") or on2 else "solid"),
                                  marker=dict(size=4)))
-    layout = _layout(height=height, title=dict(text="Training curves", x=0.01, font=dict(size=14)),
-                     xaxis=dict(title="epoch"), yaxis=dict(title="loss", type="log"),
+    layout = _layout(height=height, title=dict(text="Training curves (DS1)", x=0.01, font=dict(size=14)),
+                     xaxis=dict(title="epoch"), yaxis=dict(title="loss terms (log)", type="log"),
                      legend=dict(orientation="h", y=-0.25))
     if secondary:
         layout["yaxis2"] = dict(title=" / ".join(secondary), overlaying="y", side="right", type="log",
@@ -295,11 +309,13 @@ def load_history(directory: Path) -> dict | None:
 
 
 def load_model_card(directory: Path) -> str | None:
-    path = Path(directory) / MODEL_CARD_FILE
-    try:
-        return path.read_text()
-    except OSError:
-        return None
+    """MODEL_CARD.md of the model directory (else the model store's), or None."""
+    for path in (Path(directory) / MODEL_CARD_FILE, Path(directory).parent / MODEL_CARD_FILE):
+        try:
+            return path.read_text()
+        except OSError:
+            continue
+    return None
 
 
 def default_threshold(ev: dict, mode: str, key: str) -> float | None:

@@ -101,14 +101,14 @@ def detection_card(ev: dict) -> dbc.Card | None:
                      dbc.CardBody(_kv_table(rows), className="p-2")], className="mb-3")
 
 
-def metrics_table(bs: dict) -> dbc.Table:
+def metrics_table(bs: dict, testid: str = "auroc") -> html.Div:
     rows = EF.metrics_rows(bs)
     head = html.Thead(html.Tr([html.Th("Scorer")] + [html.Th(lbl) for _, lbl in EF.METRIC_COLUMNS]
                               + [html.Th("Threshold")]))
     body = html.Tbody([
         html.Tr([html.Td(r["scorer"], className="fw-semibold" if r["key"] == "score" else
                          ("text-muted" if r["kind"] == "baseline" else ""))]
-                + [html.Td(r[k], **({"data-testid": f"auroc-{r['key']}"} if k == "auroc" else {}))
+                + [html.Td(r[k], **({"data-testid": f"{testid}-{r['key']}"} if k == "auroc" else {}))
                    for k, _ in EF.METRIC_COLUMNS] + [html.Td(r["threshold"], className="text-muted")],
                 className="table-primary" if r["key"] == "score" else "")
         for r in rows])
@@ -132,27 +132,32 @@ def counts_line(bs: dict) -> str:
             f"{int(bs.get('n_unlabelled', 0) or 0):,} unmatched detections left out.")
 
 
-def intra_patient_card(ev: dict) -> dbc.Card:
+def intra_patient_card(ev: dict) -> html.Div:
     ip = ev.get("intra_patient") or {"status": "not run"}
-    body = [dbc.Alert("SECONDARY result, intra-patient protocol (BeatGAN): beats pooled across patients, so the "
-                      "same patients appear in training and test. It is easier than the inter-patient test above "
-                      "and is shown only to compare with that literature.", color="warning", className="py-2 small")]
-    if ip.get("status") == "not run" or ip.get("status") == "skipped":
-        body.append(html.P(f"Not run: {ip.get('reason', '')}", className="small text-muted"))
+    label = ip.get("label") or ("SECONDARY result, intra-patient protocol (BeatGAN): beats pooled across "
+                                "patients, so the same patients appear in training and test.")
+    label = label.rstrip() + ("" if label.rstrip().endswith(".") else ".")
+    body = [dbc.Alert([html.Strong("Not the headline result. "), label,
+                       " It is easier than the inter-patient test above and is shown only to compare with "
+                       "that literature."], color="warning", className="py-2 small")]
+    if ip.get("status") in ("not run", "skipped", "failed"):
+        body.append(html.P(f"Not run: {ip.get('reason', ip.get('status'))}", className="small text-muted"))
     else:
         if isinstance(ip.get("scorers"), dict):
-            body.append(metrics_table(ip))
-        body.append(_kv_table([r for r in EF.scalar_rows({k: v for k, v in ip.items()
-                                                          if k not in ("scorers", "baselines", "per_record")})]))
-    return html.Div(dbc.Card([dbc.CardHeader("Secondary: intra-patient protocol (not the headline result)"),
+            body.append(metrics_table(ip, testid="intra-auroc"))
+        body.append(html.Details([
+            html.Summary("How it was run", className="small"),
+            _kv_table(EF.scalar_rows({k: v for k, v in ip.items()
+                                      if k not in ("scorers", "baselines", "per_record", "label")}))]))
+    return html.Div(dbc.Card([dbc.CardHeader("Secondary: intra-patient protocol (BeatGAN), not comparable"),
                               dbc.CardBody(body, className="p-2")], className="mb-3"), **{"data-testid": "eval-intra"})
 
 
 def _missing(directory: Path) -> html.Div:
     return html.Div(dbc.Alert([
         html.Strong("No evaluation found. "),
-        f"{directory / EVALUATION_FILE} does not exist. Run ",
-        html.Code(f"python -m training.evaluate --model {directory}"),
+        f"model_store/{directory.name}/{EVALUATION_FILE} does not exist. Run ",
+        html.Code(f"python -m training.evaluate --model model_store/{directory.name}"),
         " to write it (DS2 is read once, to report)."], color="warning", className="mt-3"),
         **{"data-testid": "eval-missing"})
 
@@ -166,7 +171,7 @@ def layout(**_):
         return evaluation_layout(ev, directory)
     except Exception:  # noqa: BLE001 - a message, never a traceback
         log.exception("cannot render %s", directory / EVALUATION_FILE)
-        return dbc.Alert(f"{directory / EVALUATION_FILE} could not be read as an evaluation "
+        return dbc.Alert(f"model_store/{directory.name}/{EVALUATION_FILE} could not be read as an evaluation "
                          "(written by another version?). Re-run python -m training.evaluate.", color="danger")
 
 
@@ -228,12 +233,12 @@ def evaluation_layout(ev: dict, directory: Path) -> html.Div:
                 style_header={"fontWeight": "600"}), className="p-1")], className="mb-3"),
         dbc.Card([dbc.CardHeader("Training"), dbc.CardBody(
             dcc.Graph(figure=EF.history_figure(history), config=GRAPH_CONFIG) if history else
-            html.P(f"No {HISTORY_FILE} in {directory}.", className="small text-muted"), className="p-2")],
+            html.P(f"No {HISTORY_FILE} in model_store/{directory.name}.", className="small text-muted"), className="p-2")],
             className="mb-3"),
         intra_patient_card(ev),
         html.Div(dbc.Card([dbc.CardHeader("Model card"), dbc.CardBody(
             dcc.Markdown(card_md, className="model-card") if card_md else
-            html.P(f"No {MODEL_CARD_FILE} in {directory}.", className="small text-muted"))],
+            html.P(f"No {MODEL_CARD_FILE} in model_store/{directory.name}.", className="small text-muted"))],
             className="mb-3"), **{"data-testid": "eval-model-card"}),
     ])
 
@@ -297,7 +302,7 @@ def at_threshold(threshold, mode, key):
     ev = load_evaluation(directory)
     mode, key = mode or "detect", key or "score"
     records = EF.per_record_rows(EF.beat_set(ev, mode), key) if ev else []
-    columns = [{"name": c, "id": c} for c in (records[0].keys() if records else [])]
+    columns = [{"name": EF.PER_RECORD_NAMES.get(c, c), "id": c} for c in (records[0].keys() if records else [])]
     data = labelled_scores(directory, mode, key, scores_file(ev))
     if data is None or threshold is None:
         msg = html.P(f"No saved per-beat scores ({SCORES_FILE}) for this scorer.", className="small text-muted")

@@ -49,7 +49,7 @@ def synthetic(tmp_path_factory):
     ev = TE._clean_nans(json.loads(json.dumps(ev, default=TE._jsonable)))
     (d / EF.EVALUATION_FILE).write_text(json.dumps(ev))
     TE.write_scores(pd.concat(frames.values(), ignore_index=True), d / TE.SCORES_FILE)
-    (d / EF.HISTORY_FILE).write_text(json.dumps({"loss": [9, 5, 4], "val_loss": [10, 6, 5], "lr": [1e-3, 1e-3, 5e-4]}))
+    (d / EF.HISTORY_FILE).write_text(json.dumps({"epoch": [1, 2, 3], "loss": [9, 5, 4], "val_loss": [10, 6, 5], "lr": [1e-3, 1e-3, 5e-4]}))
     (d / EF.MODEL_CARD_FILE).write_text("# Model card\n\nResearch only.\n")
     return d, ev
 
@@ -161,3 +161,12 @@ def test_committed_evaluation_renders_and_its_scores_reproduce_it():
     saved = ev["scorers"]["score"]["at_threshold"]["confusion"]
     # the saved scores are rounded to 6 significant digits: a beat may sit on the threshold
     assert all(abs(rep["confusion"][k] - saved[k]) <= 2 for k in saved)
+
+
+def test_intra_patient_block_lists_baselines_among_its_scorers(synthetic):
+    _, ev = synthetic
+    s = ev["scorers"]["recon_error"]
+    intra = {"label": "SECONDARY", "scorers": {"kl_z": s, "baseline_pca": s, "ensemble": "not reported"}}
+    rows = EF.all_summaries(intra)
+    assert [(k, label, base) for k, label, base, _ in rows] == [
+        ("kl_z", "VAE KL divergence (z in record)", False), ("baseline_pca", "Baseline: pca", True)]
