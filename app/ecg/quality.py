@@ -17,6 +17,8 @@ NOISE_REF = 0.009  # HF-noise / scale ratio at which the noise factor is 0.5
 NOISE_POWER = 4.0
 MORPH_FLOOR = 0.6  # an odd but clean shape alone never makes a beat low quality
 PTP_OK, PTP_BAD = 4.0, 8.0  # window peak-to-peak / scale
+FLAT_SAMPLES = 36  # at 360 Hz: 100 ms without any change
+CLIP_SAMPLES = 6
 
 
 def _normalized(w: np.ndarray) -> np.ndarray:
@@ -51,15 +53,28 @@ def hf_noise(windows: np.ndarray) -> np.ndarray:
     return (1.4826 * np.median(np.abs(d2), axis=1)).astype(np.float32)
 
 
+def longest_flat_run(raw_windows: np.ndarray) -> np.ndarray:
+    """Per window, the longest run of consecutive equal samples (a dead or clipped signal)."""
+    if raw_windows.shape[1] < 2:
+        return np.zeros(len(raw_windows), dtype=np.int64)
+    same = np.diff(raw_windows, axis=1) == 0
+    # run lengths via cumulative counts reset at every change
+    n, m = same.shape
+    idx = np.where(~same, np.arange(m)[None, :], -1)
+    last_change = np.maximum.accumulate(idx, axis=1)
+    run = np.arange(m)[None, :] - last_change
+    return run.max(axis=1) + 1 if m else np.zeros(n, dtype=np.int64)
+
+
 def saturated_or_flat(raw_windows: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """True where the raw window is flat or sits at the record's extreme values for >= 28 ms."""
+    """True where the raw window has a flat stretch of >= 100 ms, or sits at the record's extreme
+    values (the ADC rails) for >= 17 ms."""
     if len(raw_windows) == 0:
         return np.zeros(0, dtype=bool)
-    ptp = raw_windows.max(axis=1) - raw_windows.min(axis=1)
-    flat = ptp <= 1e-6
+    flat = longest_flat_run(raw_windows) >= FLAT_SAMPLES
     span = max(hi - lo, 1e-9)
     at_edge = (raw_windows >= hi - 1e-3 * span) | (raw_windows <= lo + 1e-3 * span)
-    clipped = at_edge.sum(axis=1) >= 10
+    clipped = at_edge.sum(axis=1) >= CLIP_SAMPLES
     return flat | clipped
 
 

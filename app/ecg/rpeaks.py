@@ -23,6 +23,8 @@ from app.ecg.filters import _butter_sos, fill_nan
 
 REFRACTORY_S = 0.2  # candidate peaks at least this far apart
 MWI_S = 0.15  # moving-window integration length
+BAND = (5.0, 15.0)  # QRS band (Hz)
+BAND_ORDER = 2
 BLOCK_S = 5.0  # adaptive levels per block, over +-CONTEXT_BLOCKS neighbouring blocks
 CONTEXT_BLOCKS = 2
 THRESHOLD = 0.3  # fraction of the local beat level (sqrt-MWI units)
@@ -47,7 +49,7 @@ FINAL_POLARITY = "abs"
 
 def qrs_feature(x: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(band-passed 5-15 Hz, derivative, sqrt of the 150 ms moving integral of its square)."""
-    bp = signal.sosfiltfilt(_butter_sos(2, 5.0, 15.0, float(fs)), x)
+    bp = signal.sosfiltfilt(_butter_sos(BAND_ORDER, BAND[0], min(BAND[1], 0.45 * fs), float(fs)), x)
     d = np.empty_like(bp)
     d[1:-1] = (bp[2:] - bp[:-2]) * 0.5
     d[0], d[-1] = d[1], d[-2]
