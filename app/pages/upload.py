@@ -113,11 +113,11 @@ clientside_callback(
             const n = Math.floor(contents[i].length * 3 / 4);
             sum += n;
             if (n > perFile) {
-                return [C.no_update, true, filenames[i] + ": file larger than the limit (" + limitText + ")"];
+                return [C.no_update, true, filenames[i] + ": file too large, not sent. " + limitText];
             }
         }
         if (sum > total) {
-            return [C.no_update, true, "upload too large in all (" + limitText + ")"];
+            return [C.no_update, true, "Upload too large in all, not sent. " + limitText];
         }
         return [{n: Date.now(), files: filenames.length}, false, ""];
     }

@@ -78,3 +78,25 @@ def test_bad_upload_shows_message_and_app_keeps_working(page, app_url, tmp_path)
     page.click("[data-testid=sample-100] button")
     wait_for_signal_page(page, "100")
     assert anomaly_count(page) >= 0
+
+
+@pytest.fixture(scope="module")
+def small_limit_app(tmp_path_factory):
+    """A second real ``python -m app`` whose per-file limit is 1 MB."""
+    from tests.conftest import start_app
+
+    srv = start_app("python", tmp_path_factory.mktemp("small_limit"), env={"ECG_MAX_FILE_MB": "1"})
+    yield srv
+    srv.stop()
+
+
+def test_oversized_file_is_refused_in_the_browser(page, small_limit_app):
+    posted = []
+    page.on("request", lambda r: posted.append(len(r.post_data or "")) if "_dash-update-component" in r.url else None)
+    page.goto(small_limit_app.url + "/")
+    assert "1 MB per file" in page.inner_text("#upload-limit-text")
+    _set_upload_files(page, [SAMPLES / "100.hea", SAMPLES / "100.dat"])  # 100.dat is 1.9 MB
+    page.wait_for_selector("#upload-limit-alert", state="visible")
+    assert "100.dat: file too large" in page.inner_text("#upload-limit-alert")
+    assert max(posted, default=0) < 100_000  # the file never left the browser
+    assert page.evaluate("location.pathname") == "/"
