@@ -44,11 +44,22 @@ def split_normals(ref_class: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndar
     return train, test
 
 
+def fallback_statistics(forward, train_normals: np.ndarray, stop_normals: np.ndarray) -> dict:
+    """The training reference app.model.scorers needs (used only for records under a minute)."""
+    from app.model.scorers import kl_divergence, recon_error, robust_centre_cov, robust_location_scale
+
+    centre, cov = robust_centre_cov(forward(train_normals)[0])
+    zm, zl, rc = forward(stop_normals)
+    return {"latent_centre": centre.tolist(), "latent_cov": cov.tolist(), "latent_distance_ratio": 1.0,
+            "log_recon": list(robust_location_scale(np.log(recon_error(stop_normals, rc) + 1e-6))),
+            "kl": list(robust_location_scale(kl_divergence(zm, zl))),
+            "log_recon_min_scale": 0.05, "kl_min_scale": 0.5}
+
+
 def run_intra_patient(data_dir: Path, bundle=None, seed: int = 0, config=None) -> dict:
     """Train a reduced VAE on pooled training normals and report on the pooled test beats."""
     from app.model.bundle import ModelBundle
     from app.model.scorers import beat_scores
-    from training.calibrate import global_statistics
     from training.config import Config
     from training.evaluate import beatset_for, read_recording
     from training.train import train_vae
@@ -74,7 +85,7 @@ def run_intra_patient(data_dir: Path, bundle=None, seed: int = 0, config=None) -
     train_s = time.perf_counter() - t_train
     model = ModelBundle(enc, dec, {"window": {"length": cfg.window}}, {}, "intra-patient")
     calibration = {"short_record_s": cfg.short_record_s,
-                   "global": global_statistics(model.forward, x_fit[:20000], x_stop, cfg)}
+                   "global": fallback_statistics(model.forward, x_fit[:20000], x_stop)}
     parts = {k: [] for k in SCORERS}
     for r in records:
         bs = sets[r]
