@@ -125,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:>6} {rec.leads[li]:>5} {len(ref):>6} {m.n_detected:>6} {m.tp:>6} {m.fn:>4} {m.fp:>4}"
               f" {m.se:7.4f} {m.ppv:7.4f} {ms:8.1f} {xq_ms:8.1f} {xs:>6} {xq_se:7.4f} {xq_ppv:7.4f}"
               f" {int(in_vf.sum()):>6}", flush=True)
+    if not ms_ours_all:
+        print("no record could be read", file=sys.stderr)
+        return 2
     se = tp / (tp + fn) if tp + fn else 1.0
     ppv = tp / (tp + fp) if tp + fp else 1.0
     f1 = 2 * tp / (2 * tp + fn + fp) if tp else 0.0

@@ -205,10 +205,12 @@ def _guarded(filename: str, fn, *args, **kwargs):
     """Call ``fn``; any exception other than InvalidRecordError becomes one naming ``filename``."""
     try:
         return fn(*args, **kwargs)
-    except InvalidRecordError:
-        raise
+    except (InvalidRecordError, ImportError):
+        raise  # ImportError: a broken installation, not a bad file
     except MemoryError:
         raise InvalidRecordError(filename, "record is too large to read into memory") from None
+    except OSError as e:
+        raise InvalidRecordError(filename, f"cannot be read ({e.strerror or type(e).__name__})") from None
     except Exception as e:  # noqa: BLE001 - corrupt input makes libraries raise many types
         raise InvalidRecordError(filename, f"file is corrupt or not a valid record ({type(e).__name__})") from None
 
