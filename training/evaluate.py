@@ -31,6 +31,7 @@ evaluation.json, top level (detected beats unless said otherwise):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import os
@@ -85,7 +86,8 @@ def read_recording(data_dir: Path, record: str):
 
 
 def beatset_for(recording, mode: str, data_file: Path | None = None):
-    """extract_beats(recording, beats=mode), cached in /tmp keyed by the app.ecg code and file."""
+    """extract_beats(recording, beats=mode) without the whole filtered lead (not needed here),
+    cached in /tmp keyed by the app.ecg code and the data file."""
     from app.ecg.pipeline import extract_beats
 
     cdir = _cache_dir()
@@ -99,7 +101,7 @@ def beatset_for(recording, mode: str, data_file: Path | None = None):
                     return pickle.load(fh)
             except Exception:  # noqa: BLE001 - a stale or partial cache entry is recomputed
                 pass
-    bs = extract_beats(recording, beats=mode)
+    bs = dataclasses.replace(extract_beats(recording, beats=mode), filtered=np.zeros(0, np.float32))
     if key is not None:
         cdir.mkdir(parents=True, exist_ok=True)
         tmp = key.with_suffix(f".{os.getpid()}.tmp")

@@ -2,7 +2,6 @@
 per-beat scores) and a quick run of training.evaluate on bundled records."""
 import gzip
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
