@@ -64,7 +64,11 @@ def layout(**_):
                                  className="small text-muted", id="upload-limit-text"),
                     ]),
                     className="upload-zone"),
-                html.Div(id="upload-files", className="small text-muted mt-1"),
+                html.Div([
+                    html.Span(id="upload-files", className="small text-muted me-2"),
+                    dbc.Button("Analyze again with these settings", id="reanalyze", size="sm", color="link",
+                               className="p-0 align-baseline", style={"display": "none"}),
+                ], className="mt-1"),
             ], lg=7),
             dbc.Col([
                 dbc.Row([
@@ -174,6 +178,7 @@ def error_alert(message: str) -> dbc.Alert:
     Output("upload-status", "children"),
     Input({"type": "sample-btn", "record": ALL}, "n_clicks"),
     Input("upload-gate", "data"),
+    Input("reanalyze", "n_clicks"),
     State("upload", "contents"),
     State("upload", "filename"),
     State("csv-fs", "value"),
@@ -182,7 +187,7 @@ def error_alert(message: str) -> dbc.Alert:
     State("beats-choice", "value"),
     prevent_initial_call=True,
 )
-def analyze_input(_clicks, gate, contents, names, fs, units, lead, beats):
+def analyze_input(_clicks, gate, _again, contents, names, fs, units, lead, beats):
     """Read the chosen input, analyze it (or find it in the cache), go to the signal page."""
     from app import cache
     from app.ecg.errors import InvalidRecordError
@@ -194,7 +199,7 @@ def analyze_input(_clicks, gate, contents, names, fs, units, lead, beats):
             if not any(_clicks or []):
                 return no_update, no_update, no_update
             recording = read_record(str(sample_path(trig["record"])))
-        elif trig == "upload-gate" and gate and contents:
+        elif trig in ("upload-gate", "reanalyze") and gate and contents:
             recording = read_upload(decode_upload(contents, names), fs=parse_fs(fs), units=units or "mV")
         else:
             return no_update, no_update, no_update
@@ -211,6 +216,11 @@ def analyze_input(_clicks, gate, contents, names, fs, units, lead, beats):
     return key, "/signal", done
 
 
-@callback(Output("upload-files", "children"), Input("upload", "filename"), prevent_initial_call=True)
-def show_files(names):
-    return f"Selected: {', '.join(names)}" if names else ""
+@callback(Output("upload-files", "children"), Output("reanalyze", "style"),
+          Input("upload-gate", "data"), State("upload", "filename"), prevent_initial_call=True)
+def show_files(gate, names):
+    """The files received, and a way to analyze them again (say, after setting the sampling rate:
+    a file picker does not fire again for the same file)."""
+    if not gate or not names:
+        return "", {"display": "none"}
+    return f"Received: {', '.join(names)}.", {"display": "inline"}

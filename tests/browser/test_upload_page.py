@@ -45,13 +45,22 @@ def test_upload_wfdb_set(page, app_url):
     page.wait_for_selector("[data-testid=agree-spec]")
 
 
-def test_upload_short_csv_with_sampling_rate(page, app_url, tmp_path):
+def _short_csv(tmp_path):
+    """45 s of record 105's MLII as a CSV with a header and no time column."""
     sig, _ = wfdb.rdsamp(str(SAMPLES / "105"), sampto=360 * 45, channels=[0])
     path = tmp_path / "holter_excerpt.csv"
     np.savetxt(path, sig, fmt="%.4f", delimiter=",", header="MLII", comments="")
+    return path
+
+
+def _error_text(page) -> str:
+    return page.inner_text("[data-testid=upload-error]")
+
+
+def test_upload_short_csv_with_sampling_rate(page, app_url, tmp_path):
     page.goto(app_url + "/")
     page.fill("#csv-fs", "360")
-    _set_upload_files(page, [path])
+    _set_upload_files(page, [_short_csv(tmp_path)])
     wait_for_signal_page(page, "holter_excerpt")
     assert page.inner_text("[data-testid=card-duration]") == "0:45"
     assert page.inner_text("[data-testid=card-fs]") == "360 Hz"
@@ -61,20 +70,30 @@ def test_upload_short_csv_with_sampling_rate(page, app_url, tmp_path):
     assert "training calibration" in page.inner_text("[data-testid=short-record-notice]")
 
 
-def test_bad_upload_shows_message_and_app_keeps_working(page, app_url, tmp_path):
+def test_bad_uploads_show_their_message_and_the_app_keeps_working(page, app_url, tmp_path):
     bad = tmp_path / "garbage.csv"
     bad.write_bytes(bytes(range(256)) * 40)
     page.goto(app_url + "/")
     _set_upload_files(page, [bad])
-    err = page.wait_for_selector("[data-testid=upload-error]", timeout=FLAGS_TIMEOUT_MS)
-    assert "garbage.csv" in err.inner_text()
+    page.wait_for_selector("[data-testid=upload-error]", timeout=FLAGS_TIMEOUT_MS)
+    assert "garbage.csv" in _error_text(page)
     assert page.evaluate("location.pathname") == "/"
     # a header naming a signal file that was not uploaded
     _set_upload_files(page, [SAMPLES / "213.hea"])
     page.wait_for_function(
         "() => (document.querySelector('[data-testid=upload-error]') || {innerText: ''}).innerText.includes('213')",
         timeout=FLAGS_TIMEOUT_MS)
-    # the app still works: a sample opens
+    # a CSV without a time column needs the sampling rate: say so, then analyze again once given
+    _set_upload_files(page, [_short_csv(tmp_path)])
+    page.wait_for_function(
+        "() => (document.querySelector('[data-testid=upload-error]') || {innerText: ''})"
+        ".innerText.includes('holter_excerpt.csv')", timeout=FLAGS_TIMEOUT_MS)
+    assert "sampling rate" in _error_text(page)
+    page.fill("#csv-fs", "360")
+    page.click("#reanalyze")
+    wait_for_signal_page(page, "holter_excerpt")
+    # and a bundled sample still opens
+    page.click("#nav-upload")
     page.click("[data-testid=sample-100] button")
     wait_for_signal_page(page, "100")
     assert anomaly_count(page) >= 0
