@@ -105,7 +105,7 @@ def build_report(view, flags: np.ndarray, threshold: float, method: str | None =
         f"<h1>ECG anomaly report: record {_esc(an.record)}</h1>",
         f"<p class='muted'>Generated {when} by ECG Anomaly Explorer. Research tool, not for diagnosis.</p>",
         cards, fallback,
-        f"<h2>Threshold</h2><p>Beats with an ensemble score of at least <b>{threshold:.4g}</b>{method_txt} "
+        f"<h2>Threshold</h2><p>Beats with an ensemble score above <b>{threshold:.4g}</b>{method_txt} "
         f"are flagged: {int(flags.sum()):,} of {view.n_beats:,} beats "
         f"({100 * flags.mean() if len(flags) else 0:.1f}%).</p>",
         "<h2>Agreement with the reference</h2>", _agreement_html(flags, view.ref_class),

@@ -187,7 +187,7 @@ def timeline_figure(time_s: np.ndarray, score: np.ndarray, low_quality: np.ndarr
     shapes = [dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=threshold, y1=threshold,
                    line=dict(color=ANOMALY, dash="dash", width=1.5))]
     w = window or (0.0, 0.0)
-    shapes.append(dict(type="rect", xref="x", yref="paper", x0=w[0], x1=w[1], y0=0, y1=1,
+    shapes.append(dict(type="rect", xref="x", yref="paper", x0=w[0], x1=w[1], y0=0, y1=1, visible=window is not None,
                        fillcolor="rgba(31,119,180,0.15)", line=dict(width=1.5, color="rgba(31,119,180,0.7)")))
     fig.update_layout(**_base_layout(height=220, shapes=shapes, showlegend=False, uirevision="timeline",
                                      xaxis_title="time (s)", yaxis_title="anomaly score",
