@@ -155,18 +155,11 @@ def test_committed_evaluation_renders_and_its_scores_reproduce_it():
     rows = EF.metrics_rows(ev)
     assert rows[0]["key"] == "score" and rows[0]["auroc"] == EF.fmt(ev["scorers"]["score"]["auroc"])
     assert len(EF.curves_figure(ev, "roc").data) > 2
-    y, s, cls = EF.labelled_scores(COMMITTED, "detect", "score", ev["files"]["scores"])
-    th = EF.default_threshold(ev, "detect", "score")
-    rep = EF.threshold_report(y, s, cls, th)
-    saved = ev["scorers"]["score"]["at_threshold"]["confusion"]
-    # the saved scores are rounded to 6 significant digits: a beat may sit on the threshold
-    assert all(abs(rep["confusion"][k] - saved[k]) <= 2 for k in saved)
-
-
-def test_intra_patient_block_lists_baselines_among_its_scorers(synthetic):
-    _, ev = synthetic
-    s = ev["scorers"]["recon_error"]
-    intra = {"label": "SECONDARY", "scorers": {"kl_z": s, "baseline_pca": s, "ensemble": "not reported"}}
-    rows = EF.all_summaries(intra)
-    assert [(k, label, base) for k, label, base, _ in rows] == [
-        ("kl_z", "VAE KL divergence (z in record)", False), ("baseline_pca", "Baseline: pca", True)]
+    for mode in ("detect", "reference"):
+        for key, _, _, summ in EF.all_summaries(EF.beat_set(ev, mode)):
+            y, s, cls = EF.labelled_scores(COMMITTED, mode, key, ev["files"]["scores"])
+            assert len(y) == summ["n"], (mode, key)
+            rep = EF.threshold_report(y, s, cls, EF.default_threshold(ev, mode, key))
+            saved = summ["at_threshold"]["confusion"]
+            # the saved scores are rounded to 6 significant digits: a beat may sit on the threshold
+            assert all(abs(rep["confusion"][k] - saved[k]) <= 2 for k in saved), (mode, key)
