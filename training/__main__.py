@@ -130,6 +130,10 @@ def main(argv=None) -> int:
     if args.quick:
         shutil.rmtree(work, ignore_errors=True)
     print(f"bundle written to {out} ({time.time() - t0:.1f} s)", flush=True)
+    if not args.quick:  # the latent page's cloud of DS1 normals, tied to these weights
+        from training.reference_cloud import main as reference_cloud
+
+        reference_cloud(["--model", str(out), "--data-dir", str(args.data_dir)])
     if not args.skip_eval:
         try:
             from training.evaluate import run_evaluation
