@@ -163,3 +163,12 @@ def test_committed_evaluation_renders_and_its_scores_reproduce_it():
             saved = summ["at_threshold"]["confusion"]
             # the saved scores are rounded to 6 significant digits: a beat may sit on the threshold
             assert all(abs(rep["confusion"][k] - saved[k]) <= 2 for k in saved), (mode, key)
+
+
+def test_intra_patient_block_lists_baselines_among_its_scorers(synthetic):
+    _, ev = synthetic
+    s = ev["scorers"]["recon_error"]
+    intra = {"label": "SECONDARY", "scorers": {"kl_z": s, "baseline_pca": s, "ensemble": "not reported"}}
+    rows = EF.all_summaries(intra)
+    assert [(k, label, base) for k, label, base, _ in rows] == [
+        ("kl_z", "VAE KL divergence (z in record)", False), ("baseline_pca", "Baseline: pca", True)]
