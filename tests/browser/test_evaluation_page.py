@@ -71,3 +71,9 @@ def test_evaluation_page_shows_the_numbers_of_evaluation_json(page, app_url, eva
     high = json.loads(_confusion_text(page))
     assert int(high[1][1].split("<br>")[0].replace(",", "")) < cm["tp"]
     assert "Model card" in page.inner_text("[data-testid=eval-model-card]")
+
+    # the secondary beat set (reference beat positions) has its own numbers
+    ref = evaluation["reference_beats"]["scorers"]["score"]["auroc"]
+    page.locator("#eval-mode").get_by_text("Reference beat positions", exact=False).click()
+    page.wait_for_function("t => (document.querySelector('[data-testid=auroc-score]') || {}).innerText === t",
+                           arg=f"{ref:.3f}", timeout=TIMEOUT_MS)
