@@ -28,3 +28,15 @@ def test_the_app_cannot_be_framed_by_another_origin(python_app, page):
     page.wait_for_timeout(1500)
     frame = page.frame_locator("#f")
     assert frame.locator("#navbar").count() == 0
+
+
+def test_a_drawn_analysis_raises_no_csp_violation(python_app, page):
+    """Plotly figures, the inspector and downloads work under the policy too."""
+    from tests.browser.ui_helpers import open_sample
+
+    violations = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    open_sample(page, python_app.url, "233")
+    page.goto(python_app.url + "/latent", wait_until="networkidle")
+    page.wait_for_selector("#_pages_content .js-plotly-plot", timeout=120_000)
+    assert violations == []
