@@ -32,6 +32,8 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true", help="tiny end-to-end run for the tests")
     p.add_argument("--skip-eval", action="store_true", help="do not run the DS2 evaluation")
     p.add_argument("--epochs", type=int, default=None, help="override the configured epochs")
+    p.add_argument("--recalibrate", action="store_true", help="keep the trained encoder/decoder in --out; "
+                   "redo only the calibration (and evaluation)")
     a = p.parse_args(argv)
     a.data_dir = a.data_dir or (str(default_data_dir()) if default_data_dir() else None)
     if a.data_dir is None or not (Path(a.data_dir) / "101.hea").exists():
@@ -115,8 +117,12 @@ def main(argv=None) -> int:
     print(f"{len(train_x)} training / {len(val_x)} validation normal beats ({time.time() - t0:.1f} s)", flush=True)
 
     work = Path(tempfile.mkdtemp(prefix="training-")) if args.quick else out
-    enc, dec, history, seconds = train_vae(train_x, val_x, cfg, work, verbose=0 if args.quick else 2)
-    print(f"trained in {seconds:.1f} s ({len(history['epoch'])} epochs)", flush=True)
+    if args.recalibrate:
+        enc, dec, history, seconds = previous_training(out)
+        print(f"recalibrating the model trained earlier in {seconds:.1f} s", flush=True)
+    else:
+        enc, dec, history, seconds = train_vae(train_x, val_x, cfg, work, verbose=0 if args.quick else 2)
+        print(f"trained in {seconds:.1f} s ({len(history['epoch'])} epochs)", flush=True)
 
     forward = _batched(compiled_forward(enc, dec, 512, cfg.window), cfg.window)
     cal_normals = normal_windows(train_beats, 5000, cfg.seed)
@@ -143,6 +149,16 @@ def main(argv=None) -> int:
             run_evaluation(out, args.data_dir, quick=args.quick)
             print(f"evaluation written to {out / 'evaluation.json'}", flush=True)
     return 0
+
+
+def previous_training(out: Path):
+    """Encoder, decoder, history and training seconds of the bundle already in ``out``."""
+    import keras
+
+    man = json.loads((out / "manifest.json").read_text())
+    history = json.loads((out / "history.json").read_text())
+    return (keras.saving.load_model(out / "encoder.keras", compile=False),
+            keras.saving.load_model(out / "decoder.keras", compile=False), history, man["training"]["seconds"])
 
 
 def _batched(fn, window: int, batch: int = 512):

@@ -114,10 +114,14 @@ def calibrate(forward, train_normals, val_beats: dict, cfg, names=ENSEMBLE_FEATU
     fb = {k: np.concatenate([p[k] for p in pieces.values()]) for k in pieces[next(iter(pieces))]
           if k != "short_record_fallback"}
     keep = fb["ref_class"] != ""
+    fb_score = ensemble_score(fb, calibration["ensemble"])[keep]  # before the offset
+    fb_cls = fb["ref_class"][keep]
+    fb_thr = threshold_value({"thresholds": threshold_calibration(fb_score[fb_cls == "N"], params)}, method)
+    calibration["ensemble"]["fallback_offset"] = float(thr - fb_thr)
     metrics = {"ensemble_in_sample": summary_metrics(fitted, y, cls, thr),
                "ensemble_leave_one_record_out": summary_metrics(lo_score, lo_y, lo_cls, lo_thr),
-               "short_record_fallback_30s": summary_metrics(ensemble_score(fb, calibration["ensemble"])[keep],
-                                                            fb["ref_class"][keep] != "N", fb["ref_class"][keep], thr),
+               "short_record_fallback_30s": summary_metrics(fb_score + calibration["ensemble"]["fallback_offset"],
+                                                            fb_cls != "N", fb_cls, thr),
                "per_record_leave_one_out": per_record(lo_score, lo_y, lo_rec)}
     for k in ("recon_z", "latent_distance", "kl_z", "rr_score"):
         v = np.concatenate([s[k][s["ref_class"] != ""] for s in scores.values()])

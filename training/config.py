@@ -35,6 +35,7 @@ class Config:
     batch_size: int = 128
     epoch_beats: int | None = 12288    # a fresh random subset of the training beats each epoch
     learning_rate: float = 1e-3
+    clipnorm: float = 5.0              # global gradient-norm clip (early KL spikes otherwise upset BatchNorm)
     lr_patience: int = 3               # ReduceLROnPlateau
     lr_factor: float = 0.5
     early_stopping_patience: int = 4

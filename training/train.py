@@ -66,7 +66,7 @@ def train_vae(train_x: np.ndarray, val_x: np.ndarray, cfg, work_dir: Path, verbo
     enc = build_encoder(cfg.window, cfg.latent_dim, cfg.filters, cfg.kernel, cfg.dropout)
     dec = build_decoder(cfg.window, cfg.latent_dim, cfg.filters, cfg.kernel)
     vae = VAE(enc, dec, seed=cfg.seed)
-    vae.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate))
+    vae.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate, global_clipnorm=cfg.clipnorm))
     work_dir = Path(work_dir)
     (work_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     (work_dir / "logs").mkdir(parents=True, exist_ok=True)

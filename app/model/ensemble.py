@@ -24,10 +24,17 @@ def feature_matrix(scores: dict, names) -> np.ndarray:
 
 
 def ensemble_score(scores: dict, ensemble: dict) -> np.ndarray:
-    """Logit of the fitted logistic model on the standardized features."""
+    """Logit of the fitted logistic model on the standardized features.
+
+    Scores of a short record (``short_record_fallback``) are shifted by ``fallback_offset``, which
+    puts the fallback normal-score distribution where the threshold statistics expect it (DS1).
+    """
     X = feature_matrix(scores, ensemble["features"])
     Z = (X - np.asarray(ensemble["mean"])) / np.asarray(ensemble["sd"])
-    return Z @ np.asarray(ensemble["coef"]) + float(ensemble["intercept"])
+    logit = Z @ np.asarray(ensemble["coef"]) + float(ensemble["intercept"])
+    if scores.get("short_record_fallback") is True:
+        logit = logit + float(ensemble.get("fallback_offset", 0.0))
+    return logit
 
 
 def fit_ensemble(X: np.ndarray, y: np.ndarray, names, C: float = 1.0, seed: int = 0) -> dict:
