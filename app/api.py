@@ -4,6 +4,8 @@ POST /api/v1/analyses               multipart: files (repeated), optional fs, un
                                     -> {key, summary, cached}
 GET  /api/v1/analyses/<key>         -> {key, summary}
 GET  /api/v1/analyses/<key>/beats.csv  per-beat table, the CLI's columns (optional ?threshold=)
+POST /api/v1/jobs                   same form; queued on Celery workers (ECG_BROKER_URL) -> 202 {job}
+GET  /api/v1/jobs/<id>              -> {state: PENDING|PROGRESS|SUCCESS|FAILURE, stage?, key?, error?}
 GET  /api/v1/health                 -> {status, cache, model_id}
 Bad input -> 400 {error}; unknown key -> 404 {error}; too large -> 413 {error}.
 """
@@ -115,15 +117,8 @@ def summary_of(entry) -> dict:
 
 @bp.post("/analyses")
 def create_analysis():
-    from app.ecg.readers import read_upload  # lazy: keeps `import app.api` light
-
     try:
-        files = _uploaded_files()
-        fs = _parse_fs(request.form.get("fs"), ", ".join(files))
-        units = (request.form.get("units") or "mV").strip()[:16]
-        beats = _parse_choice(request.form.get("beats"), "beats", BEATS_OPTIONS, "detect")
-        lead = _parse_lead(request.form.get("lead"))
-        recording = read_upload(files, fs=fs, units=units, max_duration_s=_settings().max_duration_s)
+        recording, lead, beats = _parsed_upload()
         key, cached = cache.submit(recording, lead=lead, beats=beats)
     except (BadRequest, InvalidRecordError) as exc:
         return _error(str(exc), 400)
@@ -141,6 +136,61 @@ def create_analysis():
     if entry is None:  # stored nowhere (should not happen): say so rather than 500
         return _error("analysis could not be stored; try again", 503)
     return jsonify(key=key, summary=summary_of(entry), cached=cached)
+
+
+def _parsed_upload():
+    """(recording, lead, beats) from the multipart form; raises BadRequest/InvalidRecordError/_TooLarge."""
+    from app.ecg.readers import read_upload
+
+    files = _uploaded_files()
+    fs = _parse_fs(request.form.get("fs"), ", ".join(files))
+    units = (request.form.get("units") or "mV").strip()[:16]
+    beats = _parse_choice(request.form.get("beats"), "beats", BEATS_OPTIONS, "detect")
+    lead = _parse_lead(request.form.get("lead"))
+    recording = read_upload(files, fs=fs, units=units, max_duration_s=_settings().max_duration_s)
+    return recording, lead, beats
+
+
+@bp.post("/jobs")
+def create_job():
+    """Queue a (long) analysis on the Celery workers: 202 {job}; 200 {state: SUCCESS, key} if cached."""
+    from app import jobs
+
+    broker = _settings().broker_url
+    if not broker:
+        return _error("background jobs are not configured on this server (ECG_BROKER_URL); "
+                      "use POST /api/v1/analyses", 501)
+    try:
+        recording, lead, beats = _parsed_upload()
+    except (BadRequest, InvalidRecordError) as exc:
+        return _error(str(exc), 400)
+    except _TooLarge as exc:
+        return _error(str(exc), 413)
+    found = cache.find_analysis(recording, lead=lead, beats=beats)
+    if found:
+        return jsonify(state="SUCCESS", key=found, cached=True)
+    try:
+        upload = cache.put_upload(recording)
+        job = jobs.submit_job(broker, upload, lead=lead, beats=beats)
+    except Exception as exc:  # noqa: BLE001 - broker or cache down: say so, keep serving
+        current_app.logger.error("could not queue a job: %s", exc)
+        return _error("the job queue is unavailable; try again or use POST /api/v1/analyses", 503)
+    response = jsonify(job=job, state="PENDING")
+    response.status_code = 202
+    return response
+
+
+@bp.get("/jobs/<job_id>")
+def get_job(job_id: str):
+    """State of a queued analysis; SUCCESS carries the analysis key."""
+    from app import jobs
+
+    broker = _settings().broker_url
+    if not broker:
+        return _error("background jobs are not configured on this server", 501)
+    if not (0 < len(job_id) <= 64 and all(c in "0123456789abcdef-" for c in job_id)):
+        return _error("unknown job", 404)
+    return jsonify(job=job_id, **json_safe(jobs.job_status(broker, job_id)))
 
 
 @bp.get("/analyses/<key>")

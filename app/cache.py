@@ -382,3 +382,35 @@ def put_entry(entry: Entry, lead=None, beats: str = "detect") -> str:
     _remember(st, key, entry)
     _backend_set(st, key, entry)
     return key
+
+
+# --------------------------------------------------------------------------- uploads for jobs
+
+UPLOAD_TIMEOUT_S = 3600
+
+
+def upload_key(recording) -> str:
+    """Key of a parsed upload waiting for a background job (HMAC, like analysis keys)."""
+    return analysis_key(content_hash(recording), "upload", "recording")
+
+
+def put_upload(recording) -> str:
+    """Keep a validated Recording for a background worker; returns its key."""
+    st = _current()
+    key = upload_key(recording)
+    if not _backend_set(st, "upload:" + key, recording, timeout=UPLOAD_TIMEOUT_S):
+        raise RuntimeError("the shared cache is unavailable; background jobs need it")
+    return key
+
+
+def get_upload(key: str):
+    """The Recording stored by put_upload, or None."""
+    if not is_valid_key(key):
+        return None
+    return _backend_get(_current(), "upload:" + key)
+
+
+def find_analysis(recording, lead=None, beats: str = "detect") -> str | None:
+    """The key of an already cached analysis of this recording and options, else None."""
+    key = analysis_key(content_hash(recording), current_model_id(_current().settings), options_string(lead, beats))
+    return key if get_entry(key) is not None else None
