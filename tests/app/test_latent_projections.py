@@ -124,3 +124,23 @@ def test_project_record_without_cloud_says_so():
 def test_reference_cloud_cli_rejects_ds2_records(tmp_path, capsys):
     assert RC.main(["--model", str(tmp_path), "--data-dir", str(tmp_path), "--records", "100"]) == 2
     assert "DS1" in capsys.readouterr().err
+
+
+def test_reference_cloud_cli_on_the_committed_model(tmp_path, mitdb_dir, capsys):
+    """End to end on real DS1 data: encode normal beats with the committed model, store, read back."""
+    import shutil
+
+    from app.config import DEFAULT_MODEL_ID, MODEL_STORE
+
+    model = tmp_path / DEFAULT_MODEL_ID
+    model.mkdir()
+    for name in ("encoder.keras", "decoder.keras", "manifest.json", "calibration.json"):
+        shutil.copy(MODEL_STORE / DEFAULT_MODEL_ID / name, model / name)
+    args = ["--model", str(model), "--data-dir", str(mitdb_dir), "--records", "101", "119", "--per-record", "40",
+            "--no-umap"]
+    assert RC.main(args) == 0
+    assert "80 DS1 normal beats from 2 records" in capsys.readouterr().out
+    cloud = P.load_reference_cloud(model)
+    assert cloud.latent.shape == (80, 16) and sorted(set(cloud.records.tolist())) == ["101", "119"]
+    assert cloud.umap_xy is None and cloud.meta["encoder_sha256"] == P.encoder_fingerprint(model)
+    assert np.all(np.isfinite(cloud.pca_xy))
