@@ -32,6 +32,7 @@ TSNE_MAX_RECORD = 1200     # record beats in a joint t-SNE
 TSNE_MAX_REFERENCE = 800   # reference beats in a joint t-SNE / joint UMAP
 CLOUD_FILE = "reference_cloud.npz"
 ENCODER_FILE = "encoder.keras"
+WEIGHTS_MEMBER = "model.weights.h5"
 UMAP_NEIGHBOURS = 15       # reference neighbours that place a record beat in the UMAP
 
 
@@ -157,7 +158,11 @@ def load_reference_cloud(model_dir: Path | str) -> ReferenceCloud | None:
 
 
 def encoder_fingerprint(model_dir: Path | str) -> str | None:
-    """SHA-256 of the bundle's encoder weights file (ties a reference cloud to its model)."""
+    """SHA-256 of the encoder's weights (ties a reference cloud to its model).
+
+    The weights member of the ``.keras`` zip, whose bytes survive a re-save of the same
+    weights (the zip's metadata carries the save date); the whole file if it is no zip.
+    """
     path = Path(model_dir) / ENCODER_FILE
     try:
         return _sha256_cached(str(path), path.stat().st_mtime_ns)
@@ -168,12 +173,17 @@ def encoder_fingerprint(model_dir: Path | str) -> str | None:
 @functools.lru_cache(maxsize=8)
 def _sha256_cached(path: str, _mtime: int) -> str:
     import hashlib
+    import zipfile
 
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    try:
+        with zipfile.ZipFile(path) as z:
+            return hashlib.sha256(z.read(WEIGHTS_MEMBER)).hexdigest()
+    except (zipfile.BadZipFile, KeyError):
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        return h.hexdigest()
 
 
 @functools.lru_cache(maxsize=4)
