@@ -20,6 +20,7 @@ def wait_for_signal_page(page, record: str | None = None) -> None:
             arg=record, timeout=FLAGS_TIMEOUT_MS)
     page.wait_for_function("(document.querySelector('[data-testid=anomaly-count]') || {}).innerText",
                            timeout=FLAGS_TIMEOUT_MS)
+    page.wait_for_load_state("networkidle")  # the page's follow-up callbacks have answered
 
 
 def anomaly_count(page) -> int:
