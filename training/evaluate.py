@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -66,7 +67,11 @@ CACHE_ENV = "ECG_EVAL_CACHE"  # BeatSet cache directory; "0" turns it off
 
 # ----------------------------------------------------------------------------- data
 
+@functools.lru_cache(maxsize=1)
 def _ecg_code_hash() -> str:
+    """Hash of the app.ecg sources, taken once per process (the code this process runs)."""
+    import app.ecg.pipeline  # noqa: F401 - load the code first, then hash what was loaded
+
     h = hashlib.sha1()
     for p in sorted((ROOT / "app" / "ecg").glob("*.py")):
         h.update(p.name.encode())
