@@ -53,6 +53,7 @@ def match_beats(detected, reference, fs: float, window_s: float = 0.15) -> Match
     w = window_s * fs
     pairs_d, pairs_r = [], []
     j, nd = 0, len(d)
+    d = d.tolist()  # plain ints: the loop below indexes one element at a time
     for i, ri in enumerate(r.tolist()):
         while j < nd and d[j] < ri - w:
             j += 1
@@ -61,7 +62,7 @@ def match_beats(detected, reference, fs: float, window_s: float = 0.15) -> Match
         best, best_dist = -1, w + 1.0
         k = j
         while k < nd and d[k] <= ri + w:
-            dist = abs(int(d[k]) - ri)
+            dist = abs(d[k] - ri)
             if dist < best_dist:
                 best, best_dist = k, dist
             k += 1

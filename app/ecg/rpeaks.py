@@ -54,11 +54,17 @@ def qrs_feature(x: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray, np.nd
     d[1:-1] = (bp[2:] - bp[:-2]) * 0.5
     d[0], d[-1] = d[1], d[-2]
     w = max(int(MWI_S * fs), 1)
-    c = np.concatenate([[0.0], np.cumsum(d * d)])
-    i = np.arange(len(d))
-    lo, hi = np.clip(i - w // 2, 0, len(d)), np.clip(i - w // 2 + w, 0, len(d))
-    mwi = (c[hi] - c[lo]) / w
-    return bp, d, np.sqrt(mwi)
+    n, h = len(d), w // 2
+    # c = [0, cumsum(d^2)] padded with its edge values, so that the window sum at i
+    # (bounds i - w//2 and i - w//2 + w, clipped to [0, n]) is c[i + w] - c[i]: no index arrays
+    c = np.empty(n + w)
+    c[: h + 1] = 0.0
+    np.cumsum(d * d, out=c[h + 1 : h + 1 + n])
+    c[h + 1 + n :] = c[h + n]
+    mwi = c[w : w + n] - c[:n]
+    del c
+    mwi /= w
+    return bp, d, np.sqrt(mwi, out=mwi)
 
 
 def block_rows(pos: np.ndarray, v: np.ndarray, n: int, fs: float, fill: float):
@@ -252,7 +258,7 @@ def detect_rpeaks(x, fs: float) -> np.ndarray:
     thr = np.maximum(THRESHOLD * level, noise + NOISE_K * (level - noise))
     acc = np.flatnonzero(h > thr)
     half = max(int(0.075 * fs), 1)
-    slope = np.abs(d)[np.clip(cand[:, None] + np.arange(-half, half + 1), 0, len(d) - 1)].max(axis=1)
+    slope = np.abs(d[np.clip(cand[:, None] + np.arange(-half, half + 1), 0, len(d) - 1)]).max(axis=1)
     if USE_OTSU:
         thr2 = np.maximum(np.minimum(thr, otsu_log_thresholds(cand, h, len(x), fs)), FLOOR * level)
         weak = np.flatnonzero((h > thr2) & (h <= thr) & (slope > WEAK_SLOPE * _local_median(cand[acc], slope[acc], cand)))
