@@ -158,3 +158,42 @@ def sorted_order(view: View, column: str, ascending: bool) -> np.ndarray:
             order = order[::-1]
         view.order_cache[k] = order
     return order
+
+
+@dataclass(frozen=True)
+class SliderGrid:
+    """The threshold slider's bounds and step; values on it are ``min + k * step``.
+
+    The slider snaps (and re-emits) any value off its grid, so every value the page puts on
+    it goes through ``snap`` first: a threshold set by the page is then exactly what the
+    slider keeps, and no second re-flag round trip follows.
+    """
+
+    min: float
+    max: float
+    step: float
+
+    @property
+    def decimals(self) -> int:
+        return max(0, -int(np.floor(np.log10(self.step))))
+
+    def snap(self, value: float) -> float:
+        v = float(np.clip(value, self.min, self.max))
+        return round(round(v / self.step) * self.step, self.decimals)
+
+
+def nice_step(span: float, n: int = 500) -> float:
+    """A 1-2-5 step giving about ``n`` positions over ``span``."""
+    raw = max(span, 1e-12) / n
+    mag = 10.0 ** np.floor(np.log10(raw))
+    for m in (1.0, 2.0, 5.0, 10.0):
+        if raw <= m * mag:
+            return float(m * mag)
+    return float(10.0 * mag)
+
+
+def slider_grid(score: np.ndarray, thresholds: dict) -> SliderGrid:
+    lo, hi = slider_range(score, thresholds)
+    step = nice_step(hi - lo)
+    dec = max(0, -int(np.floor(np.log10(step))))
+    return SliderGrid(min=round(np.floor(lo / step) * step, dec), max=round(np.ceil(hi / step) * step, dec), step=step)

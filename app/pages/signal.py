@@ -17,7 +17,7 @@ from dash import Input, Output, Patch, State, callback, ctx, dash_table, dcc, ht
 from app.components import figures as F
 from app.components.ids import KEY_STORE
 from app.components.navigation import adjacent_anomaly, initial_window, parse_relayout, window_around
-from app.components.viewdata import View, agreement, flags_at, slider_range, sorted_order, view_for
+from app.components.viewdata import View, agreement, flags_at, slider_grid, sorted_order, view_for
 
 log = logging.getLogger(__name__)
 
@@ -234,22 +234,24 @@ def load_analysis(key):
                                     dcc.Link("Pick a sample or upload a recording.", href="/")],
                                    color="info", className="mt-3"), **{"data-testid": "signal-empty"})
         return (empty, {"display": "none"}) + (no_update,) * 18
-    flags = flags_at(view, view.threshold)
+    grid = slider_grid(view.score, view.thresholds)
+    lo, hi = grid.min, grid.max
+    thr = grid.snap(view.threshold)  # on the slider's grid, so the slider keeps it as is
+    flags = flags_at(view, thr)
     t0, t1 = initial_window(view.time_s, flags, view.duration_s)
     methods = [m for m in ("statistical", "percentile", "fixed") if m in view.thresholds] + \
         [m for m in view.thresholds if m not in ("statistical", "percentile", "fixed")]
     options = [{"label": f"{METHOD_LABELS.get(m, m)}: {float(view.thresholds[m]['value']):.3g}", "value": m}
                for m in methods]
-    lo, hi = slider_range(view.score, view.thresholds)
     marks = {lo: {"label": f"{lo:.3g}"}, hi: {"label": f"{hi:.3g}"}}
-    step = float(f"{(hi - lo) / 1000:.2g}")
+    step = grid.step
     notice = None
     if view.summary.get("short_record_fallback"):
         notice = dbc.Alert("Short recording (under a minute): there is no reliable dominant rhythm, so scores "
                            "are compared with the training calibration instead of this record's own beats. "
                            "Treat the flags with more caution.", color="warning", className="py-2")
         notice = html.Div(notice, **{"data-testid": "short-record-notice"})
-    timeline = F.timeline_figure(view.time_s, view.score, view.low_quality, view.threshold, (t0, t1))
+    timeline = F.timeline_figure(view.time_s, view.score, view.low_quality, thr, (t0, t1))
     strip = F.strip_figure(view.signals, view.fs, view.leads, view.lead_index, view.time_s, view.sample,
                            flags, view.low_quality, view.ref_symbol, t0, t1)
     leads = [{"label": name, "value": str(i)} for i, name in enumerate(view.leads)]
@@ -258,7 +260,7 @@ def load_analysis(key):
     return (None, {"display": "block"}, title, summary_cards(view, int(flags.sum())), notice, options,
             view.default_method if view.default_method in view.thresholds else methods[0],
             lo, hi, marks, step, timeline, strip, [t0, t1], leads, str(view.lead_index), first,
-            f"{int(flags.sum()):,}", view.threshold, f"{view.threshold:.3g}")
+            f"{int(flags.sum()):,}", thr, f"{thr:.3g}")
 
 
 @callback(
@@ -272,7 +274,7 @@ def method_threshold(method, key):
     view = view_for(key)
     if view is None or method not in view.thresholds:
         return no_update
-    return float(view.thresholds[method]["value"])
+    return slider_grid(view.score, view.thresholds).snap(float(view.thresholds[method]["value"]))
 
 
 @callback(

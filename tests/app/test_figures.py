@@ -130,3 +130,16 @@ def test_slider_range_covers_every_method_threshold():
     score = np.linspace(0, 1, 1000)
     lo, hi = slider_range(score, {"fixed": {"value": 5.0, "param": 5.0}, "percentile": {"value": -1.0, "param": 1}})
     assert lo < -1.0 and hi > 5.0
+
+
+def test_slider_grid_values_survive_snapping():
+    from app.components.viewdata import nice_step, slider_grid
+
+    assert nice_step(21.4) == 0.05 and nice_step(1.0) == 0.002
+    score = np.random.default_rng(1).normal(size=5000) * 5
+    g = slider_grid(score, {"statistical": {"value": 5.349685, "param": 3.0}})
+    v = g.snap(5.349685)
+    assert abs(v - 5.349685) <= g.step / 2
+    k = (v - g.min) / g.step
+    assert abs(k - round(k)) < 1e-6  # on the grid: the slider keeps it
+    assert g.snap(v) == v and g.min <= v <= g.max
