@@ -95,9 +95,7 @@ def extract_beats(recording: Recording, lead=None, beats: str = "detect",
         raise ValueError(f"beats must be 'detect' or 'reference', not {beats!r}")
     li = choose_lead(recording, lead)
     fs = float(recording.fs)
-    raw = fill_nan(recording.signals[:, li])
-    x = resample(raw, fs, MODEL_FS)
-    filtered = clean_lead(x, MODEL_FS, powerline)
+    x = resample(fill_nan(recording.signals[:, li]), fs, MODEL_FS)
     if beats == "reference":
         if not recording.has_reference:
             raise InvalidRecordError(recording.name, "no reference beat annotations (.atr) to use")
@@ -106,8 +104,11 @@ def extract_beats(recording: Recording, lead=None, beats: str = "detect",
     else:
         samples_model = detect_rpeaks(x, MODEL_FS)
         samples = np.clip(np.round(samples_model * (fs / MODEL_FS)), 0, recording.n_samples - 1).astype(np.int64)
+    filtered = clean_lead(x, MODEL_FS, powerline)  # after detection: their temporaries never coexist
     scale = amplitude_scale(filtered, samples_model)
-    windows = beat_windows(filtered, samples_model) / np.float32(scale)
+    filtered = filtered.astype(np.float32)  # float32 from here (the windows are float32 anyway)
+    windows = beat_windows(filtered, samples_model)
+    windows /= np.float32(scale)
     prev, nxt, local = rr_intervals(samples, fs)
     raw_w = beat_windows(x, samples_model)
     quality = beat_quality(windows, raw_w, float(np.min(x)), float(np.max(x)))
@@ -115,8 +116,8 @@ def extract_beats(recording: Recording, lead=None, beats: str = "detect",
     return BeatSet(
         record=recording.name, lead=recording.leads[li], lead_index=li, fs=MODEL_FS,
         samples=samples, samples_model=samples_model, time_s=samples / fs,
-        windows=windows.astype(np.float32), scale_mv=float(scale),
+        windows=windows, scale_mv=float(scale),
         rr_prev_s=prev, rr_next_s=nxt, rr_local_s=local,
         quality=quality, low_quality=quality < LOW_QUALITY,
-        ref_symbol=sym, ref_class=cls, filtered=filtered.astype(np.float32), source_fs=fs,
+        ref_symbol=sym, ref_class=cls, filtered=filtered, source_fs=fs,
     )
