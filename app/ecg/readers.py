@@ -242,7 +242,7 @@ def _read_wfdb_base_unguarded(base: Path, display: str, max_duration_s=None, sou
     header.fs = fs
     _check_signal_files(base, hea.name, header, max_duration_s)
     try:
-        rec = wfdb.rdrecord(str(base), physical=True, return_res=64)
+        rec = wfdb.rdrecord(str(base), physical=True, return_res=32)  # float32 signals: half the memory
     except Exception as e:  # noqa: BLE001
         raise InvalidRecordError(hea.name, f"signal data cannot be read ({type(e).__name__}: {e})") from None
     sig = rec.p_signal
