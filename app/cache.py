@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import secrets
+import socket
 import sys
 import tempfile
 import threading
@@ -51,6 +52,7 @@ _LOCAL_ENTRIES = int(os.environ.get("ECG_CACHE_LOCAL_ENTRIES", 4))
 # entries kept by the backend before the oldest are dropped (a 30-min record is ~15 MB pickled)
 _MAX_ENTRIES = os.environ.get("ECG_CACHE_MAX_ENTRIES", "")
 _LOCK_TTL_S = 600
+_LOCK_WAIT_S = float(os.environ.get("ECG_LOCK_WAIT_S", 120))
 _WAIT_POLL_S = 0.1
 
 
@@ -329,19 +331,48 @@ def _compute(st: _State, recording, lead, beats):
         st.semaphore.release()
 
 
+def _lock_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_is_dead(owner) -> bool:
+    """True when the lock holder is a process of this host that no longer exists."""
+    host, _, pid = str(owner).rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another host: only the wait limit applies
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def _wait_for_other_worker(st: _State, key: str, lock_key: str) -> Entry | None:
-    """Another process is computing this key: wait for its result (or for its lock to go)."""
-    deadline = time.monotonic() + _LOCK_TTL_S
+    """Another process is computing this key: wait for its result.
+
+    Returns None (the caller computes) when the lock goes away, when its holder died (a killed
+    worker on this host), or after ECG_LOCK_WAIT_S seconds (a holder on another host that died).
+    """
+    deadline = time.monotonic() + _LOCK_WAIT_S
     while time.monotonic() < deadline:
         entry = _backend_get(st, key)
         if isinstance(entry, Entry):
             return entry
         try:
-            if not st.cache.has(lock_key):
-                return None
+            owner = st.cache.get(lock_key)
         except Exception:  # noqa: BLE001
             return None
+        if owner is None:
+            entry = _backend_get(st, key)
+            return entry if isinstance(entry, Entry) else None
+        if _owner_is_dead(owner):
+            log.warning("analysis lock held by dead process %s; taking over", owner)
+            _backend_delete(st, lock_key)
+            return None
         time.sleep(_WAIT_POLL_S)
+    log.warning("waited %.0f s for another worker's analysis; computing here", _LOCK_WAIT_S)
     return None
 
 
@@ -358,7 +389,7 @@ def submit(recording, lead=None, beats: str = "detect") -> tuple[str, bool]:
             return key, True
         lock_key = key + ":computing"
         shared = st.backend != "simple"
-        added = _backend_add(st, lock_key, os.getpid(), timeout=_LOCK_TTL_S) if shared else None
+        added = _backend_add(st, lock_key, _lock_owner(), timeout=_LOCK_TTL_S) if shared else None
         if added is False:  # another worker holds it
             entry = _wait_for_other_worker(st, key, lock_key)
             if entry is not None:
