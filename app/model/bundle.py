@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from app.model.runtime import import_keras
+
 FORWARD_BATCH = 512  # fixed batch of the compiled forward pass; the last batch is zero-padded
 
 
@@ -138,8 +140,7 @@ def _read_bundle(path: Path) -> ModelBundle:
     except (OSError, ValueError) as exc:
         raise ModelBundleError(f"{path}: model bundle corrupt, cannot read its JSON ({exc})") from None
     try:
-        import keras
-
+        keras = import_keras()
         encoder = keras.saving.load_model(path / "encoder.keras", compile=False)
         decoder = keras.saving.load_model(path / "decoder.keras", compile=False)
     except Exception as exc:  # noqa: BLE001 - any failure to deserialise means a corrupt bundle
