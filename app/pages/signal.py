@@ -12,7 +12,7 @@ import math
 import dash
 import dash_bootstrap_components as dbc
 import numpy as np
-from dash import Input, Output, Patch, State, callback, ctx, dash_table, dcc, html, no_update
+from dash import Input, Output, Patch, State, callback, clientside_callback, ctx, dash_table, dcc, html, no_update
 
 from app.components import figures as F
 from app.components.ids import KEY_STORE
@@ -105,6 +105,7 @@ def layout(**_):
                     style_data_conditional=[{"if": {"filter_query": "{anomaly} = 1"},
                                              "backgroundColor": "#fdecea"}]), className="p-1")]),
             dcc.Store(id="view-range"),
+            dcc.Store(id="strip-zoom"),
             dcc.Store(id="selected-beat"),
         ]),
     ])
@@ -307,12 +308,31 @@ def rethreshold(threshold, view_range, key):
     return tl, st, n, n, f"{threshold:.3g}", agreement_body(view, flags)
 
 
+# Only zoom/pan events reach the server: plotly also emits relayoutData on resizes
+# ({"autosize": true}), and such an event arriving while a zoom is being answered would make
+# Dash drop that answer as stale.
+clientside_callback(
+    """
+    function(r) {
+        if (!r) { return window.dash_clientside.no_update; }
+        for (const k in r) {
+            if (/^xaxis[0-9]*\.(range(\[[01]\])?|autorange)$/.test(k)) { return r; }
+        }
+        return window.dash_clientside.no_update;
+    }
+    """,
+    Output("strip-zoom", "data"),
+    Input("strip", "relayoutData"),
+    prevent_initial_call=True,
+)
+
+
 @callback(
     Output("strip", "figure", allow_duplicate=True),
     Output("timeline", "figure", allow_duplicate=True),
     Output("view-range", "data", allow_duplicate=True),
     Output("selected-beat", "data", allow_duplicate=True),
-    Input("strip", "relayoutData"),
+    Input("strip-zoom", "data"),
     Input("prev-anomaly", "n_clicks"),
     Input("next-anomaly", "n_clicks"),
     Input("timeline", "clickData"),
@@ -333,7 +353,7 @@ def navigate(relayout, _prev, _next, tl_click, cell, view_range, threshold, key)
     thr = float(threshold) if threshold is not None else view.threshold
     flags = flags_at(view, thr)
     selected, set_range = no_update, True
-    if trig == "strip":
+    if trig in ("strip-zoom", "strip"):
         rng = parse_relayout(relayout, view.duration_s)
         if rng is None:
             return (no_update,) * 4

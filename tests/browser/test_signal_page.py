@@ -96,7 +96,7 @@ def test_next_anomaly_moves_strip_and_inspects_flagged_beat(page, app_url):
 def test_zoom_sends_downsampled_strip_and_html_report(page, app_url):
     open_sample(page, app_url, "100")
     with page.expect_response(lambda r: "_dash-update-component" in r.url
-                              and "view-range" in (r.request.post_data or ""), timeout=30_000) as resp:
+                              and "strip-zoom" in (r.request.post_data or ""), timeout=30_000) as resp:
         page.evaluate("Plotly.relayout(document.querySelector('#strip .js-plotly-plot'),"
                       " {'xaxis.range[0]': 0, 'xaxis.range[1]': 1800})")
     assert resp.value.status == 200
