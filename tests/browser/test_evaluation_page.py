@@ -70,7 +70,13 @@ def test_evaluation_page_shows_the_numbers_of_evaluation_json(page, app_url, eva
                            "._fullData[0].text) !== t", arg=text, timeout=TIMEOUT_MS)
     high = json.loads(_confusion_text(page))
     assert int(high[1][1].split("<br>")[0].replace(",", "")) < cm["tp"]
-    assert "Model card" in page.inner_text("[data-testid=eval-model-card]")
+    card = page.inner_text("[data-testid=eval-model-card]")
+    md = _model_dir() / "MODEL_CARD.md"
+    if md.exists():  # rendered as Markdown: its first heading shows as text, without the '#'
+        heading = next(line.lstrip("#").strip() for line in md.read_text().splitlines() if line.startswith("#"))
+        assert heading in card
+    else:
+        assert "No MODEL_CARD.md" in card
 
     # the secondary beat set (reference beat positions) has its own numbers
     ref = evaluation["reference_beats"]["scorers"]["score"]["auroc"]
