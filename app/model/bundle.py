@@ -17,7 +17,8 @@ import numpy as np
 
 from app.model.runtime import import_keras
 
-FORWARD_BATCH = 512  # fixed batch of the compiled forward pass; the last batch is zero-padded
+FORWARD_BATCH = 512  # fixed batch of the compiled forward pass
+TAIL_BATCH = 64  # the remainder (< FORWARD_BATCH beats) goes through a second one; its last batch is zero-padded
 
 
 class ModelBundleError(RuntimeError):
@@ -32,7 +33,7 @@ class ModelBundle:
     calibration: dict
     model_id: str
     path: Path | None = None
-    _forward_fn: object = field(default=None, repr=False)
+    _forward_fns: dict = field(default_factory=dict, repr=False)  # batch size -> compiled forward
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -43,29 +44,34 @@ class ModelBundle:
     def latent_dim(self) -> int:
         return int(self.manifest.get("architecture", {}).get("latent_dim", 16))
 
-    def _compiled(self):
+    def _compiled(self, batch: int = FORWARD_BATCH):
+        """The compiled forward for ``batch`` beats; the first call traces both batch sizes, now."""
         with self._lock:
-            if self._forward_fn is None:
-                self._forward_fn = compiled_forward(self.encoder, self.decoder, FORWARD_BATCH, self.window)
-                self._forward_fn(np.zeros((FORWARD_BATCH, self.window), np.float32))  # trace once, now
-            return self._forward_fn
+            if not self._forward_fns:
+                for b in (FORWARD_BATCH, TAIL_BATCH):
+                    self._forward_fns[b] = compiled_forward(self.encoder, self.decoder, b, self.window)
+                    self._forward_fns[b](np.zeros((b, self.window), np.float32))
+            return self._forward_fns[batch]
 
     def forward(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(z_mean, z_log_var, reconstruction of z_mean) for (n, window) beats, in fixed batches."""
-        fn = self._compiled()
+        """(z_mean, z_log_var, reconstruction of z_mean) for (n, window) beats, in fixed batches:
+        FORWARD_BATCH while that many remain, then TAIL_BATCH (less zero padding on the last one)."""
         x = np.asarray(windows, np.float32).reshape(-1, self.window)
         n = len(x)
-        outs = ([], [], [])
-        for start in range(0, n, FORWARD_BATCH):
-            chunk = x[start:start + FORWARD_BATCH]
-            k = len(chunk)
-            if k < FORWARD_BATCH:
-                chunk = np.concatenate([chunk, np.zeros((FORWARD_BATCH - k, self.window), np.float32)])
-            for acc, arr in zip(outs, fn(chunk)):
-                acc.append(np.asarray(arr)[:k])
         if n == 0:
             return (np.zeros((0, self.latent_dim), np.float32),) * 2 + (np.zeros((0, self.window), np.float32),)
-        return tuple(np.concatenate(a).astype(np.float32) for a in outs)
+        outs = ([], [], [])
+        start = 0
+        while start < n:
+            batch = FORWARD_BATCH if n - start >= FORWARD_BATCH else TAIL_BATCH
+            chunk = x[start:start + batch]
+            k = len(chunk)
+            if k < batch:
+                chunk = np.concatenate([chunk, np.zeros((batch - k, self.window), np.float32)])
+            for acc, arr in zip(outs, self._compiled(batch)(chunk)):
+                acc.append(np.asarray(arr)[:k])
+            start += k
+        return tuple(np.concatenate(a).astype(np.float32, copy=False) for a in outs)
 
 
 def compiled_forward(encoder, decoder, batch: int, window: int):
