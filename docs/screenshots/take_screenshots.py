@@ -17,6 +17,13 @@ OUT = Path(__file__).resolve().parent
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 TIMEOUT_MS = 180_000
+MAX_HEIGHT = 2400  # longer pages (the evaluation page) are cut to their top part
+
+
+def shoot(page, path: Path) -> None:
+    height = page.evaluate("document.documentElement.scrollHeight")
+    page.screenshot(path=str(path), full_page=True,
+                    clip={"x": 0, "y": 0, "width": 1400, "height": min(height, MAX_HEIGHT)})
 
 
 def wait_graphs(page, selector: str = ".js-plotly-plot") -> None:
@@ -38,20 +45,20 @@ def main() -> None:
         page = browser.new_page(viewport={"width": 1400, "height": 900}, device_scale_factor=1)
         page.goto(url + "/")
         page.wait_for_selector(f"[data-testid=sample-{args.record}] button")
-        page.screenshot(path=str(OUT / "upload.png"), full_page=True)
+        shoot(page, OUT / "upload.png")
 
         page.click(f"[data-testid=sample-{args.record}] button")
         page.wait_for_function("location.pathname === '/signal'", timeout=TIMEOUT_MS)
         page.wait_for_selector("#strip .scatterlayer .trace", timeout=TIMEOUT_MS)
         page.click("#next-anomaly")
         wait_graphs(page, "#signal-body .js-plotly-plot")
-        page.screenshot(path=str(OUT / "signal.png"), full_page=True)
+        shoot(page, OUT / "signal.png")
 
         for name in ("latent", "evaluation"):
             page.click(f"#nav-{name}")
             page.wait_for_function(f"location.pathname === '/{name}'", timeout=TIMEOUT_MS)
             wait_graphs(page, "#_pages_content .js-plotly-plot")
-            page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
+            shoot(page, OUT / f"{name}.png")
         browser.close()
     print("wrote", ", ".join(str(OUT / f"{n}.png") for n in ("upload", "signal", "latent", "evaluation")))
 
