@@ -45,6 +45,8 @@ def _lead(value):
 
 
 def score(args) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
     import pandas as pd
 
     from app.analysis import REFERENCE_COLUMNS, TABLE_COLUMNS, analyze
@@ -66,16 +68,16 @@ def score(args) -> int:
                 raise CliError(str(exc)) from None
             except OSError as exc:
                 raise CliError(f"{path}: cannot read ({exc.strerror or exc})") from None
-            if bundle is None:
-                try:
-                    bundle = load_bundle(args.model)
-                except ModelBundleError as exc:
-                    raise CliError(str(exc)) from None
+            if bundle is None:  # loaded in a thread: TensorFlow's import overlaps the beat extraction
+                loader = ThreadPoolExecutor(max_workers=1)
+                bundle = loader.submit(load_bundle, args.model)
+                loader.shutdown(wait=False)
             try:
                 a = analyze(rec, bundle=bundle, lead=_lead(args.lead), beats=args.beats,
                             threshold=args.threshold)
-            except InvalidRecordError as exc:
+            except (InvalidRecordError, ModelBundleError) as exc:
                 raise CliError(str(exc)) from None
+            bundle = bundle.result() if hasattr(bundle, "result") else bundle
             cols = TABLE_COLUMNS + REFERENCE_COLUMNS
             table = a.table.reindex(columns=cols, fill_value="")
             table.to_csv(tmp, mode="a" if wrote_header else "w", header=not wrote_header, index=False)

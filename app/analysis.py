@@ -6,6 +6,7 @@ TensorFlow is imported only when a model bundle is first loaded.
 """
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,15 +38,28 @@ class Analysis:
 
 def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
             threshold: float | None = None) -> Analysis:
-    """Score every beat of ``recording``; flag those above ``threshold`` (default: the bundle's)."""
+    """Score every beat of ``recording``; flag those above ``threshold`` (default: the bundle's).
+
+    ``bundle``: a ModelBundle, None (the default one), or a Future of one; the default bundle
+    is loaded in a thread while the beats are extracted (TensorFlow's import overlaps the signal work).
+    """
     from app.ecg.pipeline import extract_beats
     from app.model.bundle import load_bundle
     from app.model.ensemble import ensemble_score
     from app.model.scorers import beat_scores
     from app.model.thresholds import default_method, thresholds_table
 
-    bundle = bundle if bundle is not None else load_bundle()
-    bs = extract_beats(recording, lead=lead, beats=beats)
+    pool = None
+    if bundle is None:
+        pool = ThreadPoolExecutor(max_workers=1)
+        bundle = pool.submit(load_bundle)
+    try:
+        bs = extract_beats(recording, lead=lead, beats=beats)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False)
+    if isinstance(bundle, Future):
+        bundle = bundle.result()
     n = len(bs.samples)
     if n == 0:
         raise InvalidRecordError(recording.name, f"no heartbeats found in lead {bs.lead}; "
