@@ -20,9 +20,19 @@ dash.register_page(__name__, path="/", name="Upload", title="ECG Anomaly Explore
 BASE64_OVERHEAD = 4 / 3
 
 
+def current_settings():
+    """The app's settings (create_app overrides included), or the environment's outside a request."""
+    try:
+        from flask import current_app
+
+        return current_app.config.get("ECG_SETTINGS") or get_settings()
+    except RuntimeError:  # no application context
+        return get_settings()
+
+
 def upload_limits() -> tuple[int, int]:
     """(bytes per file, bytes per upload) the page accepts; the request limit covers base64."""
-    s = get_settings()
+    s = current_settings()
     per_file = int(s.max_file_mb * 1024 * 1024)
     total = int(s.max_request_mb * 1024 * 1024 / BASE64_OVERHEAD) - 64 * 1024
     return min(per_file, total), total
@@ -94,6 +104,7 @@ def layout(**_):
             ], lg=5),
         ]),
         dcc.Store(id="upload-gate"),
+        dcc.Store(id="upload-limits", data={"perFile": per_file, "total": total}),
         # loads plotly.js while the user picks, so the signal page draws sooner
         html.Div(dcc.Graph(id="upload-plotly-preload", figure={"data": [], "layout": {"height": 10}},
                            config={"staticPlot": True}), style={"display": "none"}),
@@ -108,10 +119,10 @@ def layout(**_):
 # send them and the server would answer 413 to a callback, which shows nothing).
 clientside_callback(
     """
-    function(contents, filenames, limitText) {
+    function(contents, filenames, limitText, limits) {
         const C = window.dash_clientside;
         if (!contents || contents.length === 0) { return [C.no_update, false, ""]; }
-        const perFile = %d, total = %d;
+        const perFile = limits.perFile, total = limits.total;
         let sum = 0;
         for (let i = 0; i < contents.length; i++) {
             const n = Math.floor(contents[i].length * 3 / 4);
@@ -125,13 +136,14 @@ clientside_callback(
         }
         return [{n: Date.now(), files: filenames.length}, false, ""];
     }
-    """ % upload_limits(),
+    """,
     Output("upload-gate", "data"),
     Output("upload-limit-alert", "is_open"),
     Output("upload-limit-alert", "children"),
     Input("upload", "contents"),
     State("upload", "filename"),
     State("upload-limit-text", "children"),
+    State("upload-limits", "data"),
     prevent_initial_call=True,
 )
 
@@ -140,12 +152,15 @@ def decode_upload(contents: list[str], names: list[str]) -> dict[str, bytes]:
     """{file name: bytes} from dcc.Upload's data URLs."""
     from app.ecg.errors import InvalidRecordError
 
+    per_file, _ = upload_limits()
     files: dict[str, bytes] = {}
     for c, name in zip(contents or [], names or []):
         try:
             files[name] = base64.b64decode(c.split(",", 1)[1], validate=False)
         except (IndexError, binascii.Error, ValueError):
             raise InvalidRecordError(name, "could not read the uploaded file") from None
+        if len(files[name]) > per_file:  # the browser checks first; this is for other clients
+            raise InvalidRecordError(name, f"file larger than the limit of {_mb(per_file)}")
     return files
 
 
