@@ -37,11 +37,12 @@ class Analysis:
 
 
 def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
-            threshold: float | None = None) -> Analysis:
+            threshold: float | None = None, progress=None) -> Analysis:
     """Score every beat of ``recording``; flag those above ``threshold`` (default: the bundle's).
 
     ``bundle``: a ModelBundle, None (the default one), or a Future of one; the default bundle
     is loaded in a thread while the beats are extracted (TensorFlow's import overlaps the signal work).
+    ``progress``: optional callable given "detecting beats", "scoring" and "done" as they start.
     """
     from app.ecg.pipeline import extract_beats
     from app.model.bundle import load_bundle
@@ -53,6 +54,8 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
     if bundle is None:
         pool = ThreadPoolExecutor(max_workers=1)
         bundle = pool.submit(load_bundle)
+    if progress is not None:
+        progress("detecting beats")
     try:
         bs = extract_beats(recording, lead=lead, beats=beats)
     finally:
@@ -64,6 +67,8 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
     if n == 0:
         raise InvalidRecordError(recording.name, f"no heartbeats found in lead {bs.lead}; "
                                  "check the lead, the sampling rate and the units")
+    if progress is not None:
+        progress("scoring")
     z_mean, z_log_var, recon = bundle.forward(bs.windows)
     scores = beat_scores(bs.windows, z_mean, z_log_var, recon, bs.time_s, bundle.calibration,
                          recording.duration_s)
@@ -107,6 +112,8 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
         "threshold": thr,
         "threshold_method": method if threshold is None else "custom",
     }
+    if progress is not None:
+        progress("done")
     return Analysis(record=bs.record or recording.name, model_id=bundle.model_id, lead=bs.lead,
                     table=table, windows=np.asarray(bs.windows, np.float32), recon=recon,
                     latent=z_mean, thresholds=table_thr, default_method=method, threshold=thr,

@@ -202,6 +202,20 @@ def backend_name() -> str:
     return _current().backend
 
 
+def current_settings() -> Settings:
+    return _current().settings
+
+
+def shared_cache_url() -> str:
+    """A cache URL naming this process's shared backend (for a spawned job); "" when simple."""
+    backend, config = backend_config(_current().settings)
+    if backend == "redis":
+        return config["CACHE_REDIS_URL"]
+    if backend == "filesystem":
+        return "filesystem://" + str(Path(config["CACHE_DIR"]).parent)
+    return ""
+
+
 def analyses_run() -> int:
     """How many analyses this process computed (cache misses)."""
     return _current().analyses_run
@@ -316,14 +330,14 @@ def _key_lock(st: _State, key: str) -> threading.Lock:
         return st.key_locks.setdefault(key, threading.Lock())
 
 
-def _compute(st: _State, recording, lead, beats):
+def _compute(st: _State, recording, lead, beats, progress=None):
     from app.analysis import analyze  # lazy: pulls the model (TensorFlow) on first use
 
     if not st.semaphore.acquire(timeout=float(os.environ.get("ECG_QUEUE_TIMEOUT_S", 300))):
         raise BusyError("the server is busy with other analyses; try again shortly")
     try:
         t0 = time.perf_counter()
-        analysis = analyze(recording, lead=lead, beats=beats)
+        analysis = analyze(recording, lead=lead, beats=beats, progress=progress)
         st.analyses_run += 1
         log.info("analyzed %s in %.2f s", getattr(recording, "name", "?"), time.perf_counter() - t0)
         return analysis
@@ -376,8 +390,10 @@ def _wait_for_other_worker(st: _State, key: str, lock_key: str) -> Entry | None:
     return None
 
 
-def submit(recording, lead=None, beats: str = "detect") -> tuple[str, bool]:
+def submit(recording, lead=None, beats: str = "detect", progress=None) -> tuple[str, bool]:
     """Analyze ``recording`` (or find its analysis): returns (key, cached).
+
+    ``progress``: optional callable given the stage names ("detecting beats", "scoring", "done").
 
     ``analyze`` runs at most once per (content hash, model id, options) across the processes
     sharing the backend. Raises what ``analyze`` raises (InvalidRecordError for bad input).
@@ -396,7 +412,7 @@ def submit(recording, lead=None, beats: str = "detect") -> tuple[str, bool]:
                 _remember(st, key, entry)
                 return key, True
         try:
-            analysis = _compute(st, recording, lead, beats)
+            analysis = _compute(st, recording, lead, beats, progress)
             entry = Entry(recording=recording, analysis=analysis)
             _remember(st, key, entry)
             _backend_set(st, key, entry)

@@ -5,10 +5,25 @@
 host sharing the broker and the cache), else Dash's ``DiskcacheManager`` in
 ``<cache dir>/jobs`` (no server needed). Jobs store their analysis through ``app.cache``, so
 the cache must be shared with the web workers (filesystem on one host, Redis across hosts).
+
+The rule for the UI's analysis callback (``ui_mode``), decided once per process by create_app:
+- ``"celery"`` when ``ECG_BROKER_URL`` is set: a background callback run by a Celery worker,
+  which keeps the model loaded between jobs and stores the analysis in the shared cache.
+- ``"diskcache"`` when the cache is shared (filesystem or Redis; the default under gunicorn):
+  a background callback; DiskcacheManager forks the web worker for the job, and TensorFlow is
+  not fork-safe once initialised (the web worker may have loaded it for the JSON API), so the
+  forked job never touches TensorFlow: it runs the analysis in a freshly *spawned* process
+  (``multiprocessing`` "spawn"), which stores it in the shared cache and reports its stages.
+  Cancel kills the forked job and the spawned process with it.
+- ``None`` with the in-process SimpleCache (``python -m app``): a spawned or forked job could
+  not store its result where the web process reads it, so the analysis stays an ordinary
+  in-process callback (no progress bar, no cancel).
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
+import queue
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -104,3 +119,95 @@ def job_status(broker_url: str, job_id: str) -> dict:
         out.update(state="FAILURE", error="no analysis worker is running; the job stays queued and "
                    "will run when a worker starts, or send it again later", retry=True)
     return out
+
+
+# --------------------------------------------------------------------------- the UI's analysis job
+
+STAGES = {"reading": 10, "detecting beats": 35, "scoring": 75, "done": 100}
+_UI_MODE: str | None = None
+
+
+def ui_mode(settings: Settings) -> str | None:
+    """"celery", "diskcache" or None (in-process callback): see the module docstring."""
+    if settings.broker_url:
+        return "celery"
+    from app.cache import backend_config
+
+    return "diskcache" if backend_config(settings)[0] != "simple" else None
+
+
+def configure_ui(settings: Settings) -> str | None:
+    """Fix this process's UI mode (create_app calls it before the pages are imported)."""
+    global _UI_MODE
+    _UI_MODE = ui_mode(settings)
+    return _UI_MODE
+
+
+def current_ui_mode() -> str | None:
+    return _UI_MODE
+
+
+def _spawned_analysis(recording, lead, beats, cache_url: str, settings: Settings, messages) -> None:
+    """Entry point of the spawned process: a fresh interpreter, its own TensorFlow."""
+    from dataclasses import replace
+
+    from flask import Flask
+
+    from app import cache
+    from app.ecg.errors import InvalidRecordError
+
+    try:
+        cache.init_cache(Flask("ecg-analysis-job"), replace(settings, cache_url=cache_url))
+        key, cached = cache.submit(recording, lead=lead, beats=beats,
+                                   progress=lambda stage: messages.put(("stage", stage)))
+        messages.put(("done", key, cached))
+    except InvalidRecordError as exc:
+        messages.put(("invalid", exc.filename, exc.problem))
+    except Exception as exc:  # noqa: BLE001 - reported to the user as a failure
+        messages.put(("error", type(exc).__name__, str(exc)))
+
+
+class JobFailed(RuntimeError):
+    """The spawned analysis process failed or died."""
+
+
+def run_ui_analysis(recording, lead=None, beats: str = "detect", progress=None) -> tuple[str, bool]:
+    """Analyze for a UI job; returns (key, cached). ``progress(stage)`` gets the STAGES names.
+
+    Celery (or no background): in this process. DiskcacheManager's forked job: in a spawned
+    process (see the module docstring); InvalidRecordError is re-raised here.
+    """
+    from app import cache
+    from app.ecg.errors import InvalidRecordError
+
+    progress = progress or (lambda stage: None)
+    if _UI_MODE != "diskcache":
+        return cache.submit(recording, lead=lead, beats=beats, progress=progress)
+    key = cache.find_analysis(recording, lead=lead, beats=beats)
+    if key is not None:
+        return key, True
+    ctx = multiprocessing.get_context("spawn")
+    messages = ctx.Queue()
+    proc = ctx.Process(target=_spawned_analysis, daemon=True,
+                       args=(recording, lead, beats, cache.shared_cache_url(), cache.current_settings(), messages))
+    proc.start()
+    try:
+        while True:
+            try:
+                msg = messages.get(timeout=0.5)
+            except queue.Empty:
+                if not proc.is_alive():
+                    raise JobFailed(f"the analysis process ended unexpectedly (exit code {proc.exitcode})") from None
+                continue
+            if msg[0] == "stage":
+                progress(msg[1])
+            elif msg[0] == "done":
+                return msg[1], msg[2]
+            elif msg[0] == "invalid":
+                raise InvalidRecordError(msg[1], msg[2])
+            else:
+                raise JobFailed(f"{msg[1]}: {msg[2]}")
+    finally:
+        proc.join(timeout=5)
+        if proc.is_alive():
+            proc.kill()

@@ -47,6 +47,10 @@ def shell() -> html.Div:
 def create_app(**overrides) -> dash.Dash:
     """Build the Dash app (Pages + dbc) over the cache, API and hardening layers."""
     settings = get_settings(**overrides)
+    from app import jobs
+
+    # decided before the pages are imported: their analysis callback follows it (app.jobs docstring)
+    background = jobs.configure_ui(settings)
     app = dash.Dash(
         "app",
         use_pages=True,
@@ -56,6 +60,7 @@ def create_app(**overrides) -> dash.Dash:
         suppress_callback_exceptions=True,
         title="ECG Anomaly Explorer",
         update_title=None,
+        background_callback_manager=jobs.background_manager(settings) if background else None,
     )
     app.layout = shell
     server = app.server
@@ -67,4 +72,8 @@ def create_app(**overrides) -> dash.Dash:
     init_cache(server, settings)
     register_api(server)
     harden(server, settings)
+    # Dash sets itself up on a worker's first request; under gunicorn threads a concurrent first
+    # request could then see half the script paths registered (500 on a .js): set up now
+    if hasattr(app, "_setup_server"):
+        app._setup_server()
     return app

@@ -110,6 +110,7 @@ def layout(**_):
                            config={"staticPlot": True}), style={"display": "none"}),
         html.Div(dbc.Alert(id="upload-limit-alert", color="danger", is_open=False, className="mt-3"),
                  **{"data-testid": "upload-limit-alert"}),
+        analysis_running_panel(),
         dcc.Loading(html.Div(id="upload-status", className="mt-3", **{"data-testid": "upload-status"}),
                     type="circle", delay_show=150, overlay_style={"visibility": "visible", "opacity": 0.5}),
     ])
@@ -187,10 +188,18 @@ def error_alert(message: str) -> dbc.Alert:
                               color="danger", dismissable=True), **{"data-testid": "upload-error"})
 
 
-@callback(
-    Output(KEY_STORE, "data"),
-    Output(NAV_LOCATION, "pathname"),
-    Output("upload-status", "children"),
+def analysis_running_panel() -> html.Div:
+    """Progress bar and Cancel button, shown while a background analysis runs (app.jobs)."""
+    return html.Div([
+        html.Div(dbc.Progress(id="analysis-progress", value=0, label="", striped=True, animated=True,
+                              style={"height": "1.5rem"}, className="mb-2"),
+                 **{"data-testid": "analysis-progress"}),
+        dbc.Button("Cancel", id="cancel-analysis", color="secondary", size="sm", outline=True),
+    ], id="analysis-running", className="mt-3", style={"display": "none"})
+
+
+ANALYSIS_OUTPUTS = [Output(KEY_STORE, "data"), Output(NAV_LOCATION, "pathname"), Output("upload-status", "children")]
+ANALYSIS_INPUTS = [
     Input({"type": "sample-btn", "record": ALL}, "n_clicks"),
     Input("upload-gate", "data"),
     Input("reanalyze", "n_clicks"),
@@ -200,28 +209,37 @@ def error_alert(message: str) -> dbc.Alert:
     State("csv-units", "value"),
     State("lead-choice", "value"),
     State("beats-choice", "value"),
-    prevent_initial_call=True,
-)
-def analyze_input(_clicks, gate, _again, contents, names, fs, units, lead, beats):
+]
+
+
+def analysis_outcome(set_progress, _clicks, gate, _again, contents, names, fs, units, lead, beats):
     """Read the chosen input, analyze it (or find it in the cache), go to the signal page."""
-    from app import cache
+    from app import cache, jobs
     from app.ecg.errors import InvalidRecordError
     from app.ecg.readers import read_record, read_upload
+
+    def stage(name: str):
+        if set_progress is not None:
+            set_progress((jobs.STAGES.get(name, 0), name))
 
     trig = ctx.triggered_id
     try:
         if isinstance(trig, dict) and trig.get("type") == "sample-btn":
             if not any(_clicks or []):
                 return no_update, no_update, no_update
+            stage("reading")
             recording = read_record(str(sample_path(trig["record"])))
         elif trig in ("upload-gate", "reanalyze") and gate and contents:
+            stage("reading")
             recording = read_upload(decode_upload(contents, names), fs=parse_fs(fs), units=units or "mV")
         else:
             return no_update, no_update, no_update
-        key, _cached = cache.submit(recording, lead=parse_lead(lead), beats=beats or "detect")
+        key, _cached = jobs.run_ui_analysis(recording, lead=parse_lead(lead), beats=beats or "detect",
+                                            progress=stage)
+        stage("done")
     except InvalidRecordError as exc:
         return no_update, no_update, error_alert(str(exc))
-    except cache.BusyError as exc:
+    except (cache.BusyError, jobs.JobFailed) as exc:
         return no_update, no_update, error_alert(str(exc))
     except Exception as exc:  # noqa: BLE001 - never a traceback in the UI
         log.exception("analysis failed")
@@ -229,6 +247,38 @@ def analyze_input(_clicks, gate, _again, contents, names, fs, units, lead, beats
     done = html.Div(dbc.Alert(f"Analyzed {recording.name}; opening the signal viewer...", color="success"),
                     **{"data-testid": "upload-ok"})
     return key, "/signal", done
+
+
+def _register_analysis_callback():
+    """In-process callback, or a background one with progress and cancel (rule: app.jobs docstring)."""
+    from app.jobs import current_ui_mode
+
+    if current_ui_mode() is None:
+        @callback(*ANALYSIS_OUTPUTS, *ANALYSIS_INPUTS, prevent_initial_call=True)
+        def analyze_input(*args):
+            return analysis_outcome(None, *args)
+        return analyze_input
+
+    @callback(
+        *ANALYSIS_OUTPUTS, *ANALYSIS_INPUTS,
+        background=True,
+        progress=[Output("analysis-progress", "value"), Output("analysis-progress", "label")],
+        progress_default=[0, ""],
+        running=[
+            (Output({"type": "sample-btn", "record": ALL}, "disabled"), True, False),
+            (Output("reanalyze", "disabled"), True, False),
+            (Output("analysis-running", "style"), {"display": "block"}, {"display": "none"}),
+        ],
+        cancel=[Input("cancel-analysis", "n_clicks")],
+        interval=500,
+        prevent_initial_call=True,
+    )
+    def analyze_input_background(set_progress, *args):
+        return analysis_outcome(set_progress, *args)
+    return analyze_input_background
+
+
+analyze_input = _register_analysis_callback()
 
 
 @callback(Output("upload-files", "children"), Output("reanalyze", "style"),

@@ -1,0 +1,96 @@
+"""Upload page as a background callback (issue 7): real gunicorn (filesystem cache), real Chromium.
+
+Under gunicorn the cache is shared, so the analysis runs as a Dash background callback
+(DiskcacheManager; the analysis itself in a spawned process): a progress bar with its stages,
+the buttons disabled while it runs, and a Cancel button that stops it.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import psutil
+import pytest
+import wfdb
+
+from tests.browser.ui_helpers import FLAGS_TIMEOUT_MS, anomaly_count, wait_for_signal_page
+from tests.conftest import SAMPLES
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+# records what the running panel showed: displayed at all, the stage labels, buttons disabled
+WATCH_PROGRESS = """
+() => {
+  window.__seen = {shown: false, labels: [], disabled: false};
+  const check = () => {
+    const panel = document.getElementById('analysis-running');
+    if (panel && panel.style.display !== 'none') { window.__seen.shown = true; }
+    const bar = document.querySelector('[data-testid=analysis-progress] .progress-bar');
+    const label = bar ? bar.innerText.trim() : '';
+    if (label && !window.__seen.labels.includes(label)) { window.__seen.labels.push(label); }
+    const btn = document.querySelector('[data-testid=sample-105] button');
+    if (btn && btn.disabled) { window.__seen.disabled = true; }
+  };
+  new MutationObserver(check).observe(document.body, {subtree: true, childList: true, attributes: true,
+                                                      characterData: true});
+}
+"""
+
+
+def _spawned_jobs(server) -> list[psutil.Process]:
+    """Analysis processes (multiprocessing spawn) under the gunicorn master."""
+    out = []
+    for p in psutil.Process(server.proc.pid).children(recursive=True):
+        try:
+            if "multiprocessing" in " ".join(p.cmdline()) and "spawn_main" in " ".join(p.cmdline()):
+                out.append(p)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+def _long_record(tmp_path, copies: int = 4):
+    """A two-hour WFDB record (record 213 repeated), written by the test; no annotations."""
+    sig, fields = wfdb.rdsamp(str(SAMPLES / "213"))
+    long = np.tile(sig, (copies, 1))
+    wfdb.wrsamp("holter2h", fs=fields["fs"], units=fields["units"], sig_name=fields["sig_name"],
+                p_signal=long, fmt=["212"] * long.shape[1], write_dir=str(tmp_path))
+    return [tmp_path / "holter2h.hea", tmp_path / "holter2h.dat"]
+
+
+def test_sample_shows_progress_then_the_flagged_signal_page(page, gunicorn_app):
+    page.goto(gunicorn_app.url + "/")
+    page.wait_for_selector("[data-testid=sample-213] button")
+    page.evaluate(WATCH_PROGRESS)
+    page.click("[data-testid=sample-213] button")
+    wait_for_signal_page(page, "213")
+    assert anomaly_count(page) > 50  # record 213 has 220 V and 362 F beats
+    seen = page.evaluate("window.__seen")
+    assert seen["shown"] and seen["disabled"], seen
+    # the stages came from the job (the analysis ran in a spawned process: several seconds)
+    assert {"detecting beats", "scoring"} & set(seen["labels"]), seen
+
+
+def test_cancel_stops_a_long_analysis_and_the_app_keeps_working(page, gunicorn_app, tmp_path):
+    files = _long_record(tmp_path)
+    page.goto(gunicorn_app.url + "/")
+    page.wait_for_selector("#upload input[type=file]", state="attached")
+    page.set_input_files("#upload input[type=file]", [str(p) for p in files])
+    page.wait_for_function(
+        "(document.querySelector('[data-testid=analysis-progress] .progress-bar') || {}).innerText"
+        " === 'detecting beats'", timeout=FLAGS_TIMEOUT_MS)
+    assert _spawned_jobs(gunicorn_app), "the analysis should run in a spawned process"
+    assert page.is_disabled("[data-testid=sample-105] button")
+    page.click("#cancel-analysis")
+    page.wait_for_selector("#analysis-running", state="hidden", timeout=30_000)
+    deadline = time.monotonic() + 20
+    while _spawned_jobs(gunicorn_app) and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert _spawned_jobs(gunicorn_app) == []  # the job and its analysis process were stopped
+    assert page.evaluate("location.pathname") == "/"
+    assert page.query_selector("[data-testid=upload-ok]") is None
+    assert page.is_enabled("[data-testid=sample-105] button")
+    # the app still works: another analysis runs to the signal page
+    page.click("[data-testid=sample-105] button")
+    wait_for_signal_page(page, "105")
+    assert anomaly_count(page) > 0
