@@ -112,6 +112,8 @@ def main(argv=None) -> int:
     print(f"loading DS1 beats from {args.data_dir}", flush=True)
     train_beats = load_records(args.data_dir, cfg.train_records, cfg)
     val_beats = load_records(args.data_dir, cfg.validation_records, cfg)
+    cal_beats = (val_beats if cfg.calibration_beats == cfg.beats
+                 else load_records(args.data_dir, cfg.validation_records, replace(cfg, beats=cfg.calibration_beats)))
     train_x = normal_windows(train_beats, cfg.max_train_beats, cfg.seed)
     val_x = normal_windows(val_beats, None if not args.quick else 1000, cfg.seed)
     print(f"{len(train_x)} training / {len(val_x)} validation normal beats ({time.time() - t0:.1f} s)", flush=True)
@@ -126,7 +128,7 @@ def main(argv=None) -> int:
 
     forward = _batched(compiled_forward(enc, dec, 512, cfg.window), cfg.window)
     cal_normals = normal_windows(train_beats, 5000, cfg.seed)
-    calibration, metrics, _ = calibrate(forward, cal_normals, val_beats, cfg)
+    calibration, metrics, _ = calibrate(forward, cal_normals, cal_beats, cfg)
     lo = metrics["ensemble_leave_one_record_out"]
     print("DS1 validation (leave-one-record-out): " + json.dumps(lo), flush=True)
     params = int(enc.count_params() + dec.count_params())
@@ -136,7 +138,8 @@ def main(argv=None) -> int:
     if args.quick:
         shutil.rmtree(work, ignore_errors=True)
     print(f"bundle written to {out} ({time.time() - t0:.1f} s)", flush=True)
-    if not args.quick:  # the latent page's cloud of DS1 normals, tied to these weights
+    if not args.quick and not args.recalibrate:  # the latent page's cloud of DS1 normals, tied to the
+        # encoder's weights only (a recalibration keeps them, and the cloud)
         from training.reference_cloud import main as reference_cloud
 
         reference_cloud(["--model", str(out), "--data-dir", str(args.data_dir)])

@@ -46,6 +46,18 @@ class Config:
     aug_wander_amp: float = 0.1        # baseline wander amplitude (sinusoid 0.05-0.5 Hz)
     # scoring / calibration
     short_record_s: float = 60.0       # shorter records fall back to the training calibration
+    calibration_beats: str = "reference"  # validation beats for the ensemble fit and thresholds
+                                          # ("detect": the detector's, as the app scores them)
+    # ensemble inputs (app.model.ensemble.FEATURES). The rhythm features as robust z within the
+    # record ("prematurity_z", "compensation_z", "late_z", "rr_change_z") with log_latent_distance
+    # alone were tried on the strict DS1 protocol (python -m training.ds1_protocol): pooled AP
+    # 0.872 -> 0.919, S sens 0.87 -> 0.93, same N false alarms, but per-record AUROC lower in 4 of
+    # the 8 records and no record-bootstrap interval excluding 0, so not adopted (not a clear win).
+    ensemble_features: tuple = ("recon_z", "log_latent_distance", "kl_z", "prematurity", "compensation",
+                                "late", "rr_change")
+    # records shorter than short_record_s: the model for them (features that need no statistics of
+    # the record; fit on the same full records, offset on 30-s pieces). None: the main features.
+    fallback_ensemble_features: tuple | None = None
     statistical_k: float = 2.0       # default rule: mean + 2 sd of DS1-validation normals
     percentile: float = 99.0
     fixed_threshold: float = 0.0       # the logistic ensemble's 50 % point

@@ -16,6 +16,11 @@ FEATURES = {
     "compensation": lambda s: np.clip(s["rr_compensation"], -1.5, 1.5),
     "late": lambda s: np.clip(s["rr_late"], -1.5, 1.5),
     "rr_change": lambda s: np.clip(s["rr_change"], -1.5, 1.5),
+    # the rhythm features as robust z within the record (scorers.RHYTHM_Z): comparable across patients
+    "prematurity_z": lambda s: np.clip(s["rr_prematurity_z"], -10.0, 50.0),
+    "compensation_z": lambda s: np.clip(s["rr_compensation_z"], -10.0, 50.0),
+    "late_z": lambda s: np.clip(s["rr_late_z"], -10.0, 50.0),
+    "rr_change_z": lambda s: np.clip(s["rr_change_z"], -10.0, 50.0),
 }
 
 
@@ -23,18 +28,28 @@ def feature_matrix(scores: dict, names) -> np.ndarray:
     return np.column_stack([FEATURES[n](scores) for n in names]).astype(np.float64)
 
 
+def logistic_logit(scores: dict, weights: dict) -> np.ndarray:
+    """Logit of one fitted logistic model (``weights``: features, mean, sd, coef, intercept)."""
+    X = feature_matrix(scores, weights["features"])
+    Z = (X - np.asarray(weights["mean"])) / np.asarray(weights["sd"])
+    return Z @ np.asarray(weights["coef"]) + float(weights["intercept"])
+
+
 def ensemble_score(scores: dict, ensemble: dict) -> np.ndarray:
     """Logit of the fitted logistic model on the standardized features.
 
-    Scores of a short record (``short_record_fallback``) are shifted by ``fallback_offset``, which
-    puts the fallback normal-score distribution where the threshold statistics expect it (DS1).
+    A short record (``short_record_fallback``) has no rhythm statistics of its own, so it is scored
+    by the fallback model (``ensemble["fallback"]``: features that need no record statistics, fit on
+    the same DS1 records) shifted by its ``offset``, which puts the fallback normal-score
+    distribution where the threshold statistics expect it (DS1). Older calibrations without a
+    fallback model shift the main model's logit by ``fallback_offset``.
     """
-    X = feature_matrix(scores, ensemble["features"])
-    Z = (X - np.asarray(ensemble["mean"])) / np.asarray(ensemble["sd"])
-    logit = Z @ np.asarray(ensemble["coef"]) + float(ensemble["intercept"])
     if scores.get("short_record_fallback") is True:
-        logit = logit + float(ensemble.get("fallback_offset", 0.0))
-    return logit
+        fb = ensemble.get("fallback")
+        if fb is not None:
+            return logistic_logit(scores, fb) + float(fb.get("offset", 0.0))
+        return logistic_logit(scores, ensemble) + float(ensemble.get("fallback_offset", 0.0))
+    return logistic_logit(scores, ensemble)
 
 
 def fit_ensemble(X: np.ndarray, y: np.ndarray, names, C: float = 1.0, seed: int = 0) -> dict:

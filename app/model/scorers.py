@@ -12,6 +12,11 @@ from scipy.ndimage import median_filter
 
 MAD_TO_SD = 1.4826
 EPS = 1e-6
+# Rhythm features also expressed as robust z within the record (irregular rhythms, e.g. atrial
+# fibrillation, spread their normal beats widely; a regular record's early beat stands out more).
+RHYTHM_Z = ("prematurity", "compensation", "late", "rr_change")
+RR_CLIP = 1.5            # log RR ratios are clipped to +-1.5 before their record statistics
+RR_MIN_SCALE = 0.05      # floor of the MAD-based sd of a log RR ratio (very regular records)
 
 
 def recon_error(windows: np.ndarray, recon: np.ndarray) -> np.ndarray:
@@ -96,29 +101,46 @@ def rr_score(rhythm: dict[str, np.ndarray]) -> np.ndarray:
     return np.maximum(rhythm["prematurity"], 0.0) + 0.5 * np.maximum(rhythm["compensation"], 0.0)
 
 
+def clipped_rhythm(rhythm: dict[str, np.ndarray], name: str) -> np.ndarray:
+    return np.clip(np.asarray(rhythm[name], np.float64), -RR_CLIP, RR_CLIP)
+
+
+def rhythm_reference(rhythm: dict[str, np.ndarray], min_scale: float = RR_MIN_SCALE) -> dict:
+    """name -> (median, MAD-based sd) of each clipped rhythm feature over the record's beats."""
+    return {k: robust_location_scale(clipped_rhythm(rhythm, k), min_scale=min_scale) for k in RHYTHM_Z}
+
+
 def record_reference(log_recon, z_mean, kl, calibration: dict, duration_s: float,
-                     short_record_s: float | None = None) -> dict:
-    """Robust statistics each shape score is measured against, and whether they fell back."""
+                     short_record_s: float | None = None, rhythm: dict | None = None) -> dict:
+    """Robust statistics each score is measured against, and whether they fell back.
+
+    Fallback (short record): the training calibration's statistics; for the rhythm features the
+    typical DS1-validation record's (``global.rr``; location 0 and sd 1 in older calibrations).
+    """
     short_s = short_record_s if short_record_s is not None else calibration.get("short_record_s", 60.0)
     glob = calibration["global"]
     if duration_s < short_s or len(log_recon) < 20:
+        rr = glob.get("rr") or {}
         return {"fallback": True, "recon": tuple(glob["log_recon"]), "kl": tuple(glob["kl"]),
                 "centre": np.asarray(glob["latent_centre"]), "cov": np.asarray(glob["latent_cov"]),
-                "distance_ratio": float(glob.get("latent_distance_ratio", 1.0))}
+                "distance_ratio": float(glob.get("latent_distance_ratio", 1.0)),
+                "rr": {k: tuple(rr.get(k, (0.0, 1.0))) for k in RHYTHM_Z}}
     rl, rs = robust_location_scale(log_recon, min_scale=glob.get("log_recon_min_scale", 0.05))
     kl_l, kl_s = robust_location_scale(kl, min_scale=glob.get("kl_min_scale", 0.5))
     centre, cov = robust_centre_cov(z_mean)
+    rr = (rhythm_reference(rhythm, glob.get("rr_min_scale", RR_MIN_SCALE)) if rhythm is not None
+          else {k: (0.0, 1.0) for k in RHYTHM_Z})
     return {"fallback": False, "recon": (rl, rs), "kl": (kl_l, kl_s), "centre": centre, "cov": cov,
-            "distance_ratio": 1.0}
+            "distance_ratio": 1.0, "rr": rr}
 
 
 def beat_scores(windows, z_mean, z_log_var, recon, time_s, calibration: dict, duration_s: float) -> dict:
-    """Every per-beat score (raw and record-normalized) plus the rhythm features."""
+    """Every per-beat score (raw and record-normalized) plus the rhythm features (raw and z)."""
     err = recon_error(windows, recon)
     log_err = np.log(err + EPS)
     kl = kl_divergence(z_mean, z_log_var)
-    ref = record_reference(log_err, z_mean, kl, calibration, duration_s)
     rhythm = rhythm_features(time_s)
+    ref = record_reference(log_err, z_mean, kl, calibration, duration_s, rhythm=rhythm)
     return {
         "recon_error": err,
         "recon_z": robust_z(log_err, *ref["recon"]),
@@ -128,5 +150,8 @@ def beat_scores(windows, z_mean, z_log_var, recon, time_s, calibration: dict, du
         "kl_z": robust_z(kl, *ref["kl"]),
         "rr_score": rr_score(rhythm),
         **{f"rr_{k}" if not k.startswith("rr_") else k: v for k, v in rhythm.items()},
+        # rhythm features as robust z within the record (rr_prematurity_z, ..., rr_change_z)
+        **{(f"rr_{k}" if not k.startswith("rr_") else k) + "_z": robust_z(clipped_rhythm(rhythm, k), *ref["rr"][k])
+           for k in RHYTHM_Z},
         "short_record_fallback": bool(ref["fallback"]),
     }

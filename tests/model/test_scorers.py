@@ -50,3 +50,40 @@ def test_short_record_falls_back_to_the_training_calibration():
     np.testing.assert_allclose(s["latent_distance"], 0.5 * np.linalg.norm(zm, axis=1))
     s_long = scorers.beat_scores(w, zm, zl, w * 0.9, np.arange(30) * 0.8, cal, duration_s=600.0)
     assert s_long["short_record_fallback"] is False
+
+
+def _beat_times(rr: np.ndarray) -> np.ndarray:
+    return np.r_[0.0, np.cumsum(rr)]
+
+
+def test_rhythm_z_is_relative_to_the_records_own_rhythm_spread():
+    # the same early beat (30 % premature) in a regular record and in an irregular one (AF-like)
+    rng = np.random.default_rng(3)
+    regular = np.full(300, 0.8)
+    irregular = 0.8 * np.exp(rng.normal(0.0, 0.2, 300))
+    for rr in (regular, irregular):
+        rr[150], rr[151] = 0.56, 1.04
+    cal = {"global": {"log_recon": [0, 1], "kl": [0, 1], "latent_centre": [0.0] * 2,
+                      "latent_cov": np.eye(2).tolist()}}
+    z = {}
+    for name, rr in (("regular", regular), ("irregular", irregular)):
+        t = _beat_times(rr)
+        n = len(t)
+        s = scorers.beat_scores(np.zeros((n, 256)), np.zeros((n, 2)), np.zeros((n, 2)), np.zeros((n, 256)),
+                                t, cal, duration_s=float(t[-1]))
+        z[name] = s["rr_prematurity_z"][151]
+    assert z["regular"] > 5.0  # stands out in a regular rhythm (scale at its floor)
+    assert z["regular"] > 2 * z["irregular"]  # much less so where every beat's RR varies
+
+
+def test_short_record_rhythm_z_uses_the_training_rhythm_statistics():
+    rr_stats = {k: [0.0, 0.1] for k in scorers.RHYTHM_Z}
+    cal = {"short_record_s": 60.0, "global": {"latent_centre": [0.0] * 2, "latent_cov": np.eye(2).tolist(),
+                                              "log_recon": [-5.0, 1.0], "kl": [10.0, 2.0], "rr": rr_stats}}
+    t = np.arange(40) * 0.8
+    t[20] -= 0.3
+    n = len(t)
+    s = scorers.beat_scores(np.zeros((n, 256)), np.zeros((n, 2)), np.zeros((n, 2)), np.zeros((n, 256)),
+                            t, cal, duration_s=32.0)
+    assert s["short_record_fallback"] is True
+    np.testing.assert_allclose(s["rr_prematurity_z"], np.clip(s["rr_prematurity"], -1.5, 1.5) / 0.1)

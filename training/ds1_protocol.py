@@ -1,0 +1,98 @@
+"""Strict DS1 estimate of cross-patient behaviour, with a bundle's (fixed) VAE; DS1 only.
+
+    python -m training.ds1_protocol --model model_store/cvae-v1 --data-dir ../shared/data/mitdb
+
+For each DS1 validation record of the bundle's split: the ensemble is fit AND its threshold
+(mean + k sd of the normal beats' ensemble scores) is set on the OTHER validation records only;
+the record's DETECTED beats (``extract_beats(beats="detect")``, labelled by the reference beat
+matched within 150 ms) are then scored and flagged, as a new patient's would be in the app.
+Prints pooled AUROC, AP, N false-alarm rate (worst record), S/V/F sensitivity and the median
+per-record AUROC for each recipe in ``RECIPES`` (fit beats, features, C) at each k.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ALL7 = ("recon_z", "log_latent_distance", "kl_z", "prematurity", "compensation", "late", "rr_change")
+RHYTHM_Z5 = ("log_latent_distance", "prematurity_z", "compensation_z", "late_z", "rr_change_z")
+# name -> (beats the ensemble and threshold are fit on, features, C)
+RECIPES = {
+    "committed (7 features, fit on reference beats)": ("reference", ALL7, 1.0),
+    "(a) 7 features, fit on detected beats": ("detect", ALL7, 1.0),
+    "(c) 7 features, detected, C=0.01": ("detect", ALL7, 0.01),
+    "(b) latent distance + rhythm z in record, detected": ("detect", RHYTHM_Z5, 1.0),
+}
+
+
+def record_scores(beats, forward, calibration) -> dict:
+    """record -> beat_scores of its beats (plus ref_class)."""
+    from training.calibrate import scores_of
+
+    return {r: scores_of(b, forward(b.windows), calibration) for r, b in beats.items()}
+
+
+def protocol_metrics(fit_scores: dict, test_scores: dict, names, C: float, seed: int, k: float) -> dict:
+    """Pooled and per-record metrics of the strict leave-one-record-out protocol."""
+    from training.calibrate import leave_one_record_out, per_record, per_record_false_alarm, summary_metrics
+
+    params = {"statistical": k, "percentile": 99.0, "fixed": 0.0}
+    score, y, cls, rec, thr = leave_one_record_out(fit_scores, names, C, seed, params, "statistical",
+                                                   test_scores=test_scores)
+    m = summary_metrics(score, y, cls, thr)
+    fa = per_record_false_alarm(score > thr, cls, rec)
+    auc = [v for v in per_record(score, y, rec).values() if v is not None]
+    worst = max(fa, key=lambda r: fa[r] if fa[r] is not None else -1)
+    return {**m, "N_false_alarm": 1.0 - m["N_specificity"], "worst_record": worst,
+            "worst_record_false_alarm": fa[worst], "median_record_auroc": float(np.median(auc))}
+
+
+def table_line(name: str, k: float, m: dict) -> str:
+    return (f"{name:<52} k={k:<4g} AUROC {m['auroc']:.3f}  AP {m['ap']:.3f}  N-FA {m['N_false_alarm']:.3f} "
+            f"(worst {m['worst_record']} {m['worst_record_false_alarm']:.3f})  S {m['S_sensitivity']:.3f}  "
+            f"V {m['V_sensitivity']:.3f}  F {m['F_sensitivity']:.3f}  median record AUROC "
+            f"{m['median_record_auroc']:.3f}")
+
+
+def main(argv=None) -> int:
+    from app.config import ROOT, default_data_dir
+
+    ap = argparse.ArgumentParser(prog="python -m training.ds1_protocol", description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=str(ROOT / "model_store" / "cvae-v1"), help="model bundle directory")
+    ap.add_argument("--data-dir", default=None, help="MIT-BIH directory (default ../shared/data/mitdb)")
+    ap.add_argument("--k", type=float, nargs="*", default=[2.0], help="statistical threshold k (mean + k sd)")
+    a = ap.parse_args(argv)
+    data_dir = Path(a.data_dir or default_data_dir() or "")
+    if not (data_dir / "101.hea").exists():
+        print(f"error: {data_dir}: MIT-BIH database not found (give --data-dir)", file=sys.stderr)
+        return 2
+    from app.ecg.aami import DS1
+    from app.model.bundle import load_bundle
+    from training.config import Config
+    from training.data import load_records
+
+    bundle = load_bundle(a.model)
+    val = tuple(str(r) for r in bundle.manifest.get("split", {}).get("validation_records", ()))
+    if not val or not set(val) <= set(DS1):
+        print(f"error: {a.model}: validation records {list(val)} are not DS1 records", file=sys.stderr)
+        return 2
+    cfg = replace(Config(), validation_records=val)
+    scores = {mode: record_scores(load_records(data_dir, val, replace(cfg, beats=mode)), bundle.forward,
+                                  bundle.calibration) for mode in ("reference", "detect")}
+    print(f"strict DS1 leave-one-record-out, detected beats, records {' '.join(val)}, model {bundle.model_id}")
+    for name, (fit_mode, names, C) in RECIPES.items():
+        for k in a.k:
+            m = protocol_metrics(scores[fit_mode], scores["detect"], names, C, cfg.seed, k)
+            print(table_line(name, k, m), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
