@@ -2,7 +2,8 @@
 
 Under gunicorn the cache is shared, so the analysis runs as a Dash background callback
 (DiskcacheManager; the analysis itself in a spawned process): a progress bar with its stages,
-the buttons disabled while it runs, and a Cancel button that stops it.
+the buttons disabled while it runs, and a Cancel button that stops it. With ECG_BROKER_URL set,
+the same callback runs on a real Celery worker over a real redis-server.
 """
 from __future__ import annotations
 
@@ -94,3 +95,28 @@ def test_cancel_stops_a_long_analysis_and_the_app_keeps_working(page, gunicorn_a
     page.click("[data-testid=sample-105] button")
     wait_for_signal_page(page, "105")
     assert anomaly_count(page) > 0
+
+
+def test_sample_through_a_real_celery_worker(page, redis_server, tmp_path):
+    """ECG_BROKER_URL set: the upload page's job runs on a Celery worker (CeleryManager over Redis)."""
+    from tests.conftest import start_app
+    from tests.server.test_celery_jobs import start_worker
+
+    env = {"ECG_CACHE_URL": redis_server.url, "ECG_BROKER_URL": f"redis://127.0.0.1:{redis_server.port}/1"}
+    web = start_app("gunicorn", tmp_path, workers=2, threads=2, env=env)
+    worker = start_worker(tmp_path, env)
+    try:
+        page.goto(web.url + "/")
+        page.wait_for_selector("[data-testid=sample-232] button")
+        page.evaluate(WATCH_PROGRESS)
+        page.click("[data-testid=sample-232] button")
+        wait_for_signal_page(page, "232")
+        assert anomaly_count(page) > 20  # record 232: 1,382 atrial premature beats, long pauses
+        seen = page.evaluate("window.__seen")
+        assert seen["shown"] and seen["disabled"], seen
+        ran = [ln for ln in worker.log_tail(50_000).splitlines() if "background_callback" in ln and "succeeded" in ln]
+        assert ran, worker.log_tail()  # the worker ran the callback's task
+        assert _spawned_jobs(web) == []  # nothing ran beside the web workers
+    finally:
+        worker.stop()
+        web.stop()
