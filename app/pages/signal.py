@@ -261,7 +261,7 @@ def load_analysis(key):
     return (None, {"display": "block"}, title, summary_cards(view, int(flags.sum())), notice, options,
             view.default_method if view.default_method in view.thresholds else methods[0],
             lo, hi, marks, step, timeline, strip, [t0, t1], leads, str(view.lead_index), first,
-            f"{int(flags.sum()):,}", thr, f"{thr:.3g}")
+            f"{int(flags.sum()):,}", thr, f"{thr:.4g}")
 
 
 @callback(
@@ -305,7 +305,7 @@ def rethreshold(threshold, view_range, key):
     st = Patch()
     apply_markers(st, view, flags, float(view_range[0]), float(view_range[1]), colours_only=True)
     n = f"{int(flags.sum()):,}"
-    return tl, st, n, n, f"{threshold:.3g}", agreement_body(view, flags)
+    return tl, st, n, n, f"{threshold:.4g}", agreement_body(view, flags)
 
 
 # Only zoom/pan events reach the server: plotly also emits relayoutData on resizes
