@@ -71,6 +71,7 @@ class ChildRun:
     returncode: int
     wall_s: float
     peak_rss_mb: float
+    cpu_s: float  # user + system CPU seconds of the child (less sensitive to other load than wall time)
     stdout: str
     stderr: str
 
@@ -94,7 +95,8 @@ def run_child(cmd: list[str], env: dict | None = None, timeout_s: float | None =
         p.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return ChildRun(p.returncode, wall, usage.ru_maxrss / 1024.0, out.read(), err.read())
+        return ChildRun(p.returncode, wall, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime,
+                        out.read(), err.read())
 
 
 def child_env() -> dict:
