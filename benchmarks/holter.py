@@ -7,8 +7,8 @@ other lead of each; 114's leads swapped; 102 and 104, which have no MLII, left o
 cycled when more than its 45 records are needed), written as a 2-lead WFDB record (format 16,
 360 Hz, no annotations) into a temporary directory that is removed afterwards. Each record is then
 scored by `python -m app score REC --out tmp.csv` in a fresh process: wall time (process start,
-TensorFlow import and model load included), CPU time (user + system), peak RSS (the kernel's ru_maxrss of the child) and
-beats per second of wall time. The LAST line is:
+TensorFlow import and model load included), CPU time (user + system), peak RSS (the kernel's
+ru_maxrss of the child) and beats per second of wall time. The LAST line is:
 
     TOTAL h24_s=<s> h24_rss_mb=<MB> scaling_exponent=<slope of log time vs log hours>
 """
