@@ -24,6 +24,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import shutil
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -84,7 +85,8 @@ def register_tasks(app) -> None:
         if recording is None:
             raise RuntimeError("the upload expired before a worker took it; send it again")
         self.update_state(state="PROGRESS", meta={"stage": "analyzing"})
-        key, cached = cache.submit(recording, lead=lead, beats=beats)
+        key, cached = cache.submit(recording, lead=lead, beats=beats,
+                                   progress=lambda stage: self.update_state(state="PROGRESS", meta={"stage": stage}))
         return {"key": key, "cached": cached}
 
 
@@ -147,9 +149,35 @@ def current_ui_mode() -> str | None:
     return _UI_MODE
 
 
-def _spawned_analysis(recording, lead, beats, cache_url: str, settings: Settings, messages) -> None:
-    """Entry point of the spawned process: a fresh interpreter, its own TensorFlow."""
+_JOB_TMP_PREFIX = "ecg-job-"
+
+
+def _sweep_job_dirs(base: str) -> None:
+    """Remove the temp dirs of jobs whose process is gone (a cancelled job is killed)."""
+    for d in Path(base).glob(_JOB_TMP_PREFIX + "*"):
+        pid = d.name[len(_JOB_TMP_PREFIX):].split("-")[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except PermissionError:
+            pass
+
+
+def _spawned_analysis(recording, lead, beats, cache_url: str, settings: Settings, messages,
+                      job_tmp: str | None = None) -> None:
+    """Entry point of the spawned process: a fresh interpreter, its own TensorFlow.
+
+    Temporary files go to ``job_tmp`` (TensorFlow's autograph files are removed only by atexit,
+    which a multiprocessing child skips), removed by the job afterwards.
+    """
     from dataclasses import replace
+
+    if job_tmp:
+        os.environ["TMPDIR"] = job_tmp
+        tempfile.tempdir = job_tmp
 
     from flask import Flask
 
@@ -186,10 +214,14 @@ def run_ui_analysis(recording, lead=None, beats: str = "detect", progress=None) 
     key = cache.find_analysis(recording, lead=lead, beats=beats)
     if key is not None:
         return key, True
+    base = tempfile.gettempdir()
+    _sweep_job_dirs(base)
+    job_tmp = tempfile.mkdtemp(prefix=f"{_JOB_TMP_PREFIX}{os.getpid()}-", dir=base)
     ctx = multiprocessing.get_context("spawn")
     messages = ctx.Queue()
     proc = ctx.Process(target=_spawned_analysis, daemon=True,
-                       args=(recording, lead, beats, cache.shared_cache_url(), cache.current_settings(), messages))
+                       args=(recording, lead, beats, cache.shared_cache_url(), cache.current_settings(), messages,
+                             job_tmp))
     proc.start()
     try:
         while True:
@@ -211,3 +243,5 @@ def run_ui_analysis(recording, lead=None, beats: str = "detect", progress=None) 
         proc.join(timeout=5)
         if proc.is_alive():
             proc.kill()
+            proc.join(timeout=5)
+        shutil.rmtree(job_tmp, ignore_errors=True)

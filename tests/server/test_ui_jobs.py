@@ -2,6 +2,9 @@
 (its own TensorFlow) and lands in the shared cache where the web process reads it."""
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
 from flask import Flask
 
@@ -28,7 +31,11 @@ def diskcache_mode(tmp_path, monkeypatch):
     cache.init_cache(Flask("ui-jobs-test"), get_settings(cache_url=f"filesystem://{tmp_path}/c", cache_dir=""))
 
 
-def test_spawned_job_reports_stages_and_stores_the_analysis(diskcache_mode):
+def test_spawned_job_reports_stages_and_stores_the_analysis(diskcache_mode, tmp_path, monkeypatch):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    monkeypatch.setenv("TMPDIR", str(tmp))  # what a spawned process would use by default
     rec = read_record(str(SAMPLES / "105"))
     stages = []
     key, cached = jobs.run_ui_analysis(rec, progress=stages.append)
@@ -38,6 +45,7 @@ def test_spawned_job_reports_stages_and_stores_the_analysis(diskcache_mode):
     entry = cache.get_entry(key)  # ... and readable here from the shared cache
     assert entry is not None and entry.analysis.summary["n_beats"] > 2000
     assert jobs.run_ui_analysis(rec) == (key, True)  # found at once the second time
+    assert os.listdir(tmp) == []  # the job's temporary files (TensorFlow's autograph) are gone
 
 
 def test_spawned_job_passes_bad_input_errors_back(diskcache_mode):
