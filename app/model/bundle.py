@@ -78,7 +78,8 @@ def compiled_forward(encoder, decoder, batch: int, window: int):
     """A tf.function with one stable input signature: (batch, window) float32."""
     import tensorflow as tf
 
-    @tf.function(input_signature=[tf.TensorSpec([batch, window], tf.float32)], reduce_retracing=True)
+    @tf.function(input_signature=[tf.TensorSpec([batch, window], tf.float32)], reduce_retracing=True,
+                 autograph=False)  # straight-line code: no autograph, no generated temp files
     def forward(x):
         z_mean, z_log_var = encoder(x, training=False)
         return z_mean, z_log_var, decoder(z_mean, training=False)
