@@ -9,6 +9,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from app.config import MODEL_FS
+
 NORMAL = "#1f77b4"
 ANOMALY = "#d62728"
 LOW_QUALITY = "#9e9e9e"
@@ -18,7 +20,6 @@ MAX_POINTS = 2000        # min-max bins per lead per strip update (2 points per 
 MAX_MARKERS = 1500       # beat markers per strip update; beyond, only flagged/low-quality beats
 MAX_TIMELINE = 20000     # timeline points; longer records are min-max reduced per bin
 WINDOW_PRE = 90          # samples before the R-peak in a 256-sample beat window (360 Hz)
-MODEL_FS = 360.0
 
 _FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=12)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from app.components.figures import MODEL_FS, WINDOW_PRE, _base_layout
+
 REFERENCE_COLOUR = "#c7c7c7"
 NORMAL = "#1f77b4"
 ANOMALY = "#d62728"
@@ -13,15 +15,10 @@ CLASS_NAMES = {"N": "N (normal)", "S": "S (supraventricular)", "V": "V (ventricu
                "F": "F (fusion)", "Q": "Q (unknown/paced)", "": "no reference beat"}
 COLOUR_MODES = {"score": "ensemble score", "flag": "flag", "ref_class": "reference class"}
 MAX_OVERLAY = 60          # beats drawn in the overlay figure
-WINDOW_PRE = 90           # samples before the R-peak in a 256-sample window
-MODEL_FS = 360.0
-_FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=12)
 
 
 def _layout(**kw) -> dict:
-    out = dict(template="plotly_white", font=_FONT, margin=dict(l=50, r=15, t=35, b=40))
-    out.update(kw)
-    return out
+    return _base_layout(**{"margin": dict(l=50, r=15, t=35, b=40), **kw})
 
 
 def message_figure(message: str, height: int = 300) -> go.Figure:
