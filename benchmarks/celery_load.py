@@ -8,7 +8,8 @@ its model loaded). Builds one ``--hours`` record by concatenating MIT-BIH record
 benchmarks.holter) and uploads ``--jobs`` copies of it under different names (distinct cache keys,
 so every job really runs) through POST /api/v1/jobs, all at once. While they run, GET / is timed
 once a second and every job's GET /api/v1/jobs/<id> is polled once a second (its stages are kept).
-Everything started is stopped at the end. Prints a table per job, then the LAST line:
+Everything started is stopped at the end. Prints a table per job (result_get: the status of
+GET /api/v1/analyses/<key> afterwards; a job counts as ok with SUCCESS and 200), then the LAST line:
 
     TOTAL jobs_ok=<n>/<jobs> all_done_s=<s> page_max_s=<s> page_median_s=<s> pages_over_1s=<n>
 """
@@ -29,7 +30,7 @@ import requests
 from benchmarks._util import data_dir_arg, format_table, load_average
 from benchmarks.holter import source_records, write_long_record
 
-HEADER = ["job", "upload_s", "stages_seen", "state", "done_s", "n_beats", "fail_polls"]
+HEADER = ["job", "upload_s", "stages_seen", "state", "done_s", "result_get", "n_beats", "fail_polls"]
 
 
 def copies(record: Path, n: int) -> list[Path]:
@@ -86,7 +87,7 @@ def run_job(base: str, record: Path, t_start: float, timeout: float) -> list:
     upload_s = time.perf_counter() - t0
     if r.status_code not in (200, 202):
         print(f"# {record.name}: HTTP {r.status_code} {r.text[:200]}", file=sys.stderr)
-        return [record.name, upload_s, "", f"HTTP {r.status_code}", float("nan"), 0, 0]
+        return [record.name, upload_s, "", f"HTTP {r.status_code}", float("nan"), "-", 0, 0]
     body = r.json()
     stages: list[str] = []
     fail_polls = 0  # FAILURE answers (e.g. a busy worker missing the 1 s ping) before the end
@@ -100,10 +101,16 @@ def run_job(base: str, record: Path, t_start: float, timeout: float) -> list:
         if body.get("stage") and body["stage"] not in stages:
             stages.append(body["stage"])
     done_s = time.perf_counter() - t_start
-    n_beats = 0
+    n_beats, result_get = 0, "-"
     if body.get("key"):
-        n_beats = requests.get(f"{base}/api/v1/analyses/{body['key']}", timeout=60).json()["summary"]["n_beats"]
-    return [record.name, upload_s, "; ".join(stages) or "-", body.get("state"), done_s, n_beats, fail_polls]
+        g = requests.get(f"{base}/api/v1/analyses/{body['key']}", timeout=120)
+        result_get = g.status_code
+        if g.status_code == 200:
+            n_beats = g.json()["summary"]["n_beats"]
+        else:
+            print(f"# {record.name}: GET analysis -> {g.status_code} {g.text[:200]}", file=sys.stderr)
+    return [record.name, upload_s, "; ".join(stages) or "-", body.get("state"), done_s, result_get, n_beats,
+            fail_polls]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,12 +145,15 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for p in reversed(started):
             p.stop()
+        logs = "".join(f.read_text(errors="replace") for f in tmp.glob("*.log"))
+        print(f"# cache writes that failed (server logs): {logs.count('cache backend set failed')}"
+              + "".join([f"\n#   {ln.strip()[:300]}" for ln in logs.splitlines() if "set failed" in ln][:4]))
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"# {args.jobs} jobs of {args.hours:g} h ({n} samples, 2 leads) on {args.celery_workers} Celery "
           f"workers; GET / timed {len(pages)} times")
     print(format_table(HEADER, rows))
     print(f"# {load_average()} (end)")
-    ok = sum(1 for r in rows if r[3] == "SUCCESS")
+    ok = sum(1 for r in rows if r[3] == "SUCCESS" and r[5] == 200)
     over = sum(1 for s in pages if s > 1.0)
     print(f"TOTAL jobs_ok={ok}/{args.jobs} all_done_s={all_done:.1f} page_max_s={max(pages, default=float('nan')):.3f} "
           f"page_median_s={statistics.median(pages) if pages else float('nan'):.3f} pages_over_1s={over}")
