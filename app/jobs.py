@@ -211,11 +211,11 @@ def run_ui_analysis(recording, lead=None, beats: str = "detect", progress=None) 
     progress = progress or (lambda stage: None)
     if _UI_MODE != "diskcache":
         return cache.submit(recording, lead=lead, beats=beats, progress=progress)
+    base = tempfile.gettempdir()
+    _sweep_job_dirs(base)
     key = cache.find_analysis(recording, lead=lead, beats=beats)
     if key is not None:
         return key, True
-    base = tempfile.gettempdir()
-    _sweep_job_dirs(base)
     job_tmp = tempfile.mkdtemp(prefix=f"{_JOB_TMP_PREFIX}{os.getpid()}-", dir=base)
     ctx = multiprocessing.get_context("spawn")
     messages = ctx.Queue()
