@@ -1,0 +1,43 @@
+"""Smoke runs of benchmarks.noise (one bundled record, one SNR) and benchmarks.load (20 requests)."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from benchmarks._util import ROOT, child_env
+
+NST_DIR = ROOT.parent / "shared" / "data" / "nstdb"
+
+
+def run_module(args: list[str], timeout: float) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=child_env(), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.mark.timeout(180)
+def test_noise_benchmark_total_line():
+    if not (NST_DIR / "em.hea").is_file():
+        pytest.skip(f"MIT-BIH noise stress test records not found in {NST_DIR}")
+    p = run_module(["benchmarks.noise", "--data-dir", str(ROOT / "app" / "samples"), "--nst-dir", str(NST_DIR),
+                    "--records", "100", "--snr", "6", "--noise", "em"], timeout=170)
+    assert p.returncode == 0, p.stderr[-2000:]
+    lines = p.stdout.strip().splitlines()
+    assert re.fullmatch(r"TOTAL snr6_se=[0-9.]+ snr6_ppv=[0-9.]+ snr6_auroc_drop=-?[0-9.]+ "
+                        r"snr6_lowq_frac=[0-9.]+", lines[-1]), lines[-1]
+    assert any(re.match(r"\s*clean\s", ln) for ln in lines) and any(re.match(r"\s*em\s+6\s", ln) for ln in lines)
+    se = float(re.search(r"snr6_se=([0-9.]+)", lines[-1]).group(1))
+    assert 0.5 < se <= 1.0  # record 100 with em noise at 6 dB: most beats still found
+
+
+@pytest.mark.timeout(240)
+def test_load_benchmark_no_server_errors():
+    p = run_module(["benchmarks.load", "--requests", "20", "--clients", "4", "--max-s", "120"], timeout=230)
+    assert p.returncode == 0, p.stderr[-2000:]
+    last = p.stdout.strip().splitlines()[-1]
+    m = re.fullmatch(r"TOTAL requests=(\d+) server_errors=(\d+) p95_s=[0-9.]+ rss_growth_mb=-?[0-9.]+", last)
+    assert m, last
+    assert int(m.group(1)) == 20
+    assert int(m.group(2)) == 0
