@@ -49,6 +49,7 @@ import pandas as pd
 from app.config import ROOT, SAMPLES_DIR, default_data_dir
 from app.ecg.aami import AAMI_MAP, DS1, DS2, PACED
 from app.model import metrics as M
+from app.model.bundle import jsonable
 from training import baselines as B
 
 SCHEMA_VERSION = 1
@@ -326,18 +327,6 @@ def training_reference(bundle_dir: Path, bundle) -> dict:
     return out
 
 
-def _jsonable(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, (tuple, set)):
-        return list(o)
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
 def _clean_nans(o):
     """NaN/inf become None so that evaluation.json is strict JSON."""
     if isinstance(o, float):
@@ -480,7 +469,7 @@ def run_evaluation(bundle_dir, data_dir=None, quick: bool = False, intra_patient
     ev["timings_s"] = timings
     out_dir.mkdir(parents=True, exist_ok=True)
     write_scores(pd.concat(frames, ignore_index=True), out_dir / SCORES_FILE)
-    ev = _clean_nans(json.loads(json.dumps(ev, default=_jsonable)))
+    ev = _clean_nans(json.loads(json.dumps(ev, default=jsonable)))
     (out_dir / EVALUATION_FILE).write_text(json.dumps(ev, indent=1, allow_nan=False) + "\n")
     return ev
 

@@ -88,10 +88,11 @@ def compiled_forward(encoder, decoder, batch: int, window: int):
 
 
 def _write_json(path: Path, obj) -> None:
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=jsonable) + "\n")
 
 
-def _jsonable(o):
+def jsonable(o):
+    """``json.dumps(default=...)`` for numpy values, tuples, sets and paths."""
     if isinstance(o, np.ndarray):
         return o.tolist()
     if isinstance(o, np.generic):

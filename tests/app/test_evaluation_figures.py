@@ -46,7 +46,7 @@ def synthetic(tmp_path_factory):
           "protocol": {"name": "inter-patient (de Chazal 2004)", "valid": True, "train_records": ["101"]},
           **summ["detect"], "thresholds": THRESHOLDS, "reference_beats": {**summ["reference"], "thresholds": THRESHOLDS},
           "intra_patient": {"status": "not run", "reason": "disabled"}, "files": {"scores": TE.SCORES_FILE}}
-    ev = TE._clean_nans(json.loads(json.dumps(ev, default=TE._jsonable)))
+    ev = TE._clean_nans(json.loads(json.dumps(ev, default=TE.jsonable)))
     (d / EF.EVALUATION_FILE).write_text(json.dumps(ev))
     TE.write_scores(pd.concat(frames.values(), ignore_index=True), d / TE.SCORES_FILE)
     (d / EF.HISTORY_FILE).write_text(json.dumps({"epoch": [1, 2, 3], "loss": [9, 5, 4], "val_loss": [10, 6, 5], "lr": [1e-3, 1e-3, 5e-4]}))
