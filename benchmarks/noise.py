@@ -1,24 +1,32 @@
-"""Noise stress test: DS2 records with MIT-BIH Noise Stress Test noise added at given SNRs.
+"""Noise stress test: MIT-BIH records with MIT-BIH Noise Stress Test noise added at given SNRs.
 
     python -m benchmarks.noise [--data-dir ../shared/data/mitdb] [--nst-dir ../shared/data/nstdb]
-                               [--records 100 ...] [--snr 24 18 12 6 0] [--noise em bw ma]
+                               [--set DS2|DS1 | --records 100 ...] [--snr 24 18 12 6 0]
+                               [--noise em bw ma] [--protocol nst|whole] [--no-model]
 
-Each noise record (nstdb ``em``, ``bw``, ``ma``, read with wfdb) is added alone to each record,
-noise channel i to record lead i, scaled as WFDB ``nst`` does (Moody, Muldrow & Mark 1984, "A
-noise stress test for arrhythmia detectors"; https://physionet.org/physiotools/wag/nst-1.htm):
-signal power S = A^2 / 8 with A the peak-to-peak QRS amplitude, noise power N = mean square of the
-noise, gain a = sqrt(S / (N * 10^(snr/10))). Per (noise, SNR), pooled over records: R-peak Se and
-+P (app.ecg.matching.match_beats, 150 ms, against the reference beats), ensemble AUROC (AAMI N vs
-S/V/F/Q of the matched reference) on beats not flagged low_quality, and the fraction flagged.
+Each noise record (nstdb ``em``, ``bw``, ``ma``) is added alone to each record, noise channel i to
+record lead i, as the WFDB ``nst`` program does (Moody, Muldrow & Mark 1984; nst.c and sigamp.c
+of the WFDB software; checked against the published nstdb record 118e00 in the tests):
+- gain per lead = nsr * A / N with nsr = 10^(-snr/20) * sqrt(2) / 4 (SNR = 10 log10(S/N) with
+  S = A^2/8, N = RMS^2); A = trimmed mean (5 % cut at each end) of the peak-to-peak amplitude
+  within +-50 ms of the first 300 "normal" reference beats (WFDB map1: every beat but V E r F);
+  N = trimmed mean of the RMS (mean removed) of the noise in its first 300 one-second windows.
+- protocol ``nst`` (default; nst's own protocol, the one of the EC57 noise stress test records
+  such as 118e06): no noise for the first 5 minutes, then noise switched on and off every 2
+  minutes (on 5:00-7:00, off 7:00-9:00, ...); beats are scored from 5:00 on, as ``bxb`` does.
+  Protocol ``whole`` (a harsher variant): noise over the whole record, scored over the whole record.
+- the noise sample added at time t is the noise record's sample at t (tiled if the record is
+  longer), with its own offset, as nst adds it.
 
-Simplifications (stated, not hidden): noise is added over the whole record (nst alternates clean
-and noisy 2-min segments after the first 5 min); A is the median over reference beats of the
-peak-to-peak of the raw lead within +-50 ms of the beat, per lead (nst measures it on its own
-QRS windows); N is the mean square of the mean-removed noise segment used (tiled if the record
-is longer); analyze() runs with its default lead choice and detector. Default records: all DS2
-records present (22 records x 16 conditions: 226 s on 2 shared cores, load ~2.5).
+Per (noise, SNR), pooled over records: R-peak Se and +P (150 ms, app.ecg.matching), also within
+the noisy segments only (``*_noisy``); ensemble AUROC (AAMI N vs S/V/F/Q of the matched reference)
+on beats not flagged low_quality; the fraction of beats flagged (all scored beats, and in the noisy
+and clean segments). Detections inside ventricular flutter episodes are not compared (as in
+benchmarks.rpeaks). analyze() runs with its default lead choice and detector; ``--no-model``
+runs only the signal pipeline (detector and quality index; no AUROC). Default records: every DS2
+record present (DS1 is for tuning, ``--set DS1``).
 LAST line: ``TOTAL snr6_se=<> snr6_ppv=<> snr6_auroc_drop=<> snr6_lowq_frac=<>`` (6 dB, pooled
-over the noises; auroc_drop = clean AUROC - 6 dB AUROC).
+over the noises; auroc_drop = clean AUROC - 6 dB AUROC), preceded by a line naming the protocol.
 """
 from __future__ import annotations
 
@@ -32,6 +40,12 @@ import numpy as np
 
 from benchmarks._util import data_dir_arg, format_table, load_average
 
+NST_START_S, NST_PERIOD_S = 300.0, 120.0  # nst: noise from 5:00, toggled every 2:00
+NST_MEASUREMENTS = 300  # sigamp's NMAX: beats / one-second windows measured
+NST_NORMAL = frozenset("NLRaJASj/QBen")  # WFDB map1() == NORMAL
+PROTOCOLS = ("nst", "whole")
+
+
 @dataclass
 class Outcome:
     """What one analysed (noisy or clean) record contributes to the pooled figures."""
@@ -39,25 +53,65 @@ class Outcome:
     tp: int
     n_det: int
     n_ref: int
-    labels: np.ndarray      # 1 = S/V/F/Q, 0 = N; matched, not low_quality beats
+    tp_noisy: int
+    n_det_noisy: int
+    n_ref_noisy: int
+    labels: np.ndarray      # 1 = S/V/F/Q, 0 = N; matched, scored, not low_quality beats
     scores: np.ndarray
     n_lowq: int
     n_beats: int
+    n_lowq_noisy: int
+    n_beats_noisy: int
 
 
-def qrs_ptp(signal: np.ndarray, ref_samples: np.ndarray, fs: float, half_s: float = 0.05) -> float:
-    """Median peak-to-peak amplitude of one lead around the reference beats (nst's A)."""
-    h = max(int(round(half_s * fs)), 1)
-    ptp = [float(np.ptp(signal[max(s - h, 0): s + h + 1])) for s in np.asarray(ref_samples, int)
-           if 0 <= s < len(signal)]
-    return float(np.median(ptp)) if ptp else 0.0
+def trimmed_mean(values) -> float:
+    """Mean after dropping the lowest and highest 5 % (sigamp's trimmed mean)."""
+    v = np.sort(np.asarray(values, dtype=np.float64))
+    if v.size == 0:
+        return 0.0
+    lo = v.size // 20
+    return float(v[lo: v.size - lo].mean())
 
 
-def nst_gain(ptp: float, noise: np.ndarray, snr_db: float) -> float:
-    """nst scaling: a = sqrt(S / (N 10^(snr/10))), S = A^2/8, N = mean square of the noise."""
-    s = ptp ** 2 / 8.0
-    n = float(np.mean(np.square(noise - noise.mean())))
-    return float(np.sqrt(s / (n * 10 ** (snr_db / 10.0)))) if n > 0 else 0.0
+def nst_qrs_amplitude(signal: np.ndarray, ref_samples, ref_symbols, fs: float) -> float:
+    """nst's A: trimmed mean peak-to-peak within +-50 ms of the first 300 normal beats."""
+    h = max(int(round(0.05 * fs)), 1)
+    s = np.asarray(ref_samples, dtype=np.int64)
+    normal = np.isin(np.asarray(ref_symbols).astype(str), list(NST_NORMAL))
+    s = s[normal & (s - h >= 0) & (s + h < len(signal))][:NST_MEASUREMENTS]
+    if s.size == 0:
+        return 0.0
+    seg = signal[s[:, None] + np.arange(-h, h + 1)]
+    return trimmed_mean(seg.max(axis=1) - seg.min(axis=1))
+
+
+def nst_noise_rms(noise: np.ndarray, fs: float) -> float:
+    """nst's noise amplitude: trimmed mean RMS (mean removed) of the first 300 one-second windows."""
+    w = int(round(fs))
+    k = min(len(noise) // w, NST_MEASUREMENTS)
+    seg = np.asarray(noise[: k * w], dtype=np.float64).reshape(k, w)
+    seg = seg - seg.mean(axis=1, keepdims=True)
+    return trimmed_mean(np.sqrt(np.mean(seg * seg, axis=1)))
+
+
+def nst_gain(amplitude: float, noise_rms: float, snr_db: float) -> float:
+    """nst: gain = nsr * A / N, nsr = 10^(-snr/20) sqrt(2) / 4 (i.e. S = A^2/8, N = RMS^2)."""
+    if noise_rms <= 0:
+        return 0.0
+    return float(10 ** (-snr_db / 20.0) * np.sqrt(2.0) / 4.0 * amplitude / noise_rms)
+
+
+def noise_on(n_samples: int, fs: float, protocol: str) -> np.ndarray:
+    """True where noise is added: everywhere (``whole``) or nst's 2-minute segments from 5:00."""
+    if protocol == "whole":
+        return np.ones(n_samples, dtype=bool)
+    t = np.arange(n_samples) / fs - NST_START_S
+    return (t >= 0) & (np.floor(t / NST_PERIOD_S) % 2 == 0)
+
+
+def scored_from(fs: float, protocol: str) -> int:
+    """First scored sample: 5:00 under nst's protocol (bxb's default start), else 0."""
+    return int(round(NST_START_S * fs)) if protocol == "nst" else 0
 
 
 def noise_segment(noise: np.ndarray, n_samples: int) -> np.ndarray:
@@ -66,52 +120,98 @@ def noise_segment(noise: np.ndarray, n_samples: int) -> np.ndarray:
     return np.tile(noise, (reps, 1))[:n_samples]
 
 
-def noisy(recording, noise: np.ndarray, snr_db: float, ptps: list[float]):
-    """A copy of ``recording`` with ``noise`` (channel i on lead i) scaled to ``snr_db`` per lead."""
+def added_noise(noise: np.ndarray, gain: float, on: np.ndarray) -> np.ndarray:
+    """What nst adds to one lead: ``gain * noise`` where ``on``, shifted at every switch so that the
+    output stays continuous (nst's offset ``z``): a switched-off segment keeps a constant offset."""
+    out = np.where(on, gain * noise, 0.0)
+    switches = np.flatnonzero(np.diff(on.astype(np.int8))) + 1
+    for a, b in zip(switches, np.append(switches[1:], len(on))):  # a dozen segments per record
+        g = gain if on[a] else 0.0
+        out[a:b] += out[a - 1] - g * noise[a - 1]
+    return out
+
+
+def noisy(recording, noise: np.ndarray, snr_db: float, amps: list[float], rms: list[float],
+          protocol: str = "nst"):
+    """A copy of ``recording`` with ``noise`` (channel i on lead i) added at ``snr_db`` per lead."""
     seg = noise_segment(noise, recording.n_samples)
+    on = noise_on(recording.n_samples, recording.fs, protocol)
     sig = recording.signals.astype(np.float64).copy()
     for i in range(min(recording.n_leads, seg.shape[1])):
-        sig[:, i] += nst_gain(ptps[i], seg[:, i], snr_db) * (seg[:, i] - seg[:, i].mean())
+        g = nst_gain(amps[i], rms[i], snr_db)
+        x = seg[:, i] - seg[:, i].mean() if protocol == "whole" else seg[:, i]
+        sig[:, i] += added_noise(x, g, on)
     return replace(recording, signals=sig.astype(np.float32))
 
 
-def outcome(recording, bundle) -> Outcome:
-    from app.analysis import analyze
-    from app.ecg.matching import match_beats
+def outcome(recording, bundle, protocol: str, vf: list[tuple[int, int]] | None = None) -> Outcome:
+    """Detection, quality and (with a bundle) ensemble scores of one record, in the scored part."""
+    from app.ecg.matching import excluded_mask, match_beats
     from app.model.metrics import labelled_mask, labels_from_classes
 
-    a = analyze(recording, bundle=bundle)
-    t = a.table
-    m = match_beats(t["sample"].to_numpy(), recording.ref_samples, recording.fs, 0.15)
-    lowq = t["low_quality"].to_numpy(bool)
-    keep = labelled_mask(t["ref_class"].to_numpy()) & ~lowq
-    return Outcome(m.tp, m.n_detected, m.n_reference, labels_from_classes(t["ref_class"].to_numpy()[keep]),
-                   t["score"].to_numpy(float)[keep], int(lowq.sum()), len(t))
+    if bundle is None:
+        from app.ecg.pipeline import extract_beats
+
+        b = extract_beats(recording)
+        det, lowq, cls = b.samples, b.low_quality, b.ref_class
+        score = np.zeros(len(det))
+    else:
+        from app.analysis import analyze
+
+        t = analyze(recording, bundle=bundle).table
+        det, lowq, cls = t["sample"].to_numpy(), t["low_quality"].to_numpy(bool), t["ref_class"].to_numpy()
+        score = t["score"].to_numpy(float)
+    ref = np.asarray(recording.ref_samples, dtype=np.int64)
+    start = scored_from(recording.fs, protocol)
+    on = noise_on(recording.n_samples, recording.fs, protocol)
+    d_ok = (det >= start) & ~(excluded_mask(det, vf) if vf else np.zeros(len(det), bool))
+    r_ok = ref >= start
+    m = match_beats(det[d_ok], ref[r_ok], recording.fs, 0.15)
+    d_noisy = on[np.clip(det[d_ok], 0, len(on) - 1)]
+    r_noisy = on[np.clip(ref[r_ok], 0, len(on) - 1)]
+    tp_noisy = int(r_noisy[m.ref_index].sum())
+    sc = det >= start
+    keep = sc & labelled_mask(cls) & ~lowq
+    beats_noisy = sc & on[np.clip(det, 0, len(on) - 1)]
+    return Outcome(m.tp, m.n_detected, m.n_reference, tp_noisy, int(d_noisy.sum()), int(r_noisy.sum()),
+                   labels_from_classes(cls[keep]), score[keep], int((lowq & sc).sum()), int(sc.sum()),
+                   int((lowq & beats_noisy).sum()), int(beats_noisy.sum()))
+
+
+def _ratio(a: int, b: int) -> float:
+    return a / b if b else float("nan")
 
 
 def pooled(outs: list[Outcome]) -> dict:
     from app.model.metrics import auroc
 
-    tp, nd, nr = (sum(getattr(o, k) for o in outs) for k in ("tp", "n_det", "n_ref"))
+    tot = {k: sum(getattr(o, k) for o in outs) for k in
+           ("tp", "n_det", "n_ref", "tp_noisy", "n_det_noisy", "n_ref_noisy", "n_lowq", "n_beats",
+            "n_lowq_noisy", "n_beats_noisy")}
     y = np.concatenate([o.labels for o in outs])
     s = np.concatenate([o.scores for o in outs])
-    au = auroc(y, s) if len(set(y.tolist())) == 2 else None
-    nb = sum(o.n_beats for o in outs)
-    return {"se": tp / nr if nr else float("nan"), "ppv": tp / nd if nd else float("nan"),
+    au = auroc(y, s) if len(set(y.tolist())) == 2 and np.ptp(s) > 0 else None
+    return {"se": _ratio(tot["tp"], tot["n_ref"]), "ppv": _ratio(tot["tp"], tot["n_det"]),
+            "se_noisy": _ratio(tot["tp_noisy"], tot["n_ref_noisy"]),
+            "ppv_noisy": _ratio(tot["tp_noisy"], tot["n_det_noisy"]),
             "auroc": float("nan") if au is None else au,
-            "lowq": sum(o.n_lowq for o in outs) / nb if nb else float("nan"), "beats": nb}
+            "lowq": _ratio(tot["n_lowq"], tot["n_beats"]),
+            "lowq_noisy": _ratio(tot["n_lowq_noisy"], tot["n_beats_noisy"]),
+            "lowq_clean": _ratio(tot["n_lowq"] - tot["n_lowq_noisy"], tot["n_beats"] - tot["n_beats_noisy"]),
+            "beats": tot["n_beats"]}
 
 
-def read_noise(nst_dir: Path, name: str) -> np.ndarray:
+def read_noise(nst_dir: Path, name: str) -> tuple[np.ndarray, float]:
     import wfdb
 
-    return np.asarray(wfdb.rdrecord(str(nst_dir / name)).p_signal, np.float64)
+    r = wfdb.rdrecord(str(nst_dir / name))
+    return np.asarray(r.p_signal, np.float64), float(r.fs)
 
 
-def record_names(data_dir: Path, wanted: list[str] | None) -> list[str]:
-    from app.ecg.aami import DS2
+def record_names(data_dir: Path, wanted: list[str] | None, which: str = "DS2") -> list[str]:
+    from app.ecg.aami import DS1, DS2
 
-    present = [str(n) for n in DS2 if (data_dir / f"{n}.hea").is_file()]
+    present = [str(n) for n in (DS1 if which == "DS1" else DS2) if (data_dir / f"{n}.hea").is_file()]
     if wanted:
         missing = [n for n in wanted if not (data_dir / f"{n}.hea").is_file()]
         if missing:
@@ -121,26 +221,37 @@ def record_names(data_dir: Path, wanted: list[str] | None) -> list[str]:
     return present
 
 
-def run(data_dir: Path, nst_dir: Path, names: list[str], snrs: list[float], noises: list[str]) -> list[list]:
-    """Rows [noise, snr, se, ppv, auroc, lowq_frac, beats]: clean first, then noise x SNR."""
+def run(data_dir: Path, nst_dir: Path, names: list[str], snrs: list[float], noises: list[str],
+        protocol: str = "nst", use_model: bool = True):
+    """Rows [noise, snr, se, ppv, se_noisy, ppv_noisy, auroc, lowq, lowq_noisy, lowq_clean, beats]:
+    clean first, then noise x SNR; and the outcomes by (noise, snr)."""
     from app.ecg.readers import read_record
-    from app.model.bundle import load_bundle
+    from benchmarks.rpeaks import vf_episodes
 
-    bundle = load_bundle()
+    bundle = None
+    if use_model:
+        from app.model.bundle import load_bundle
+
+        bundle = load_bundle()
     noise = {k: read_noise(nst_dir, k) for k in noises}
+    rms = {k: [nst_noise_rms(v[:, j], fs) for j in range(v.shape[1])] for k, (v, fs) in noise.items()}
     res: dict[tuple, list[Outcome]] = {}
     for name in names:
         rec = read_record(data_dir / name)
-        ptps = [qrs_ptp(rec.signals[:, i], rec.ref_samples, rec.fs) for i in range(rec.n_leads)]
-        res.setdefault(("clean", ""), []).append(outcome(rec, bundle))
+        vf = vf_episodes(data_dir / name)
+        amps = [nst_qrs_amplitude(rec.signals[:, i], rec.ref_samples, rec.ref_symbols, rec.fs)
+                for i in range(rec.n_leads)]
+        res.setdefault(("clean", ""), []).append(outcome(rec, bundle, protocol, vf))
         for k in noises:
             for snr in snrs:
-                res.setdefault((k, snr), []).append(outcome(noisy(rec, noise[k], snr, ptps), bundle))
+                nrec = noisy(rec, noise[k][0], snr, amps, rms[k], protocol)
+                res.setdefault((k, snr), []).append(outcome(nrec, bundle, protocol, vf))
         print(f"# record {name} done ({load_average()})", file=sys.stderr, flush=True)
     rows = []
     for (k, snr), outs in res.items():
         p = pooled(outs)
-        rows.append([k, snr, p["se"], p["ppv"], p["auroc"], p["lowq"], p["beats"]])
+        rows.append([k, snr, p["se"], p["ppv"], p["se_noisy"], p["ppv_noisy"], p["auroc"], p["lowq"],
+                     p["lowq_noisy"], p["lowq_clean"], p["beats"]])
     return rows, res
 
 
@@ -148,27 +259,34 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.noise", description=__doc__.split("\n")[0])
     ap.add_argument("--data-dir", default=None, help="MIT-BIH directory (default ../shared/data/mitdb)")
     ap.add_argument("--nst-dir", default=None, help="nstdb directory (default ../shared/data/nstdb)")
-    ap.add_argument("--records", nargs="+", default=None,
-                    help="record names (default: every DS2 record present in --data-dir)")
+    ap.add_argument("--set", dest="which", default="DS2", choices=["DS1", "DS2"],
+                    help="record set when --records is not given (default DS2: report; DS1: tune)")
+    ap.add_argument("--records", nargs="+", default=None, help="record names (default: every record of --set)")
     ap.add_argument("--snr", nargs="+", type=float, default=[24, 18, 12, 6, 0])
     ap.add_argument("--noise", nargs="+", default=["em", "bw", "ma"], choices=["em", "bw", "ma"])
+    ap.add_argument("--protocol", default="nst", choices=PROTOCOLS,
+                    help="nst: 2-min noisy segments from 5:00, scored from 5:00 (default); whole: noise everywhere")
+    ap.add_argument("--no-model", action="store_true", help="signal pipeline only (no AUROC)")
     args = ap.parse_args(argv)
     data_dir = data_dir_arg(args.data_dir)
     nst_dir = Path(args.nst_dir) if args.nst_dir else data_dir.parent / "nstdb"
     if not all((nst_dir / f"{k}.hea").is_file() for k in args.noise):
         print(f"noise records not found in {nst_dir}; pass --nst-dir", file=sys.stderr)
         return 2
-    names = record_names(data_dir, args.records)
+    names = record_names(data_dir, args.records, args.which)
     snrs = [float(s) for s in args.snr]
     t0 = time.perf_counter()
-    print(f"# records: {' '.join(names)}; noises: {' '.join(args.noise)}; SNR dB: {' '.join(f'{s:g}' for s in snrs)}")
+    print(f"# protocol: {args.protocol}; records: {' '.join(names)}; noises: {' '.join(args.noise)}; "
+          f"SNR dB: {' '.join(f'{s:g}' for s in snrs)}")
     print(f"# {load_average()} (start)", flush=True)
-    rows, res = run(data_dir, nst_dir, names, snrs, args.noise)
-    shown = [[k, "" if s == "" else f"{s:g}", se, ppv, au, lq, nb] for k, s, se, ppv, au, lq, nb in rows]
-    print(format_table(["noise", "snr_db", "se", "ppv", "auroc_ok_beats", "lowq_frac", "beats"], shown))
+    rows, res = run(data_dir, nst_dir, names, snrs, args.noise, args.protocol, not args.no_model)
+    shown = [[r[0], "" if r[1] == "" else f"{r[1]:g}", *r[2:]] for r in rows]
+    print(format_table(["noise", "snr_db", "se", "ppv", "se_noisy", "ppv_noisy", "auroc_ok_beats", "lowq_frac",
+                        "lowq_noisy", "lowq_clean", "beats"], shown))
     clean = pooled(res[("clean", "")])
     at6 = [o for (k, s), outs in res.items() if k != "clean" and s == 6.0 for o in outs]
     print(f"# runtime {time.perf_counter() - t0:.0f} s; {load_average()} (end)")
+    print(f"# TOTAL below: protocol {args.protocol}, records {args.records and 'given' or args.which}")
     if at6:
         p6 = pooled(at6)
         print(f"TOTAL snr6_se={p6['se']:.4f} snr6_ppv={p6['ppv']:.4f} "
