@@ -61,6 +61,10 @@ def score(args) -> int:
     bundle = None
     try:
         wrote_header = False
+        # the bundle loads in a thread: TensorFlow's import overlaps reading and beat extraction
+        loader = ThreadPoolExecutor(max_workers=1)
+        bundle = loader.submit(load_bundle, args.model)
+        loader.shutdown(wait=False)
         for path in args.records:
             try:
                 rec = read_record(path)
@@ -68,10 +72,6 @@ def score(args) -> int:
                 raise CliError(str(exc)) from None
             except OSError as exc:
                 raise CliError(f"{path}: cannot read ({exc.strerror or exc})") from None
-            if bundle is None:  # loaded in a thread: TensorFlow's import overlaps the beat extraction
-                loader = ThreadPoolExecutor(max_workers=1)
-                bundle = loader.submit(load_bundle, args.model)
-                loader.shutdown(wait=False)
             try:
                 a = analyze(rec, bundle=bundle, lead=_lead(args.lead), beats=args.beats,
                             threshold=args.threshold)

@@ -41,7 +41,9 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
     """Score every beat of ``recording``; flag those above ``threshold`` (default: the bundle's).
 
     ``bundle``: a ModelBundle, None (the default one), or a Future of one; the default bundle
-    is loaded in a thread while the beats are extracted (TensorFlow's import overlaps the signal work).
+    is loaded in a thread while the beats are extracted (TensorFlow's import overlaps the signal work),
+    and the forward pass runs in that thread as soon as the windows exist (overlapping the RR,
+    quality and label work).
     ``progress``: optional callable given "detecting beats", "scoring" and "done" as they start.
     """
     from app.ecg.pipeline import extract_beats
@@ -50,26 +52,28 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
     from app.model.scorers import beat_scores
     from app.model.thresholds import default_method, thresholds_table
 
-    pool = None
+    pool = ThreadPoolExecutor(max_workers=1)  # the bundle's load, then the model's forward pass
     if bundle is None:
-        pool = ThreadPoolExecutor(max_workers=1)
         bundle = pool.submit(load_bundle)
+    forward = []
+
+    def start_forward(windows):  # the model runs while the RR features and quality are computed
+        forward.append(pool.submit(lambda: _resolved(bundle).forward(windows)))
+
     if progress is not None:
         progress("detecting beats")
     try:
-        bs = extract_beats(recording, lead=lead, beats=beats)
+        bs = extract_beats(recording, lead=lead, beats=beats, windows_ready=start_forward)
     finally:
-        if pool is not None:
-            pool.shutdown(wait=False)
-    if isinstance(bundle, Future):
-        bundle = bundle.result()
+        pool.shutdown(wait=False)
+    bundle = _resolved(bundle)
     n = len(bs.samples)
     if n == 0:
         raise InvalidRecordError(recording.name, f"no heartbeats found in lead {bs.lead}; "
                                  "check the lead, the sampling rate and the units")
     if progress is not None:
         progress("scoring")
-    z_mean, z_log_var, recon = bundle.forward(bs.windows)
+    z_mean, z_log_var, recon = forward[0].result()
     scores = beat_scores(bs.windows, z_mean, z_log_var, recon, bs.time_s, bundle.calibration,
                          recording.duration_s)
     score = ensemble_score(scores, bundle.calibration["ensemble"])
@@ -118,6 +122,10 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
                     table=table, windows=np.asarray(bs.windows, np.float32), recon=recon,
                     latent=z_mean, thresholds=table_thr, default_method=method, threshold=thr,
                     summary=summary, scores={**scores, "ensemble": score}, beats=bs)
+
+
+def _resolved(bundle):
+    return bundle.result() if isinstance(bundle, Future) else bundle
 
 
 def reflag(analysis: Analysis, threshold: float) -> np.ndarray:

@@ -81,7 +81,7 @@ def manifest(cfg, model_id, n_train, n_val, params, seconds, metrics, history) -
         "split": {"protocol": "inter-patient (de Chazal 2004); DS1 only for training and calibration",
                   "train_records": list(cfg.train_records), "validation_records": list(cfg.validation_records)},
         "architecture": {"type": "conv-VAE", "latent_dim": cfg.latent_dim, "filters": list(cfg.filters),
-                         "kernel": cfg.kernel, "dropout": cfg.dropout, "params": params},
+                         "kernel": cfg.kernel, "hidden": cfg.hidden, "dropout": cfg.dropout, "params": params},
         "training": {"seconds": round(seconds, 1), "epochs_run": len(history.get("epoch", [])),
                      "config": cfg.to_dict()},
         "versions": versions(),

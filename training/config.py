@@ -24,8 +24,9 @@ class Config:
     # architecture (app.model.vae)
     window: int = 256
     latent_dim: int = 16
-    filters: tuple = (32, 64, 128, 256)
-    kernel: int = 7
+    filters: tuple = (16, 32, 64, 128)  # thin convolutions: ~5x fewer multiplies per beat than
+    kernel: int = 7                      # (32, 64, 128, 256) (cvae-v1), for Holter-scale speed
+    hidden: int | None = 256             # dense layer beside the latent: capacity without compute
     dropout: float = 0.1
     # loss
     beta: float = 0.05                 # final KL weight (recon = sum of squared error per beat)

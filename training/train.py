@@ -63,8 +63,8 @@ def train_vae(train_x: np.ndarray, val_x: np.ndarray, cfg, work_dir: Path, verbo
     from app.model.vae import VAE, build_decoder, build_encoder
 
     set_seeds(cfg.seed)
-    enc = build_encoder(cfg.window, cfg.latent_dim, cfg.filters, cfg.kernel, cfg.dropout)
-    dec = build_decoder(cfg.window, cfg.latent_dim, cfg.filters, cfg.kernel)
+    enc = build_encoder(cfg.window, cfg.latent_dim, cfg.filters, cfg.kernel, cfg.dropout, cfg.hidden)
+    dec = build_decoder(cfg.window, cfg.latent_dim, cfg.filters, cfg.kernel, cfg.hidden)
     vae = VAE(enc, dec, seed=cfg.seed)
     vae.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate, global_clipnorm=cfg.clipnorm))
     work_dir = Path(work_dir)

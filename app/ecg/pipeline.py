@@ -89,8 +89,12 @@ def _to_model_rate(samples: np.ndarray, fs: float, n_model: int) -> np.ndarray:
 
 
 def extract_beats(recording: Recording, lead=None, beats: str = "detect",
-                  powerline: float | None = None) -> BeatSet:
-    """Filtered lead at 360 Hz, R-peaks (detected or reference), windows, RR, quality, labels."""
+                  powerline: float | None = None, windows_ready=None) -> BeatSet:
+    """Filtered lead at 360 Hz, R-peaks (detected or reference), windows, RR, quality, labels.
+
+    ``windows_ready``: optional callable given the (n, 256) windows as soon as they exist, before
+    the RR features, quality and labels are computed (the caller can start the model on them).
+    """
     if beats not in ("detect", "reference"):
         raise ValueError(f"beats must be 'detect' or 'reference', not {beats!r}")
     li = choose_lead(recording, lead)
@@ -109,6 +113,8 @@ def extract_beats(recording: Recording, lead=None, beats: str = "detect",
     filtered = filtered.astype(np.float32)  # float32 from here (the windows are float32 anyway)
     windows = beat_windows(filtered, samples_model)
     windows /= np.float32(scale)
+    if windows_ready is not None:
+        windows_ready(windows)
     prev, nxt, local = rr_intervals(samples, fs)
     raw_w = beat_windows(x, samples_model)
     quality = beat_quality(windows, raw_w, float(np.min(x)), float(np.max(x)))

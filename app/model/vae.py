@@ -1,7 +1,11 @@
 """Convolutional VAE for 256-sample heartbeats (Keras 3), after the Keras VAE example.
 
-encoder: 4 x (Conv1D stride 2 -> BatchNorm -> LeakyReLU -> Dropout) -> z_mean, z_log_var
-decoder: Dense -> 4 x (Conv1DTranspose stride 2 -> BatchNorm -> LeakyReLU) -> Conv1D(1)
+encoder: 4 x (Conv1D stride 2 -> BatchNorm -> LeakyReLU -> Dropout) [-> Dense hidden] -> z_mean, z_log_var
+decoder: [Dense hidden ->] Dense -> 4 x (Conv1DTranspose stride 2 -> BatchNorm -> LeakyReLU) -> Conv1D(1)
+
+``hidden`` (optional) puts a dense layer between the convolutions and the latent on both sides:
+parameters there cost one multiply each per beat, while a convolution's are re-used at every time
+step, so thin convolutions plus a dense layer keep the capacity at a fraction of the compute.
 loss:    sum of squared error over the window + beta * KL(q(z|x) || N(0, I)); beta warms up.
 """
 from __future__ import annotations
@@ -23,7 +27,7 @@ class Sampling(layers.Layer):
         return z_mean + ops.exp(0.5 * z_log_var) * eps
 
 
-def build_encoder(window=256, latent_dim=16, filters=(32, 64, 128, 256), kernel=7, dropout=0.1):
+def build_encoder(window=256, latent_dim=16, filters=(32, 64, 128, 256), kernel=7, dropout=0.1, hidden=None):
     x_in = keras.Input(shape=(window,), name="beat")
     x = layers.Reshape((window, 1))(x_in)
     for f in filters:
@@ -32,15 +36,22 @@ def build_encoder(window=256, latent_dim=16, filters=(32, 64, 128, 256), kernel=
         x = layers.LeakyReLU(0.1)(x)
         x = layers.Dropout(dropout)(x)
     x = layers.Flatten()(x)
+    if hidden:
+        x = layers.Dense(hidden)(x)
+        x = layers.LeakyReLU(0.1)(x)
     z_mean = layers.Dense(latent_dim, name="z_mean")(x)
     z_log_var = layers.Dense(latent_dim, name="z_log_var")(x)
     return keras.Model(x_in, [z_mean, z_log_var], name="encoder")
 
 
-def build_decoder(window=256, latent_dim=16, filters=(32, 64, 128, 256), kernel=7):
+def build_decoder(window=256, latent_dim=16, filters=(32, 64, 128, 256), kernel=7, hidden=None):
     steps = window // 2 ** len(filters)
     z_in = keras.Input(shape=(latent_dim,), name="z")
-    x = layers.Dense(steps * filters[-1])(z_in)
+    x = z_in
+    if hidden:
+        x = layers.Dense(hidden)(x)
+        x = layers.LeakyReLU(0.1)(x)
+    x = layers.Dense(steps * filters[-1])(x)
     x = layers.LeakyReLU(0.1)(x)
     x = layers.Reshape((steps, filters[-1]))(x)
     for f in (*reversed(filters[:-1]), filters[0]):  # mirror of the encoder
