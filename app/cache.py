@@ -16,9 +16,17 @@ Entries kept: ``ECG_CACHE_MAX_ENTRIES`` (default 16 in memory, 64 on disk; Redis
 Secret: env ``ECG_SECRET_KEY``; else a random file beside the filesystem cache, a random
 value stored once in Redis, or a random value per process (simple).
 
-If the backend fails (Redis down), the error is logged and the analysis is computed and
-served anyway from a small in-process store. A per-process semaphore bounds the number of
-analyses running at once (``Settings.max_concurrent_analyses``).
+Entries are stored compact (``app.compact``: ~5-7 MB per hour of a 2-lead 360 Hz record,
+against ~26-31 MB/h pickled as computed), so a 24-hour analysis (~130 MB) fits Redis' 512 MB
+value limit; entries over ``ECG_CACHE_MAX_ENTRY_MB`` (default 500 for Redis, no limit
+otherwise) are not sent.
+
+If the backend fails (Redis down, entry too big), the failure is logged with the entry's size
+and the reason, and the analysis is served anyway from a small in-process store of the process
+that computed it. A caller whose result must reach another process (a Celery or spawned job)
+passes ``require_shared=True`` to ``submit`` and gets a ``StoreError`` with a message for the
+user instead. A per-process semaphore bounds the number of analyses running at once
+(``Settings.max_concurrent_analyses``).
 """
 from __future__ import annotations
 
@@ -41,6 +49,7 @@ from typing import Any
 import numpy as np
 from flask_caching import Cache
 
+from app import compact
 from app.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -49,7 +58,7 @@ KEY_PREFIX = "ecg:"
 _SECRET_KEY_NAME = "secret"
 # live Entry objects kept per process (avoids re-unpickling on every callback)
 _LOCAL_ENTRIES = int(os.environ.get("ECG_CACHE_LOCAL_ENTRIES", 4))
-# entries kept by the backend before the oldest are dropped (a 30-min record is ~15 MB pickled)
+# entries kept by the backend before the oldest are dropped (a 30-min record is ~3 MB compact)
 _MAX_ENTRIES = os.environ.get("ECG_CACHE_MAX_ENTRIES", "")
 _LOCK_TTL_S = 600
 _LOCK_WAIT_S = float(os.environ.get("ECG_LOCK_WAIT_S", 120))
@@ -58,6 +67,18 @@ _WAIT_POLL_S = 0.1
 
 class BusyError(RuntimeError):
     """Too many analyses already running in this worker (after waiting)."""
+
+
+class StoreError(RuntimeError):
+    """An analysis was computed but could not be put in the shared cache (message for the user)."""
+
+
+def max_entry_bytes(backend: str) -> int:
+    """Largest entry sent to the backend (0: no limit); Redis refuses values over 512 MB."""
+    env = os.environ.get("ECG_CACHE_MAX_ENTRY_MB", "")
+    if env:
+        return int(float(env) * 1e6)
+    return 500_000_000 if backend == "redis" else 0
 
 
 @dataclass
@@ -308,6 +329,50 @@ def _backend_delete(st: _State, key: str) -> None:
         log.warning("cache backend delete failed (%s): %s", st.backend, exc)
 
 
+def _as_entry(value) -> Entry | None:
+    """An Entry from what the backend returned (compact bytes, or an Entry of an older version)."""
+    if isinstance(value, Entry):
+        return value
+    try:
+        parts = compact.entry_from_bytes(value)
+    except Exception as exc:  # noqa: BLE001 - a corrupt or foreign value counts as missing
+        log.warning("unreadable cache entry ignored (%s: %s)", type(exc).__name__, exc)
+        return None
+    return None if parts is None else Entry(*parts)
+
+
+def _backend_entry(st: _State, key: str) -> Entry | None:
+    return _as_entry(_backend_get(st, key))
+
+
+def _store(st: _State, key: str, entry: Entry, timeout=None) -> tuple[bool, int, str]:
+    """Put an entry in the backend, compact: (stored, size in bytes, reason if not); logs failures."""
+    t0 = time.perf_counter()
+    data = compact.entry_bytes(entry.recording, entry.analysis)
+    size, pack_s = len(data), time.perf_counter() - t0
+    hours = float(getattr(entry.recording, "duration_s", 0.0)) / 3600.0
+    limit = max_entry_bytes(st.backend)
+    if limit and size > limit:
+        reason = f"entry of {size / 1e6:.0f} MB exceeds the limit of {limit / 1e6:.0f} MB (ECG_CACHE_MAX_ENTRY_MB)"
+        log.error("cache entry not stored (%s): %s", st.backend, reason)
+        return False, size, reason
+    reason = ""
+    for attempt in range(2):  # one retry: a transient connection error should not lose a long analysis
+        try:
+            if st.cache.set(key, data, timeout=timeout):
+                log.info("cache entry stored (%s): %.1f MB for %.2f h of recording (packed in %.2f s)",
+                         st.backend, size / 1e6, hours, pack_s)
+                return True, size, ""
+            reason = "the backend refused the write"
+        except Exception as exc:  # noqa: BLE001 - logged with size and reason below
+            reason = f"{type(exc).__name__}: {exc}"
+        if attempt == 0:
+            time.sleep(1.0)
+    log.error("cache entry not stored (%s): %.1f MB for %.2f h of recording: %s",
+              st.backend, size / 1e6, hours, reason)
+    return False, size, reason
+
+
 def get_entry(key: str) -> Entry | None:
     """The cached Entry for a key, or None (unknown, expired, malformed key)."""
     if not is_valid_key(key):
@@ -318,11 +383,25 @@ def get_entry(key: str) -> Entry | None:
         if entry is not None:
             st.local.move_to_end(key)
             return entry
-    entry = _backend_get(st, key)
-    if isinstance(entry, Entry):
+    entry = _backend_entry(st, key)
+    if entry is not None:
         _remember(st, key, entry)
-        return entry
-    return None
+    return entry
+
+
+def has_entry(key: str) -> bool:
+    """True when the key's entry is in this process or in the backend (without reading it)."""
+    if not is_valid_key(key):
+        return False
+    st = _current()
+    with st.local_lock:
+        if key in st.local:
+            return True
+    try:
+        return bool(st.cache.has(key))
+    except Exception as exc:  # noqa: BLE001
+        log.warning("cache backend has() failed (%s): %s", st.backend, exc)
+        return False
 
 
 def _key_lock(st: _State, key: str) -> threading.Lock:
@@ -371,16 +450,15 @@ def _wait_for_other_worker(st: _State, key: str, lock_key: str) -> Entry | None:
     """
     deadline = time.monotonic() + _LOCK_WAIT_S
     while time.monotonic() < deadline:
-        entry = _backend_get(st, key)
-        if isinstance(entry, Entry):
+        entry = _backend_entry(st, key)
+        if entry is not None:
             return entry
         try:
             owner = st.cache.get(lock_key)
         except Exception:  # noqa: BLE001
             return None
         if owner is None:
-            entry = _backend_get(st, key)
-            return entry if isinstance(entry, Entry) else None
+            return _backend_entry(st, key)
         if _owner_is_dead(owner):
             log.warning("analysis lock held by dead process %s; taking over", owner)
             _backend_delete(st, lock_key)
@@ -390,10 +468,13 @@ def _wait_for_other_worker(st: _State, key: str, lock_key: str) -> Entry | None:
     return None
 
 
-def submit(recording, lead=None, beats: str = "detect", progress=None) -> tuple[str, bool]:
+def submit(recording, lead=None, beats: str = "detect", progress=None,
+           require_shared: bool = False) -> tuple[str, bool]:
     """Analyze ``recording`` (or find its analysis): returns (key, cached).
 
     ``progress``: optional callable given the stage names ("detecting beats", "scoring", "done").
+    ``require_shared``: the result must reach other processes (a background job): raise
+    StoreError when the shared backend could not take it (it is still kept in this process).
 
     ``analyze`` runs at most once per (content hash, model id, options) across the processes
     sharing the backend. Raises what ``analyze`` raises (InvalidRecordError for bad input).
@@ -413,12 +494,16 @@ def submit(recording, lead=None, beats: str = "detect", progress=None) -> tuple[
                 return key, True
         try:
             analysis = _compute(st, recording, lead, beats, progress)
-            entry = Entry(recording=recording, analysis=analysis)
+            entry = Entry(recording=recording, analysis=compact.compact_analysis(analysis))
             _remember(st, key, entry)
-            _backend_set(st, key, entry)
+            stored, size, reason = _store(st, key, entry)
         finally:
             if shared and added:
                 _backend_delete(st, lock_key)
+    if not stored and shared and require_shared:
+        raise StoreError(f"the analysis of {getattr(recording, 'name', 'the record')} finished, but its "
+                         f"result ({size / 1e6:.0f} MB) could not be saved in the shared cache ({reason}); "
+                         "try again, and if it keeps failing tell the server's operator")
     return key, False
 
 
@@ -426,8 +511,9 @@ def put_entry(entry: Entry, lead=None, beats: str = "detect") -> str:
     """Store an already computed analysis (e.g. from a background job); returns its key."""
     st = _current()
     key = analysis_key(content_hash(entry.recording), current_model_id(st.settings), options_string(lead, beats))
+    entry = Entry(recording=entry.recording, analysis=compact.compact_analysis(entry.analysis))
     _remember(st, key, entry)
-    _backend_set(st, key, entry)
+    _store(st, key, entry)
     return key
 
 
@@ -445,7 +531,9 @@ def put_upload(recording) -> str:
     """Keep a validated Recording for a background worker; returns its key."""
     st = _current()
     key = upload_key(recording)
-    if not _backend_set(st, "upload:" + key, recording, timeout=UPLOAD_TIMEOUT_S):
+    data = compact.recording_bytes(recording)
+    if not _backend_set(st, "upload:" + key, data, timeout=UPLOAD_TIMEOUT_S):
+        log.error("upload of %.1f MB not stored (%s)", len(data) / 1e6, st.backend)
         raise RuntimeError("the shared cache is unavailable; background jobs need it")
     return key
 
@@ -454,7 +542,8 @@ def get_upload(key: str):
     """The Recording stored by put_upload, or None."""
     if not is_valid_key(key):
         return None
-    return _backend_get(_current(), "upload:" + key)
+    value = _backend_get(_current(), "upload:" + key)
+    return value if not isinstance(value, (bytes, bytearray)) else compact.recording_from_bytes(value)
 
 
 def find_analysis(recording, lead=None, beats: str = "detect") -> str | None:

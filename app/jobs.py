@@ -21,15 +21,21 @@ The rule for the UI's analysis callback (``ui_mode``), decided once per process 
 """
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import queue
 import shutil
+import socket
 import tempfile
+import threading
+import time
 from functools import lru_cache
 from pathlib import Path
 
 from app.config import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=4)
@@ -71,6 +77,56 @@ def background_manager(settings: Settings | None = None):
 # --------------------------------------------------------------------------- analysis jobs (Celery)
 
 TASK_NAME = "ecg.analyze"
+# a running job refreshes a heartbeat in its progress meta; older than this, its worker is gone
+HEARTBEAT_S = float(os.environ.get("ECG_JOB_HEARTBEAT_S", 5))
+STALE_S = float(os.environ.get("ECG_JOB_STALE_S", 30))
+# each worker process keeps a presence key in the broker's Redis (refreshed, with a TTL)
+PRESENCE_PREFIX = "ecg:worker-alive:"
+PRESENCE_TTL_S = float(os.environ.get("ECG_WORKER_PRESENCE_TTL_S", 15))
+
+
+class _Heartbeat:
+    """Writes {stage, heartbeat: time} into a task's PROGRESS meta on each stage and every HEARTBEAT_S.
+
+    A thread keeps writing while the task computes, so a busy worker still looks alive (a control
+    ping has to be answered by the worker's consumer, which a loaded machine can delay past any
+    short timeout); a killed worker stops writing, and ``job_status`` reports the job failed.
+    """
+
+    def __init__(self, task, interval: float = HEARTBEAT_S):
+        self.task, self.interval = task, interval
+        self.task_id = task.request.id  # the request is thread-local: read it in the task's thread
+        self.stage = "starting"
+        self.lock = threading.Lock()
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="ecg-job-heartbeat", daemon=True)
+
+    def _write(self) -> None:
+        with self.lock:
+            if self.stop_event.is_set() and threading.current_thread() is self.thread:
+                return  # never after stop: the task's final state must not be overwritten
+            try:
+                self.task.update_state(task_id=self.task_id, state="PROGRESS", meta={"stage": self.stage, "heartbeat": time.time()})
+            except Exception as exc:  # noqa: BLE001 - a missed beat is not fatal
+                log.warning("job heartbeat not written: %s", exc)
+
+    def _run(self) -> None:
+        while not self.stop_event.wait(self.interval):
+            self._write()
+
+    def set_stage(self, stage: str) -> None:
+        self.stage = stage
+        self._write()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        with self.lock:
+            self.stop_event.set()
+        self.thread.join(timeout=5)
+        return False
 
 
 def register_tasks(app) -> None:
@@ -80,13 +136,15 @@ def register_tasks(app) -> None:
     def analyze_job(self, upload_key: str, lead=None, beats: str = "detect") -> dict:
         from app import cache
 
-        self.update_state(state="PROGRESS", meta={"stage": "loading the upload"})
-        recording = cache.get_upload(upload_key)
-        if recording is None:
-            raise RuntimeError("the upload expired before a worker took it; send it again")
-        self.update_state(state="PROGRESS", meta={"stage": "analyzing"})
-        key, cached = cache.submit(recording, lead=lead, beats=beats,
-                                   progress=lambda stage: self.update_state(state="PROGRESS", meta={"stage": stage}))
+        with _Heartbeat(self) as beat:
+            beat.set_stage("loading the upload")
+            recording = cache.get_upload(upload_key)
+            if recording is None:
+                raise RuntimeError("the upload expired before a worker took it; send it again")
+            beat.set_stage("analyzing")
+            # require_shared: a result the web workers cannot read fails the job (with a retry)
+            key, cached = cache.submit(recording, lead=lead, beats=beats, progress=beat.set_stage,
+                                       require_shared=True)
         return {"key": key, "cached": cached}
 
 
@@ -96,31 +154,117 @@ def submit_job(broker_url: str, upload_key: str, lead=None, beats: str = "detect
     return result.id
 
 
-def workers_alive(broker_url: str, timeout: float = 1.0) -> bool:
-    """True when at least one Celery worker answers a ping."""
+def _redis_client(broker_url: str):
+    if not broker_url.startswith(("redis://", "rediss://", "unix://")):
+        return None
+    import redis
+
+    return redis.Redis.from_url(broker_url, socket_connect_timeout=2, socket_timeout=5)
+
+
+def start_presence(broker_url: str, name: str | None = None) -> threading.Event:
+    """Keep ``PRESENCE_PREFIX<host:pid>`` alive in the broker's Redis while this process runs.
+
+    Returns an Event: set it to stop (the key is then deleted at once; join ``.thread`` to wait). A worker calls this when
+    ready (app.worker); a web process counts these keys instead of pinging the workers.
+    """
+    stop = threading.Event()
+    client = _redis_client(broker_url)
+    if client is None:
+        return stop
+    key = PRESENCE_PREFIX + (name or f"{socket.gethostname()}:{os.getpid()}")
+
+    def run():
+        while True:
+            try:
+                client.set(key, str(time.time()), px=int(PRESENCE_TTL_S * 1000))
+            except Exception as exc:  # noqa: BLE001 - broker down: try again next time
+                log.warning("worker presence not written: %s", exc)
+            if stop.wait(PRESENCE_TTL_S / 3):
+                break
+        try:
+            client.delete(key)
+        except Exception:  # noqa: BLE001
+            pass
+
+    try:  # the first write before returning: the worker counts as alive from now on
+        client.set(key, str(time.time()), px=int(PRESENCE_TTL_S * 1000))
+    except Exception as exc:  # noqa: BLE001
+        log.warning("worker presence not written: %s", exc)
+    stop.thread = threading.Thread(target=run, name="ecg-worker-presence", daemon=True)
+    stop.thread.start()
+    return stop
+
+
+def workers_present(broker_url: str) -> bool | None:
+    """True/False from the workers' presence keys; None when unknown (not Redis, or unreachable)."""
+    client = _redis_client(broker_url)
+    if client is None:
+        return None
+    try:
+        return next(iter(client.scan_iter(match=PRESENCE_PREFIX + "*", count=1000)), None) is not None
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def workers_alive(broker_url: str, timeout: float = 2.0) -> bool:
+    """True when at least one Celery worker is alive: a presence key, else an answered ping."""
+    if workers_present(broker_url):
+        return True
     try:
         return bool(celery_app(broker_url).control.ping(timeout=timeout))
     except Exception:  # noqa: BLE001 - broker down counts as no worker
         return False
 
 
+_NO_WORKER = ("no analysis worker is running; the job stays queued and will run when a worker "
+              "starts, or send it again later")
+_WORKER_LOST = ("the worker running this analysis stopped (no sign of life for {age:.0f} s); "
+                "send it again")
+_RESULT_GONE = ("the analysis finished, but its result is no longer in the shared cache (expired or "
+                "evicted); send it again")
+
+
 def job_status(broker_url: str, job_id: str) -> dict:
-    """{state, stage?, key?, cached?, error?} of a job; waiting with no live worker is a failure."""
+    """{state, stage?, key?, cached?, error?, retry?} of a job.
+
+    FAILURE with ``retry`` when: the task failed (e.g. its result could not be stored); it waits
+    and no worker is alive; it was running and its heartbeat stopped (worker killed); or it
+    succeeded but its result is not in the cache any more (never a SUCCESS whose key answers 404).
+    """
     from celery.result import AsyncResult
 
     res = AsyncResult(job_id, app=celery_app(broker_url))
     state = res.state
     if state == "SUCCESS":
-        return {"state": "SUCCESS", **(res.result or {})}
+        out = {"state": "SUCCESS", **(res.result or {})}
+        if out.get("key") and not _result_present(out["key"]):
+            return {"state": "FAILURE", "error": _RESULT_GONE, "retry": True}
+        return out
     if state == "FAILURE":
         return {"state": "FAILURE", "error": str(res.result), "retry": True}
     out = {"state": state}
-    if isinstance(res.info, dict) and "stage" in res.info:
-        out["stage"] = res.info["stage"]
+    info = res.info if isinstance(res.info, dict) else {}
+    if "stage" in info:
+        out["stage"] = info["stage"]
+    beat = info.get("heartbeat")
+    if state in ("STARTED", "PROGRESS") and beat is not None:
+        age = time.time() - float(beat)
+        if age > STALE_S:
+            out.update(state="FAILURE", error=_WORKER_LOST.format(age=age), retry=True)
+        return out
     if not workers_alive(broker_url):
-        out.update(state="FAILURE", error="no analysis worker is running; the job stays queued and "
-                   "will run when a worker starts, or send it again later", retry=True)
+        out.update(state="FAILURE", error=_NO_WORKER, retry=True)
     return out
+
+
+def _result_present(key: str) -> bool:
+    try:
+        from app import cache
+
+        return cache.has_entry(key)
+    except RuntimeError:  # no cache in this process (not a web worker): cannot tell
+        return True
 
 
 # --------------------------------------------------------------------------- the UI's analysis job
@@ -187,10 +331,12 @@ def _spawned_analysis(recording, lead, beats, cache_url: str, settings: Settings
     try:
         cache.init_cache(Flask("ecg-analysis-job"), replace(settings, cache_url=cache_url))
         key, cached = cache.submit(recording, lead=lead, beats=beats,
-                                   progress=lambda stage: messages.put(("stage", stage)))
+                                   progress=lambda stage: messages.put(("stage", stage)), require_shared=True)
         messages.put(("done", key, cached))
     except InvalidRecordError as exc:
         messages.put(("invalid", exc.filename, exc.problem))
+    except cache.StoreError as exc:
+        messages.put(("failed", str(exc)))
     except Exception as exc:  # noqa: BLE001 - reported to the user as a failure
         messages.put(("error", type(exc).__name__, str(exc)))
 
@@ -210,7 +356,11 @@ def run_ui_analysis(recording, lead=None, beats: str = "detect", progress=None) 
 
     progress = progress or (lambda stage: None)
     if _UI_MODE != "diskcache":
-        return cache.submit(recording, lead=lead, beats=beats, progress=progress)
+        try:  # Celery: the web workers read the result from the shared cache, so it must get there
+            return cache.submit(recording, lead=lead, beats=beats, progress=progress,
+                                require_shared=_UI_MODE == "celery")
+        except cache.StoreError as exc:
+            raise JobFailed(str(exc)) from None
     base = tempfile.gettempdir()
     _sweep_job_dirs(base)
     key = cache.find_analysis(recording, lead=lead, beats=beats)
@@ -237,6 +387,8 @@ def run_ui_analysis(recording, lead=None, beats: str = "detect", progress=None) 
                 return msg[1], msg[2]
             elif msg[0] == "invalid":
                 raise InvalidRecordError(msg[1], msg[2])
+            elif msg[0] == "failed":
+                raise JobFailed(msg[1])
             else:
                 raise JobFailed(f"{msg[1]}: {msg[2]}")
     finally:
