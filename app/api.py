@@ -195,10 +195,10 @@ def get_job(job_id: str):
 
 @bp.get("/analyses/<key>")
 def get_analysis(key: str):
-    entry = cache.get_entry(key)
-    if entry is None:
+    summary = cache.get_summary(key)  # a small read, even for a 24-hour analysis on another worker
+    if summary is None:
         return _error("unknown or expired analysis key", 404)
-    return jsonify(key=key, summary=summary_of(entry))
+    return jsonify(key=key, summary=json_safe(summary))
 
 
 def beats_csv(analysis, threshold: float | None = None) -> str:

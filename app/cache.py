@@ -55,6 +55,7 @@ from app.config import Settings, get_settings
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "ecg:"
+SUMMARY_SUFFIX = ":summary"
 _SECRET_KEY_NAME = "secret"
 # live Entry objects kept per process (avoids re-unpickling on every callback)
 _LOCAL_ENTRIES = int(os.environ.get("ECG_CACHE_LOCAL_ENTRIES", 4))
@@ -360,6 +361,9 @@ def _store(st: _State, key: str, entry: Entry, timeout=None) -> tuple[bool, int,
     for attempt in range(2):  # one retry: a transient connection error should not lose a long analysis
         try:
             if st.cache.set(key, data, timeout=timeout):
+                # the summary also under a small key: a summary read on another worker does not
+                # fetch and decode the whole entry (~130 MB at 24 h)
+                _backend_set(st, key + SUMMARY_SUFFIX, dict(entry.analysis.summary), timeout=timeout)
                 log.info("cache entry stored (%s): %.1f MB for %.2f h of recording (packed in %.2f s)",
                          st.backend, size / 1e6, hours, pack_s)
                 return True, size, ""
@@ -387,6 +391,22 @@ def get_entry(key: str) -> Entry | None:
     if entry is not None:
         _remember(st, key, entry)
     return entry
+
+
+def get_summary(key: str) -> dict | None:
+    """The analysis summary of a key without reading the whole entry where the backend has it."""
+    if not is_valid_key(key):
+        return None
+    st = _current()
+    with st.local_lock:
+        entry = st.local.get(key)
+    if entry is not None:
+        return dict(entry.analysis.summary)
+    summary = _backend_get(st, key + SUMMARY_SUFFIX)
+    if isinstance(summary, dict):
+        return summary
+    entry = get_entry(key)
+    return None if entry is None else dict(entry.analysis.summary)
 
 
 def has_entry(key: str) -> bool:

@@ -8,6 +8,7 @@ its model loaded). Builds one ``--hours`` record by concatenating MIT-BIH record
 benchmarks.holter) and uploads ``--jobs`` copies of it under different names (distinct cache keys,
 so every job really runs) through POST /api/v1/jobs, all at once. While they run, GET / is timed
 once a second and every job's GET /api/v1/jobs/<id> is polled once a second (its stages are kept).
+entry_mb: the size of the stored analysis in Redis (STRLEN of its key).
 Everything started is stopped at the end. Prints a table per job (result_get: the status of
 GET /api/v1/analyses/<key> afterwards; a job counts as ok with SUCCESS and 200), then the LAST line:
 
@@ -30,7 +31,7 @@ import requests
 from benchmarks._util import data_dir_arg, format_table, load_average
 from benchmarks.holter import source_records, write_long_record
 
-HEADER = ["job", "upload_s", "stages_seen", "state", "done_s", "result_get", "n_beats", "fail_polls"]
+HEADER = ["job", "upload_s", "stages_seen", "state", "done_s", "result_get", "n_beats", "entry_mb", "fail_polls"]
 
 
 def copies(record: Path, n: int) -> list[Path]:
@@ -78,7 +79,15 @@ def time_pages(url: str, stop: threading.Event, out: list[float]) -> None:
         stop.wait(max(0.0, 1.0 - (time.perf_counter() - t0)))
 
 
-def run_job(base: str, record: Path, t_start: float, timeout: float) -> list:
+def entry_mb(redis_url: str, key: str) -> float:
+    """Size of a stored analysis in Redis (MB), NaN when absent."""
+    import redis
+
+    n = redis.Redis.from_url(redis_url).strlen("ecg:" + key)
+    return n / 1e6 if n else float("nan")
+
+
+def run_job(base: str, record: Path, t_start: float, timeout: float, redis_url: str) -> list:
     """Upload ``record`` to POST /api/v1/jobs, poll it once a second; a table row."""
     files = [("files", (p.name, p.read_bytes(), "application/octet-stream"))
              for p in (record.with_suffix(".hea"), record.with_suffix(".dat"))]
@@ -87,10 +96,10 @@ def run_job(base: str, record: Path, t_start: float, timeout: float) -> list:
     upload_s = time.perf_counter() - t0
     if r.status_code not in (200, 202):
         print(f"# {record.name}: HTTP {r.status_code} {r.text[:200]}", file=sys.stderr)
-        return [record.name, upload_s, "", f"HTTP {r.status_code}", float("nan"), "-", 0, 0]
+        return [record.name, upload_s, "", f"HTTP {r.status_code}", float("nan"), "-", 0, float("nan"), 0]
     body = r.json()
     stages: list[str] = []
-    fail_polls = 0  # FAILURE answers (e.g. a busy worker missing the 1 s ping) before the end
+    fail_polls = 0  # FAILURE answers (e.g. a worker reported lost) before the end
     deadline = time.monotonic() + timeout
     while not (body.get("state") == "SUCCESS" and body.get("key")):
         if time.monotonic() > deadline or (body.get("state") == "FAILURE" and not body.get("retry")):
@@ -101,16 +110,19 @@ def run_job(base: str, record: Path, t_start: float, timeout: float) -> list:
         if body.get("stage") and body["stage"] not in stages:
             stages.append(body["stage"])
     done_s = time.perf_counter() - t_start
-    n_beats, result_get = 0, "-"
+    n_beats, result_get, size = 0, "-", float("nan")
     if body.get("key"):
+        size = entry_mb(redis_url, body["key"])
         g = requests.get(f"{base}/api/v1/analyses/{body['key']}", timeout=120)
         result_get = g.status_code
         if g.status_code == 200:
             n_beats = g.json()["summary"]["n_beats"]
         else:
             print(f"# {record.name}: GET analysis -> {g.status_code} {g.text[:200]}", file=sys.stderr)
+    if body.get("state") == "FAILURE":
+        print(f"# {record.name}: FAILURE {str(body.get('error'))[:300]}", file=sys.stderr)
     return [record.name, upload_s, "; ".join(stages) or "-", body.get("state"), done_s, result_get, n_beats,
-            fail_polls]
+            size, fail_polls]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         timer.start()
         t0 = time.perf_counter()
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            rows = list(pool.map(lambda r: run_job(web.url, r, t0, args.timeout), records))
+            rows = list(pool.map(lambda r: run_job(web.url, r, t0, args.timeout, started[0].url), records))
         all_done = time.perf_counter() - t0
         stop.set()
         timer.join(timeout=70)
@@ -146,8 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         for p in reversed(started):
             p.stop()
         logs = "".join(f.read_text(errors="replace") for f in tmp.glob("*.log"))
-        print(f"# cache writes that failed (server logs): {logs.count('cache backend set failed')}"
-              + "".join([f"\n#   {ln.strip()[:300]}" for ln in logs.splitlines() if "set failed" in ln][:4]))
+        failed = [ln for ln in logs.splitlines() if "set failed" in ln or "not stored" in ln]
+        print(f"# cache writes that failed (server logs): {len(failed)}"
+              + "".join([f"\n#   {ln.strip()[:300]}" for ln in failed][:4]))
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"# {args.jobs} jobs of {args.hours:g} h ({n} samples, 2 leads) on {args.celery_workers} Celery "
           f"workers; GET / timed {len(pages)} times")
