@@ -55,7 +55,7 @@ from app.config import Settings, get_settings
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "ecg:"
-SUMMARY_SUFFIX = ":summary"
+SUMMARY_PREFIX = "summary:"
 _SECRET_KEY_NAME = "secret"
 # live Entry objects kept per process (avoids re-unpickling on every callback)
 _LOCAL_ENTRIES = int(os.environ.get("ECG_CACHE_LOCAL_ENTRIES", 4))
@@ -363,7 +363,7 @@ def _store(st: _State, key: str, entry: Entry, timeout=None) -> tuple[bool, int,
             if st.cache.set(key, data, timeout=timeout):
                 # the summary also under a small key: a summary read on another worker does not
                 # fetch and decode the whole entry (~130 MB at 24 h)
-                _backend_set(st, key + SUMMARY_SUFFIX, dict(entry.analysis.summary), timeout=timeout)
+                _backend_set(st, SUMMARY_PREFIX + key, dict(entry.analysis.summary), timeout=timeout)
                 log.info("cache entry stored (%s): %.1f MB for %.2f h of recording (packed in %.2f s)",
                          st.backend, size / 1e6, hours, pack_s)
                 return True, size, ""
@@ -402,7 +402,7 @@ def get_summary(key: str) -> dict | None:
         entry = st.local.get(key)
     if entry is not None:
         return dict(entry.analysis.summary)
-    summary = _backend_get(st, key + SUMMARY_SUFFIX)
+    summary = _backend_get(st, SUMMARY_PREFIX + key)
     if isinstance(summary, dict):
         return summary
     entry = get_entry(key)

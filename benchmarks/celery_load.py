@@ -8,7 +8,9 @@ its model loaded). Builds one ``--hours`` record by concatenating MIT-BIH record
 benchmarks.holter) and uploads ``--jobs`` copies of it under different names (distinct cache keys,
 so every job really runs) through POST /api/v1/jobs, all at once. While they run, GET / is timed
 once a second and every job's GET /api/v1/jobs/<id> is polled once a second (its stages are kept).
-entry_mb: the size of the stored analysis in Redis (STRLEN of its key).
+entry_mb: the size of the stored analysis in Redis (STRLEN of its key); summary_ms: that result GET
+(computed on a Celery worker, so a cache hit across processes); csv_s: the slower of two
+GET .../beats.csv (the whole entry read from Redis and decoded by a web worker, then the CSV).
 Everything started is stopped at the end. Prints a table per job (result_get: the status of
 GET /api/v1/analyses/<key> afterwards; a job counts as ok with SUCCESS and 200), then the LAST line:
 
@@ -31,7 +33,8 @@ import requests
 from benchmarks._util import data_dir_arg, format_table, load_average
 from benchmarks.holter import source_records, write_long_record
 
-HEADER = ["job", "upload_s", "stages_seen", "state", "done_s", "result_get", "n_beats", "entry_mb", "fail_polls"]
+HEADER = ["job", "upload_s", "stages_seen", "state", "done_s", "result_get", "n_beats", "entry_mb", "summary_ms",
+          "csv_s", "fail_polls"]
 
 
 def copies(record: Path, n: int) -> list[Path]:
@@ -96,7 +99,8 @@ def run_job(base: str, record: Path, t_start: float, timeout: float, redis_url: 
     upload_s = time.perf_counter() - t0
     if r.status_code not in (200, 202):
         print(f"# {record.name}: HTTP {r.status_code} {r.text[:200]}", file=sys.stderr)
-        return [record.name, upload_s, "", f"HTTP {r.status_code}", float("nan"), "-", 0, float("nan"), 0]
+        return [record.name, upload_s, "", f"HTTP {r.status_code}", float("nan"), "-", 0, float("nan"),
+                float("nan"), float("nan"), 0]
     body = r.json()
     stages: list[str] = []
     fail_polls = 0  # FAILURE answers (e.g. a worker reported lost) before the end
@@ -110,10 +114,18 @@ def run_job(base: str, record: Path, t_start: float, timeout: float, redis_url: 
         if body.get("stage") and body["stage"] not in stages:
             stages.append(body["stage"])
     done_s = time.perf_counter() - t_start
-    n_beats, result_get, size = 0, "-", float("nan")
+    n_beats, result_get, size, summary_ms, csv_s = 0, "-", float("nan"), float("nan"), float("nan")
     if body.get("key"):
         size = entry_mb(redis_url, body["key"])
+        t1 = time.perf_counter()
         g = requests.get(f"{base}/api/v1/analyses/{body['key']}", timeout=120)
+        summary_ms = (time.perf_counter() - t1) * 1000.0
+        for _ in range(2):  # the whole entry from Redis (as a page or export needs it), twice
+            t1 = time.perf_counter()
+            c = requests.get(f"{base}/api/v1/analyses/{body['key']}/beats.csv", timeout=300)
+            csv_s = max(0.0 if csv_s != csv_s else csv_s, time.perf_counter() - t1)
+            if c.status_code != 200:
+                csv_s = float("nan")
         result_get = g.status_code
         if g.status_code == 200:
             n_beats = g.json()["summary"]["n_beats"]
@@ -122,7 +134,7 @@ def run_job(base: str, record: Path, t_start: float, timeout: float, redis_url: 
     if body.get("state") == "FAILURE":
         print(f"# {record.name}: FAILURE {str(body.get('error'))[:300]}", file=sys.stderr)
     return [record.name, upload_s, "; ".join(stages) or "-", body.get("state"), done_s, result_get, n_beats,
-            size, fail_polls]
+            size, summary_ms, csv_s, fail_polls]
 
 
 def main(argv: list[str] | None = None) -> int:
