@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 MODEL_STORE = ROOT / "model_store"
-DEFAULT_MODEL_ID = "cvae-v1"
+DEFAULT_MODEL_ID = "cvae-v2"
 MODEL_FS = 360.0  # the rate every record is resampled to before beats are cut
 
 

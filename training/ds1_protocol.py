@@ -1,6 +1,6 @@
 """Strict DS1 estimate of cross-patient behaviour, with a bundle's (fixed) VAE; DS1 only.
 
-    python -m training.ds1_protocol --model model_store/cvae-v1 --data-dir ../shared/data/mitdb
+    python -m training.ds1_protocol --model model_store/cvae-v2 --data-dir ../shared/data/mitdb
 
 For each DS1 validation record of the bundle's split: the ensemble is fit AND its threshold
 (mean + k sd of the normal beats' ensemble scores) is set on the OTHER validation records only;
@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     from app.config import ROOT, default_data_dir
 
     ap = argparse.ArgumentParser(prog="python -m training.ds1_protocol", description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=str(ROOT / "model_store" / "cvae-v1"), help="model bundle directory")
+    ap.add_argument("--model", default=str(ROOT / "model_store" / "cvae-v2"), help="model bundle directory")
     ap.add_argument("--data-dir", default=None, help="MIT-BIH directory (default ../shared/data/mitdb)")
     ap.add_argument("--k", type=float, nargs="*", default=[2.0], help="statistical threshold k (mean + k sd)")
     a = ap.parse_args(argv)

@@ -1,6 +1,6 @@
 """The honest evaluation: DS2, inter-patient, detected beats; writes ``evaluation.json``.
 
-    python -m training.evaluate --model model_store/cvae-v1 --data-dir ../shared/data/mitdb
+    python -m training.evaluate --model model_store/cvae-v2 --data-dir ../shared/data/mitdb
 
 Protocol (de Chazal 2004 inter-patient split, AAMI EC57 classes, paced records excluded):
 - the model and every baseline are fit, and every threshold and weight is chosen, on DS1 only;
@@ -491,7 +491,7 @@ def table_lines(ev: dict) -> list[str]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=str(ROOT / "model_store" / "cvae-v1"), help="model bundle directory")
+    ap.add_argument("--model", default=str(ROOT / "model_store" / "cvae-v2"), help="model bundle directory")
     ap.add_argument("--data-dir", default=None, help="MIT-BIH directory (default ../shared/data/mitdb)")
     ap.add_argument("--out", default=None, help="where to write (default: the bundle directory)")
     ap.add_argument("--quick", action="store_true", help="smoke test on bundled samples only")

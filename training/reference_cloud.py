@@ -5,7 +5,7 @@ embeddings and the PCA (mean, components), so that the app places a record's lat
 them without fitting anything at request time (PCA: the stored transform; UMAP: each beat at
 the weighted mean of its nearest training normals' UMAP positions, see app.projections).
 
-    python -m training.reference_cloud --model model_store/cvae-v1 --data-dir ../shared/data/mitdb
+    python -m training.reference_cloud --model model_store/cvae-v2 --data-dir ../shared/data/mitdb
 
 Writes ``reference_cloud.npz`` into the model directory. DS1 only; fixed seeds.
 """

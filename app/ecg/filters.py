@@ -14,12 +14,15 @@ def resample_ratio(fs_in: float, fs_out: float) -> tuple[int, int]:
     return frac.numerator, frac.denominator
 
 
-def resample(x: np.ndarray, fs_in: float, fs_out: float = 360.0) -> np.ndarray:
-    """Polyphase resampling of ``x`` (along axis 0) from ``fs_in`` to ``fs_out`` Hz."""
+def resample(x: np.ndarray, fs_in: float, fs_out: float = 360.0, copy: bool = True) -> np.ndarray:
+    """Polyphase resampling of ``x`` (along axis 0) from ``fs_in`` to ``fs_out`` Hz.
+
+    ``copy=False``: at equal rates, ``x`` itself when it is already float64 (no 250 MB copy of a
+    24-hour lead; for callers that own ``x``)."""
     x = np.asarray(x, dtype=np.float64)
     up, down = resample_ratio(fs_in, fs_out)
     if up == down:
-        return x.copy()
+        return x.copy() if copy else x
     return signal.resample_poly(x, up, down, axis=0, padtype="line")
 
 

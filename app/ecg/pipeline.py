@@ -99,7 +99,10 @@ def extract_beats(recording: Recording, lead=None, beats: str = "detect",
         raise ValueError(f"beats must be 'detect' or 'reference', not {beats!r}")
     li = choose_lead(recording, lead)
     fs = float(recording.fs)
-    x = resample(fill_nan(recording.signals[:, li]), fs, MODEL_FS)
+    x = fill_nan(recording.signals[:, li])
+    if np.shares_memory(x, recording.signals):
+        x = x.copy()  # float64 signals without NaN: keep the recording's array untouched
+    x = resample(x, fs, MODEL_FS, copy=False)
     if beats == "reference":
         if not recording.has_reference:
             raise InvalidRecordError(recording.name, "no reference beat annotations (.atr) to use")

@@ -83,10 +83,12 @@ def lead_problems(signals: np.ndarray) -> list[str]:
     out = []
     for j in range(signals.shape[1]):
         col = signals[:, j]
-        finite = col[np.isfinite(col)]
-        if finite.size == 0:
+        ok = np.isfinite(col)
+        n_ok = int(np.count_nonzero(ok))
+        finite = col if n_ok == col.size else col[ok]  # no copy of a clean lead
+        if n_ok == 0:
             out.append("all-NaN")
-        elif finite.size < 0.5 * col.size:
+        elif n_ok < 0.5 * col.size:
             out.append("mostly NaN")
         elif float(finite.max() - finite.min()) <= 0.0:
             out.append("flat")
