@@ -11,7 +11,8 @@ Stored here instead:
   in blocks of rows: ``PackedRows`` decodes only the rows that are read (a beat figure reads one);
 - the filtered lead is dropped (no page reads it; the windows carry what the viewer shows);
 - everything else (table, latent, scores, thresholds, summary) pickled and zlib'd.
-zlib level 1 only: ~1 s per 24 h of a 2-lead record on this machine.
+zlib level 1 only: a 24-hour entry (109k beats) packs in ~4 s and unpacks in ~1 s on this 2-core
+machine (load 4), against 45-200 s for its analysis.
 """
 from __future__ import annotations
 
