@@ -4,7 +4,13 @@
 (workers: ``celery -A app.worker:celery worker --pool threads --concurrency 1``; run as many as you like, on any
 host sharing the broker and the cache), else Dash's ``DiskcacheManager`` in
 ``<cache dir>/jobs`` (no server needed). Jobs store their analysis through ``app.cache``, so
-the cache must be shared with the web workers (filesystem on one host, Redis across hosts).
+the cache must be shared with the web workers (filesystem on one host, Redis across hosts); a
+job whose result cannot be stored there fails with a retry (``cache.StoreError``).
+
+Liveness (``job_status``): a running API job writes a heartbeat into its progress meta every
+``ECG_JOB_HEARTBEAT_S`` (a thread, so a busy worker still beats); each worker keeps a presence key
+in the broker's Redis (``start_presence``). A queued job fails only when no worker is present, a
+running one when its heartbeat is older than ``ECG_JOB_STALE_S``.
 
 The rule for the UI's analysis callback (``ui_mode``), decided once per process by create_app:
 - ``"celery"`` when ``ECG_BROKER_URL`` is set: a background callback run by a Celery worker,
