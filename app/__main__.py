@@ -103,15 +103,21 @@ def serve(args) -> int:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # the real stderr, kept now: TensorFlow's quiet import (a thread of `score`) points fd 2 at
+    # /dev/null for a few seconds, and an error found meanwhile must still be seen
+    real_stderr = os.dup(2)
     try:
         if argv and argv[0] == "score":
             return score(score_parser().parse_args(argv[1:]))
         return serve(serve_parser().parse_args(argv))
     except CliError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        sys.stderr.flush()
+        os.write(real_stderr, f"error: {exc}\n".encode("utf-8", "replace"))
         return 2
     except KeyboardInterrupt:
         return 130
+    finally:
+        os.close(real_stderr)
 
 
 if __name__ == "__main__":

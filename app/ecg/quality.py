@@ -13,6 +13,7 @@ import numpy as np
 
 LOW_QUALITY = 0.5
 N_TEMPLATES = 3
+TEMPLATE_BEATS = 8192  # beats behind each median template
 NOISE_REF = 0.009  # HF-noise / scale ratio at which the noise factor is 0.5
 NOISE_POWER = 4.0
 MORPH_FLOOR = 0.6  # an odd but clean shape alone never makes a beat low quality
@@ -27,19 +28,29 @@ def _normalized(w: np.ndarray) -> np.ndarray:
     return w / np.maximum(n, 1e-9)
 
 
+def _spread(pool: np.ndarray, k: int = TEMPLATE_BEATS) -> np.ndarray:
+    """At most ``k`` members of ``pool``, evenly spread over the record (all when fewer)."""
+    if pool.size <= k:
+        return pool
+    return pool[np.linspace(0, pool.size - 1, k).astype(np.int64)]
+
+
 def template_correlation(windows: np.ndarray) -> np.ndarray:
-    """Per beat, the best correlation with up to N_TEMPLATES median templates of the record."""
+    """Per beat, the best correlation with up to N_TEMPLATES median templates of the record.
+
+    Each template is the median of at most TEMPLATE_BEATS beats spread over the record (all of
+    them in a 30-minute record; a 24-hour record's 100,000 beats need no more for a median)."""
     n = len(windows)
     if n == 0:
         return np.zeros(0, dtype=np.float32)
-    z = _normalized(windows.astype(np.float64))
-    best = np.full(n, -1.0)
+    z = _normalized(windows.astype(np.float32))
+    best = np.full(n, -1.0, dtype=np.float32)
     pool = np.arange(n)
     for _ in range(N_TEMPLATES):
         if pool.size < max(3, int(0.01 * n)):
             break
-        t = np.median(windows[pool], axis=0)[None, :]
-        c = (z @ _normalized(t.astype(np.float64)).T).ravel()
+        t = np.median(windows[_spread(pool)], axis=0)[None, :]
+        c = (z @ _normalized(t.astype(np.float32)).T).ravel()
         best = np.maximum(best, c)
         pool = pool[best[pool] < 0.8]
     return best.astype(np.float32)
