@@ -1,6 +1,7 @@
 """`extract_beats`: a Recording in, a `BeatSet` out (windows, RR features, quality, reference labels)."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,6 +20,11 @@ MODEL_FS = 360.0  # same as app.config.MODEL_FS (app.ecg imports nothing of the 
 BEFORE, AFTER = 90, 166  # window: 90 samples before the R-peak, 166 after (256 at 360 Hz)
 WINDOW = BEFORE + AFTER
 MATCH_WINDOW_S = 0.15
+# Up to this many samples at 360 Hz (2 h), independent steps run on two threads (numpy and scipy's
+# filters release the GIL): a 30-minute record's signal work drops by about a third. Longer
+# records run them one after the other so that their large temporaries never coexist (memory).
+PARALLEL_MAX_SAMPLES = int(2 * 3600 * MODEL_FS)
+_HELPER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ecg-signal")
 
 
 @dataclass
@@ -89,12 +95,8 @@ def _to_model_rate(samples: np.ndarray, fs: float, n_model: int) -> np.ndarray:
 
 
 def extract_beats(recording: Recording, lead=None, beats: str = "detect",
-                  powerline: float | None = None, windows_ready=None) -> BeatSet:
-    """Filtered lead at 360 Hz, R-peaks (detected or reference), windows, RR, quality, labels.
-
-    ``windows_ready``: optional callable given the (n, 256) windows as soon as they exist, before
-    the RR features, quality and labels are computed (the caller can start the model on them).
-    """
+                  powerline: float | None = None) -> BeatSet:
+    """Filtered lead at 360 Hz, R-peaks (detected or reference), windows, RR, quality, labels."""
     if beats not in ("detect", "reference"):
         raise ValueError(f"beats must be 'detect' or 'reference', not {beats!r}")
     li = choose_lead(recording, lead)
@@ -108,19 +110,20 @@ def extract_beats(recording: Recording, lead=None, beats: str = "detect",
             raise InvalidRecordError(recording.name, "no reference beat annotations (.atr) to use")
         samples = np.asarray(recording.ref_samples, dtype=np.int64)
         samples_model = _to_model_rate(samples, fs, len(x))
-    else:
+    parallel = len(x) <= PARALLEL_MAX_SAMPLES
+    cleaning = _HELPER.submit(clean_lead, x, MODEL_FS, powerline) if parallel else None
+    if beats == "detect":
         samples_model = detect_rpeaks(x, MODEL_FS)
         samples = np.clip(np.round(samples_model * (fs / MODEL_FS)), 0, recording.n_samples - 1).astype(np.int64)
-    filtered = clean_lead(x, MODEL_FS, powerline)  # after detection: their temporaries never coexist
+    filtered = cleaning.result() if parallel else clean_lead(x, MODEL_FS, powerline)
     scale = amplitude_scale(filtered, samples_model)
     filtered = filtered.astype(np.float32)  # float32 from here (the windows are float32 anyway)
     windows = beat_windows(filtered, samples_model)
     windows /= np.float32(scale)
-    if windows_ready is not None:
-        windows_ready(windows)
     prev, nxt, local = rr_intervals(samples, fs)
     raw_w = beat_windows(x, samples_model)
-    quality = beat_quality(windows, raw_w, float(np.min(x)), float(np.max(x)))
+    quality = beat_quality(windows, raw_w, float(np.min(x)), float(np.max(x)),
+                           executor=_HELPER if parallel else None)
     sym, cls = reference_labels(samples, recording)
     return BeatSet(
         record=recording.name, lead=recording.leads[li], lead_index=li, fs=MODEL_FS,

@@ -82,24 +82,36 @@ def saturated_or_flat(raw_windows: np.ndarray, lo: float, hi: float) -> np.ndarr
     values (the ADC rails) for >= 17 ms."""
     if len(raw_windows) == 0:
         return np.zeros(0, dtype=bool)
-    flat = longest_flat_run(raw_windows) >= FLAT_SAMPLES
+    same = np.count_nonzero(np.diff(raw_windows, axis=1) == 0, axis=1)
+    maybe = np.flatnonzero(same >= FLAT_SAMPLES - 1)  # only these can hold a long enough run
+    flat = np.zeros(len(raw_windows), dtype=bool)
+    if maybe.size:
+        flat[maybe] = longest_flat_run(raw_windows[maybe]) >= FLAT_SAMPLES
     span = max(hi - lo, 1e-9)
     at_edge = (raw_windows >= hi - 1e-3 * span) | (raw_windows <= lo + 1e-3 * span)
     clipped = at_edge.sum(axis=1) >= CLIP_SAMPLES
     return flat | clipped
 
 
-def beat_quality(windows: np.ndarray, raw_windows: np.ndarray, raw_lo: float, raw_hi: float) -> np.ndarray:
-    """Quality in [0, 1] for windows already divided by the record scale."""
+def beat_quality(windows: np.ndarray, raw_windows: np.ndarray, raw_lo: float, raw_hi: float,
+                 executor=None) -> np.ndarray:
+    """Quality in [0, 1] for windows already divided by the record scale.
+
+    ``executor``: optional concurrent.futures executor; the noise and saturation checks then run
+    on it while the template correlation runs here (numpy releases the GIL)."""
     n = len(windows)
     if n == 0:
         return np.zeros(0, dtype=np.float32)
+    if executor is not None:
+        noise_f = executor.submit(hf_noise, windows)
+        sat_f = executor.submit(saturated_or_flat, raw_windows, raw_lo, raw_hi)
     corr = template_correlation(windows)
     q_morph = MORPH_FLOOR + (1 - MORPH_FLOOR) * np.clip((corr - 0.5) / 0.35, 0.0, 1.0)
-    noise = hf_noise(windows)
+    noise = noise_f.result() if executor is not None else hf_noise(windows)
     q_noise = 1.0 / (1.0 + (noise / NOISE_REF) ** NOISE_POWER)
     ptp = windows.max(axis=1) - windows.min(axis=1)
     q_art = np.clip((PTP_BAD - ptp) / (PTP_BAD - PTP_OK), 0.0, 1.0)
-    q_sat = np.where(saturated_or_flat(raw_windows, raw_lo, raw_hi), 0.0, 1.0)
+    sat = sat_f.result() if executor is not None else saturated_or_flat(raw_windows, raw_lo, raw_hi)
+    q_sat = np.where(sat, 0.0, 1.0)
     q = q_morph * q_noise * q_art * q_sat
     return np.clip(q, 0.0, 1.0).astype(np.float32)
