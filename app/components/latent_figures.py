@@ -111,16 +111,17 @@ def beats_overlay(windows: np.ndarray, beat_idx: list[int], flags: np.ndarray | 
                               height)
     idx = np.asarray(beat_idx, dtype=int)
     shown = idx[np.linspace(0, len(idx) - 1, min(len(idx), max_beats)).round().astype(int)]
-    w = np.asarray(windows, dtype=float)
+    w = np.asarray(windows[idx], dtype=float)  # only the chosen rows (a cached entry decodes rows on demand)
+    row = {int(b): i for i, b in enumerate(idx)}
     t_ms = (np.arange(w.shape[1]) - pre) / fs * 1000.0
     fig = go.Figure()
     for b in shown:
         flagged = bool(flags[b]) if flags is not None else False
-        fig.add_trace(go.Scattergl(x=t_ms, y=w[b], mode="lines", name=f"beat {b}", showlegend=False,
+        fig.add_trace(go.Scattergl(x=t_ms, y=w[row[int(b)]], mode="lines", name=f"beat {b}", showlegend=False,
                                    line=dict(width=1, color=ANOMALY if flagged else NORMAL),
                                    opacity=0.35 if len(shown) > 1 else 0.9,
                                    hovertemplate=f"beat {b}<extra></extra>"))
-    fig.add_trace(go.Scattergl(x=t_ms, y=w[idx].mean(axis=0), mode="lines", name="mean of the chosen beats",
+    fig.add_trace(go.Scattergl(x=t_ms, y=w.mean(axis=0), mode="lines", name="mean of the chosen beats",
                                line=dict(width=3, color="black")))
     title = f"{len(idx)} beat{'s' if len(idx) != 1 else ''} chosen"
     if len(shown) < len(idx):
