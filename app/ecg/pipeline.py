@@ -1,6 +1,8 @@
 """`extract_beats`: a Recording in, a `BeatSet` out (windows, RR features, quality, reference labels)."""
 from __future__ import annotations
 
+import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -24,7 +26,17 @@ MATCH_WINDOW_S = 0.15
 # filters release the GIL): a 30-minute record's signal work drops by about a third. Longer
 # records run them one after the other so that their large temporaries never coexist (memory).
 PARALLEL_MAX_SAMPLES = int(2 * 3600 * MODEL_FS)
-_HELPER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ecg-signal")
+_HELPER: dict = {}  # pid -> the process's 2-thread pool (a forked child must not inherit dead threads)
+_HELPER_LOCK = threading.Lock()
+
+
+def _helper_pool() -> ThreadPoolExecutor:
+    with _HELPER_LOCK:
+        pool = _HELPER.get(os.getpid())
+        if pool is None:
+            _HELPER.clear()
+            pool = _HELPER[os.getpid()] = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ecg-signal")
+        return pool
 
 
 @dataclass
@@ -110,12 +122,12 @@ def extract_beats(recording: Recording, lead=None, beats: str = "detect",
             raise InvalidRecordError(recording.name, "no reference beat annotations (.atr) to use")
         samples = np.asarray(recording.ref_samples, dtype=np.int64)
         samples_model = _to_model_rate(samples, fs, len(x))
-    parallel = len(x) <= PARALLEL_MAX_SAMPLES
-    cleaning = _HELPER.submit(clean_lead, x, MODEL_FS, powerline) if parallel else None
+    helper = _helper_pool() if len(x) <= PARALLEL_MAX_SAMPLES else None
+    cleaning = helper.submit(clean_lead, x, MODEL_FS, powerline) if helper else None
     if beats == "detect":
         samples_model = detect_rpeaks(x, MODEL_FS)
         samples = np.clip(np.round(samples_model * (fs / MODEL_FS)), 0, recording.n_samples - 1).astype(np.int64)
-    filtered = cleaning.result() if parallel else clean_lead(x, MODEL_FS, powerline)
+    filtered = cleaning.result() if helper else clean_lead(x, MODEL_FS, powerline)
     scale = amplitude_scale(filtered, samples_model)
     filtered = filtered.astype(np.float32)  # float32 from here (the windows are float32 anyway)
     windows = beat_windows(filtered, samples_model)
@@ -123,7 +135,7 @@ def extract_beats(recording: Recording, lead=None, beats: str = "detect",
     prev, nxt, local = rr_intervals(samples, fs)
     raw_w = beat_windows(x, samples_model)
     quality = beat_quality(windows, raw_w, float(np.min(x)), float(np.max(x)),
-                           executor=_HELPER if parallel else None)
+                           executor=helper)
     sym, cls = reference_labels(samples, recording)
     return BeatSet(
         record=recording.name, lead=recording.leads[li], lead_index=li, fs=MODEL_FS,

@@ -165,3 +165,25 @@ def test_quality_drops_where_noise_is_added(rec100):
     assert b.low_quality[clean].mean() < 0.02
     stuck = (t > 99.9) & (t < 103.0)
     assert stuck.sum() >= 1 and np.all(b.quality[stuck] == 0.0)  # stuck at the ADC ceiling
+
+
+def _beats_in_forked_child(rec, queue):
+    queue.put(len(extract_beats(rec).samples))
+
+
+def test_extract_beats_works_in_a_process_forked_after_an_extraction(rec100):
+    """The signal work's thread pool is per process: a child forked after the parent used it (a
+    pre-forking server, a forked worker) must get its own threads, not wait forever on dead ones."""
+    import multiprocessing as mp
+
+    n = len(extract_beats(rec100).samples)  # the parent's pool now has threads
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_beats_in_forked_child, args=(rec100, queue))
+    child.start()
+    child.join(timeout=60)
+    hung = child.is_alive()
+    if hung:
+        child.kill()
+    assert not hung, "extract_beats hung in a forked child"
+    assert queue.get(timeout=5) == n
