@@ -377,16 +377,23 @@ def _store(st: _State, key: str, entry: Entry, timeout=None) -> tuple[bool, int,
     return False, size, reason
 
 
+def _local_entry(st, key: str, touch: bool = False) -> Entry | None:
+    """The entry in this process's LRU, or None; ``touch`` marks it as most recently used."""
+    with st.local_lock:
+        entry = st.local.get(key)
+        if entry is not None and touch:
+            st.local.move_to_end(key)
+        return entry
+
+
 def get_entry(key: str) -> Entry | None:
     """The cached Entry for a key, or None (unknown, expired, malformed key)."""
     if not is_valid_key(key):
         return None
     st = _current()
-    with st.local_lock:
-        entry = st.local.get(key)
-        if entry is not None:
-            st.local.move_to_end(key)
-            return entry
+    entry = _local_entry(st, key, touch=True)
+    if entry is not None:
+        return entry
     entry = _backend_entry(st, key)
     if entry is not None:
         _remember(st, key, entry)
@@ -398,8 +405,7 @@ def get_summary(key: str) -> dict | None:
     if not is_valid_key(key):
         return None
     st = _current()
-    with st.local_lock:
-        entry = st.local.get(key)
+    entry = _local_entry(st, key)
     if entry is not None:
         return dict(entry.analysis.summary)
     summary = _backend_get(st, SUMMARY_PREFIX + key)
