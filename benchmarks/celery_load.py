@@ -30,8 +30,8 @@ from pathlib import Path
 
 import requests
 
-from benchmarks._util import data_dir_arg, format_table, load_average
-from benchmarks.holter import source_records, write_long_record
+from benchmarks._util import format_table, load_average
+from benchmarks.holter import long_record_data_dir, write_long_record
 
 HEADER = ["job", "upload_s", "stages_seen", "state", "done_s", "result_get", "n_beats", "entry_mb", "summary_ms",
           "csv_s", "fail_polls"]
@@ -145,9 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--celery-workers", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per job before giving up")
     args = ap.parse_args(argv)
-    data_dir = data_dir_arg(args.data_dir)
-    if not source_records(data_dir):
-        print(f"no MIT-BIH records with an MLII lead in {data_dir}", file=sys.stderr)
+    data_dir = long_record_data_dir(args.data_dir)
+    if data_dir is None:
         return 2
     print(f"# {load_average()} (start)", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="ecg-celery-load-"))

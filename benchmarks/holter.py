@@ -71,6 +71,15 @@ def write_long_record(data_dir: Path, out_dir: Path, hours: float) -> tuple[Path
     return out_dir / name, n
 
 
+def long_record_data_dir(data_dir_option) -> Path | None:
+    """The MIT-BIH directory for long records, or None after saying on stderr why it cannot serve."""
+    data_dir = data_dir_arg(data_dir_option)
+    if not source_records(data_dir):
+        print(f"no MIT-BIH records with an MLII lead in {data_dir}", file=sys.stderr)
+        return None
+    return data_dir
+
+
 def score_run(record: Path, out_csv: Path):
     """`python -m app score RECORD --out CSV` in a fresh process: ChildRun and the beat count."""
     res = run_child([sys.executable, "-m", "app", "score", str(record), "--out", str(out_csv)], env=child_env())
@@ -93,9 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-dir", default=None, help="MIT-BIH directory (default ../shared/data/mitdb)")
     ap.add_argument("--hours", type=float, nargs="+", default=[0.5, 2, 8, 24])
     args = ap.parse_args(argv)
-    data_dir = data_dir_arg(args.data_dir)
-    if not source_records(data_dir):
-        print(f"no MIT-BIH records with an MLII lead in {data_dir}", file=sys.stderr)
+    data_dir = long_record_data_dir(args.data_dir)
+    if data_dir is None:
         return 2
     print(f"# {load_average()} (start)", flush=True)
     rows, hours, walls = [], [], []
