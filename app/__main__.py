@@ -45,26 +45,20 @@ def _lead(value):
 
 
 def score(args) -> int:
-    from concurrent.futures import ThreadPoolExecutor
-
     import pandas as pd
 
     from app.analysis import REFERENCE_COLUMNS, TABLE_COLUMNS, analyze
     from app.ecg import InvalidRecordError
     from app.ecg.readers import read_record
-    from app.model.bundle import ModelBundleError, load_bundle
+    from app.model.bundle import ModelBundleError, load_bundle_async
 
     out = Path(args.out)
     if not out.parent.is_dir():
         raise CliError(f"{out}: cannot write the output, directory {out.parent} does not exist")
     tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    bundle = None
+    bundle = load_bundle_async(args.model)  # TensorFlow's import overlaps reading and beat extraction
     try:
         wrote_header = False
-        # the bundle loads in a thread: TensorFlow's import overlaps reading and beat extraction
-        loader = ThreadPoolExecutor(max_workers=1)
-        bundle = loader.submit(load_bundle, args.model)
-        loader.shutdown(wait=False)
         for path in args.records:
             try:
                 rec = read_record(path)
@@ -77,7 +71,6 @@ def score(args) -> int:
                             threshold=args.threshold)
             except (InvalidRecordError, ModelBundleError) as exc:
                 raise CliError(str(exc)) from None
-            bundle = bundle.result() if hasattr(bundle, "result") else bundle
             cols = TABLE_COLUMNS + REFERENCE_COLUMNS
             table = a.table.reindex(columns=cols, fill_value="")
             table.to_csv(tmp, mode="a" if wrote_header else "w", header=not wrote_header, index=False)

@@ -6,7 +6,6 @@ TensorFlow is imported only when a model bundle is first loaded.
 """
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,25 +44,19 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
     ``progress``: optional callable given "detecting beats", "scoring" and "done" as they start.
     """
     from app.ecg.pipeline import extract_beats
-    from app.model.bundle import load_bundle
+    from app.model.bundle import load_bundle_async, resolved
     from app.model.ensemble import ensemble_score
     from app.model.scorers import beat_scores
     from app.model.runtime import single_threaded_blas
     from app.model.thresholds import default_method, thresholds_table
 
     single_threaded_blas()
-    pool = None
     if bundle is None:
-        pool = ThreadPoolExecutor(max_workers=1)
-        bundle = pool.submit(load_bundle)
+        bundle = load_bundle_async()
     if progress is not None:
         progress("detecting beats")
-    try:
-        bs = extract_beats(recording, lead=lead, beats=beats)
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=False)
-    bundle = _resolved(bundle)
+    bs = extract_beats(recording, lead=lead, beats=beats)
+    bundle = resolved(bundle)
     n = len(bs.samples)
     if n == 0:
         raise InvalidRecordError(recording.name, f"no heartbeats found in lead {bs.lead}; "
@@ -121,10 +114,6 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
                     table=table, windows=np.asarray(bs.windows, np.float32), recon=recon,
                     latent=z_mean, thresholds=table_thr, default_method=method, threshold=thr,
                     summary=summary, scores={**scores, "ensemble": score}, beats=bs)
-
-
-def _resolved(bundle):
-    return bundle.result() if isinstance(bundle, Future) else bundle
 
 
 def reflag(analysis: Analysis, threshold: float) -> np.ndarray:

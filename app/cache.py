@@ -430,6 +430,11 @@ def has_entry(key: str) -> bool:
         return False
 
 
+def recording_key(recording, lead=None, beats: str = "detect") -> str:
+    """The analysis key of a recording with the current model and these options."""
+    return analysis_key(content_hash(recording), current_model_id(_current().settings), options_string(lead, beats))
+
+
 def _key_lock(st: _State, key: str) -> threading.Lock:
     with st.key_locks_lock:
         return st.key_locks.setdefault(key, threading.Lock())
@@ -506,7 +511,7 @@ def submit(recording, lead=None, beats: str = "detect", progress=None,
     sharing the backend. Raises what ``analyze`` raises (InvalidRecordError for bad input).
     """
     st = _current()
-    key = analysis_key(content_hash(recording), current_model_id(st.settings), options_string(lead, beats))
+    key = recording_key(recording, lead, beats)
     with _key_lock(st, key):
         if get_entry(key) is not None:
             return key, True
@@ -536,7 +541,7 @@ def submit(recording, lead=None, beats: str = "detect", progress=None,
 def put_entry(entry: Entry, lead=None, beats: str = "detect") -> str:
     """Store an already computed analysis (e.g. from a background job); returns its key."""
     st = _current()
-    key = analysis_key(content_hash(entry.recording), current_model_id(st.settings), options_string(lead, beats))
+    key = recording_key(entry.recording, lead, beats)
     entry = Entry(recording=entry.recording, analysis=compact.compact_analysis(entry.analysis))
     _remember(st, key, entry)
     _store(st, key, entry)
@@ -546,6 +551,7 @@ def put_entry(entry: Entry, lead=None, beats: str = "detect") -> str:
 # --------------------------------------------------------------------------- uploads for jobs
 
 UPLOAD_TIMEOUT_S = 3600
+UPLOAD_PREFIX = "upload:"
 
 
 def upload_key(recording) -> str:
@@ -558,7 +564,7 @@ def put_upload(recording) -> str:
     st = _current()
     key = upload_key(recording)
     data = compact.recording_bytes(recording)
-    if not _backend_set(st, "upload:" + key, data, timeout=UPLOAD_TIMEOUT_S):
+    if not _backend_set(st, UPLOAD_PREFIX + key, data, timeout=UPLOAD_TIMEOUT_S):
         log.error("upload of %.1f MB not stored (%s)", len(data) / 1e6, st.backend)
         raise RuntimeError("the shared cache is unavailable; background jobs need it")
     return key
@@ -568,11 +574,12 @@ def get_upload(key: str):
     """The Recording stored by put_upload, or None."""
     if not is_valid_key(key):
         return None
-    value = _backend_get(_current(), "upload:" + key)
+    value = _backend_get(_current(), UPLOAD_PREFIX + key)
     return value if not isinstance(value, (bytes, bytearray)) else compact.recording_from_bytes(value)
 
 
 def find_analysis(recording, lead=None, beats: str = "detect") -> str | None:
-    """The key of an already cached analysis of this recording and options, else None."""
-    key = analysis_key(content_hash(recording), current_model_id(_current().settings), options_string(lead, beats))
-    return key if get_entry(key) is not None else None
+    """The key of an already cached analysis of this recording and options, else None (the entry
+    itself is not read: at 24 h it is ~130 MB, and the caller needs only the key)."""
+    key = recording_key(recording, lead, beats)
+    return key if has_entry(key) else None

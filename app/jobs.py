@@ -180,23 +180,21 @@ def start_presence(broker_url: str, name: str | None = None) -> threading.Event:
         return stop
     key = PRESENCE_PREFIX + (name or f"{socket.gethostname()}:{os.getpid()}")
 
+    def write():
+        try:
+            client.set(key, str(time.time()), px=int(PRESENCE_TTL_S * 1000))
+        except Exception as exc:  # noqa: BLE001 - broker down: try again next time
+            log.warning("worker presence not written: %s", exc)
+
     def run():
-        while True:
-            try:
-                client.set(key, str(time.time()), px=int(PRESENCE_TTL_S * 1000))
-            except Exception as exc:  # noqa: BLE001 - broker down: try again next time
-                log.warning("worker presence not written: %s", exc)
-            if stop.wait(PRESENCE_TTL_S / 3):
-                break
+        while not stop.wait(PRESENCE_TTL_S / 3):
+            write()
         try:
             client.delete(key)
         except Exception:  # noqa: BLE001
             pass
 
-    try:  # the first write before returning: the worker counts as alive from now on
-        client.set(key, str(time.time()), px=int(PRESENCE_TTL_S * 1000))
-    except Exception as exc:  # noqa: BLE001
-        log.warning("worker presence not written: %s", exc)
+    write()  # before returning: the worker counts as alive from now on
     stop.thread = threading.Thread(target=run, name="ecg-worker-presence", daemon=True)
     stop.thread.start()
     return stop

@@ -93,7 +93,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     import numpy as np
 
-    from app.model.bundle import ModelBundle, compiled_forward, save_bundle
+    from app.model.bundle import ModelBundle, save_bundle
     from training.calibrate import calibrate
     from training.config import Config, quick_config
     from training.data import load_records, normal_windows
@@ -126,7 +126,7 @@ def main(argv=None) -> int:
         enc, dec, history, seconds = train_vae(train_x, val_x, cfg, work, verbose=0 if args.quick else 2)
         print(f"trained in {seconds:.1f} s ({len(history['epoch'])} epochs)", flush=True)
 
-    forward = _batched(compiled_forward(enc, dec, 512, cfg.window), cfg.window)
+    forward = ModelBundle(enc, dec, {"window": {"length": cfg.window}}, {}, "training").forward  # the app's own
     cal_normals = normal_windows(train_beats, 5000, cfg.seed)
     calibration, metrics, _ = calibrate(forward, cal_normals, cal_beats, cfg)
     lo = metrics["ensemble_leave_one_record_out"]
@@ -162,23 +162,6 @@ def previous_training(out: Path):
     history = json.loads((out / "history.json").read_text())
     return (keras.saving.load_model(out / "encoder.keras", compile=False),
             keras.saving.load_model(out / "decoder.keras", compile=False), history, man["training"]["seconds"])
-
-
-def _batched(fn, window: int, batch: int = 512):
-    import numpy as np
-
-    def forward(x):
-        x = np.asarray(x, np.float32)
-        outs = ([], [], [])
-        for i in range(0, len(x), batch):
-            c = x[i:i + batch]
-            k = len(c)
-            c = np.concatenate([c, np.zeros((batch - k, window), np.float32)]) if k < batch else c
-            for acc, a in zip(outs, fn(c)):
-                acc.append(np.asarray(a)[:k])
-        return tuple(np.concatenate(a) for a in outs)
-
-    return forward
 
 
 if __name__ == "__main__":

@@ -1,9 +1,6 @@
 """`extract_beats`: a Recording in, a `BeatSet` out (windows, RR features, quality, reference labels)."""
 from __future__ import annotations
 
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,6 +10,7 @@ from app.ecg.errors import InvalidRecordError
 from app.ecg.filters import clean_lead, fill_nan, resample
 from app.ecg.leads import choose_lead
 from app.ecg.matching import match_beats
+from app.ecg.parallel import signal_pool
 from app.ecg.quality import LOW_QUALITY, beat_quality
 from app.ecg.record import Recording
 from app.ecg.rpeaks import detect_rpeaks
@@ -26,17 +24,6 @@ MATCH_WINDOW_S = 0.15
 # filters release the GIL): a 30-minute record's signal work drops by about a third. Longer
 # records run them one after the other so that their large temporaries never coexist (memory).
 PARALLEL_MAX_SAMPLES = int(2 * 3600 * MODEL_FS)
-_HELPER: dict = {}  # pid -> the process's 2-thread pool (a forked child must not inherit dead threads)
-_HELPER_LOCK = threading.Lock()
-
-
-def _helper_pool() -> ThreadPoolExecutor:
-    with _HELPER_LOCK:
-        pool = _HELPER.get(os.getpid())
-        if pool is None:
-            _HELPER.clear()
-            pool = _HELPER[os.getpid()] = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ecg-signal")
-        return pool
 
 
 @dataclass
@@ -113,21 +100,21 @@ def extract_beats(recording: Recording, lead=None, beats: str = "detect",
         raise ValueError(f"beats must be 'detect' or 'reference', not {beats!r}")
     li = choose_lead(recording, lead)
     fs = float(recording.fs)
-    x = fill_nan(recording.signals[:, li])
-    if np.shares_memory(x, recording.signals):
-        x = x.copy()  # float64 signals without NaN: keep the recording's array untouched
-    x = resample(x, fs, MODEL_FS, copy=False)
+    col = recording.signals[:, li]
+    # a float32 lead (as the readers give) is already a fresh float64 array after fill_nan
+    x = resample(fill_nan(col), fs, MODEL_FS, copy=col.dtype == np.float64)
     if beats == "reference":
         if not recording.has_reference:
             raise InvalidRecordError(recording.name, "no reference beat annotations (.atr) to use")
         samples = np.asarray(recording.ref_samples, dtype=np.int64)
         samples_model = _to_model_rate(samples, fs, len(x))
-    helper = _helper_pool() if len(x) <= PARALLEL_MAX_SAMPLES else None
+    helper = signal_pool() if len(x) <= PARALLEL_MAX_SAMPLES else None
+    # beside the detector on the pool; without it, after the detector (its temporaries are gone by then)
     cleaning = helper.submit(clean_lead, x, MODEL_FS, powerline) if helper else None
     if beats == "detect":
         samples_model = detect_rpeaks(x, MODEL_FS)
         samples = np.clip(np.round(samples_model * (fs / MODEL_FS)), 0, recording.n_samples - 1).astype(np.int64)
-    filtered = cleaning.result() if helper else clean_lead(x, MODEL_FS, powerline)
+    filtered = cleaning.result() if cleaning else clean_lead(x, MODEL_FS, powerline)
     scale = amplitude_scale(filtered, samples_model)
     filtered = filtered.astype(np.float32)  # float32 from here (the windows are float32 anyway)
     windows = beat_windows(filtered, samples_model)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from app.ecg.parallel import submit_or_run
+
 LOW_QUALITY = 0.5
 N_TEMPLATES = 3
 TEMPLATE_BEATS = 8192  # beats behind each median template
@@ -102,16 +104,14 @@ def beat_quality(windows: np.ndarray, raw_windows: np.ndarray, raw_lo: float, ra
     n = len(windows)
     if n == 0:
         return np.zeros(0, dtype=np.float32)
-    if executor is not None:
-        noise_f = executor.submit(hf_noise, windows)
-        sat_f = executor.submit(saturated_or_flat, raw_windows, raw_lo, raw_hi)
+    noise = submit_or_run(executor, hf_noise, windows)
+    sat = submit_or_run(executor, saturated_or_flat, raw_windows, raw_lo, raw_hi)
     corr = template_correlation(windows)
     q_morph = MORPH_FLOOR + (1 - MORPH_FLOOR) * np.clip((corr - 0.5) / 0.35, 0.0, 1.0)
-    noise = noise_f.result() if executor is not None else hf_noise(windows)
+    noise = noise.result()
     q_noise = 1.0 / (1.0 + (noise / NOISE_REF) ** NOISE_POWER)
     ptp = windows.max(axis=1) - windows.min(axis=1)
     q_art = np.clip((PTP_BAD - ptp) / (PTP_BAD - PTP_OK), 0.0, 1.0)
-    sat = sat_f.result() if executor is not None else saturated_or_flat(raw_windows, raw_lo, raw_hi)
-    q_sat = np.where(sat, 0.0, 1.0)
+    q_sat = np.where(sat.result(), 0.0, 1.0)
     q = q_morph * q_noise * q_art * q_sat
     return np.clip(q, 0.0, 1.0).astype(np.float32)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,7 +48,7 @@ class ModelBundle:
         """The compiled forward (any number of beats); the first call traces it, once."""
         with self._lock:
             if self._forward_fn is None:
-                fn = compiled_forward(self.encoder, self.decoder, None, self.window)
+                fn = compiled_forward(self.encoder, self.decoder, self.window)
                 fn(np.zeros((1, self.window), np.float32))
                 self._forward_fn = fn
             return self._forward_fn
@@ -65,11 +66,11 @@ class ModelBundle:
                      for j in range(3))
 
 
-def compiled_forward(encoder, decoder, batch: int | None, window: int):
-    """A tf.function with one stable input signature: (batch, window) float32 (None: any batch)."""
+def compiled_forward(encoder, decoder, window: int):
+    """A tf.function with one stable input signature: (any batch, window) float32."""
     import tensorflow as tf
 
-    @tf.function(input_signature=[tf.TensorSpec([batch, window], tf.float32)], reduce_retracing=True,
+    @tf.function(input_signature=[tf.TensorSpec([None, window], tf.float32)], reduce_retracing=True,
                  autograph=False)  # straight-line code: no autograph, no generated temp files
     def forward(x):
         z_mean, z_log_var = encoder(x, training=False)
@@ -123,6 +124,20 @@ def load_bundle(path=None) -> ModelBundle:
         if key not in _CACHE:
             _CACHE[key] = _read_bundle(path)
         return _CACHE[key]
+
+
+def load_bundle_async(path=None) -> Future:
+    """``load_bundle(path)`` in a thread: the caller's work overlaps TensorFlow's import."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ecg-model-load")
+    try:
+        return pool.submit(load_bundle, path)
+    finally:
+        pool.shutdown(wait=False)
+
+
+def resolved(bundle) -> ModelBundle:
+    """A bundle given as itself or as the Future of ``load_bundle_async``."""
+    return bundle.result() if isinstance(bundle, Future) else bundle
 
 
 def _read_bundle(path: Path) -> ModelBundle:
