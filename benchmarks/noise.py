@@ -2,7 +2,7 @@
 
     python -m benchmarks.noise [--data-dir ../shared/data/mitdb] [--nst-dir ../shared/data/nstdb]
                                [--set DS2|DS1 | --records 100 ...] [--snr 24 18 12 6 0]
-                               [--noise em bw ma] [--protocol nst|whole] [--no-model]
+                               [--noise em bw ma] [--protocol nst|whole] [--no-model] [--model DIR]
 
 Each noise record (nstdb ``em``, ``bw``, ``ma``) is added alone to each record, noise channel i to
 record lead i, as the WFDB ``nst`` program does (Moody, Muldrow & Mark 1984; nst.c and sigamp.c
@@ -222,7 +222,7 @@ def record_names(data_dir: Path, wanted: list[str] | None, which: str = "DS2") -
 
 
 def run(data_dir: Path, nst_dir: Path, names: list[str], snrs: list[float], noises: list[str],
-        protocol: str = "nst", use_model: bool = True):
+        protocol: str = "nst", use_model: bool = True, model_dir: str | None = None):
     """Rows [noise, snr, se, ppv, se_noisy, ppv_noisy, auroc, lowq, lowq_noisy, lowq_clean, beats]:
     clean first, then noise x SNR; and the outcomes by (noise, snr)."""
     from app.ecg.readers import read_record
@@ -232,7 +232,7 @@ def run(data_dir: Path, nst_dir: Path, names: list[str], snrs: list[float], nois
     if use_model:
         from app.model.bundle import load_bundle
 
-        bundle = load_bundle()
+        bundle = load_bundle(model_dir)
     noise = {k: read_noise(nst_dir, k) for k in noises}
     rms = {k: [nst_noise_rms(v[:, j], fs) for j in range(v.shape[1])] for k, (v, fs) in noise.items()}
     res: dict[tuple, list[Outcome]] = {}
@@ -267,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--protocol", default="nst", choices=PROTOCOLS,
                     help="nst: 2-min noisy segments from 5:00, scored from 5:00 (default); whole: noise everywhere")
     ap.add_argument("--no-model", action="store_true", help="signal pipeline only (no AUROC)")
+    ap.add_argument("--model", default=None, help="model bundle directory (default: the app's)")
     args = ap.parse_args(argv)
     data_dir = data_dir_arg(args.data_dir)
     nst_dir = Path(args.nst_dir) if args.nst_dir else data_dir.parent / "nstdb"
@@ -279,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# protocol: {args.protocol}; records: {' '.join(names)}; noises: {' '.join(args.noise)}; "
           f"SNR dB: {' '.join(f'{s:g}' for s in snrs)}")
     print(f"# {load_average()} (start)", flush=True)
-    rows, res = run(data_dir, nst_dir, names, snrs, args.noise, args.protocol, not args.no_model)
+    rows, res = run(data_dir, nst_dir, names, snrs, args.noise, args.protocol, not args.no_model, args.model)
     shown = [[r[0], "" if r[1] == "" else f"{r[1]:g}", *r[2:]] for r in rows]
     print(format_table(["noise", "snr_db", "se", "ppv", "se_noisy", "ppv_noisy", "auroc_ok_beats", "lowq_frac",
                         "lowq_noisy", "lowq_clean", "beats"], shown))

@@ -1,12 +1,14 @@
 """R-peak detection benchmark on MIT-BIH: accuracy against the reference and speed against XQRS.
 
-    python -m benchmarks.rpeaks [--data-dir DIR] [--records 100 101 ...] [--no-xqrs]
+    python -m benchmarks.rpeaks [--data-dir DIR] [--records 100 101 ...] [--no-xqrs] [--single-lead]
 
 One row per record: reference beats, detections, TP, FN, FP, Se, +P, milliseconds for our detector
 and for wfdb's XQRS on the same lead (timed in the same run). Beats are compared beat by beat with a
 150 ms window (bxb / ANSI-AAMI EC57); reference beats are the AAMI beat annotations; as in EC57,
 ventricular flutter/fibrillation episodes (between '[' and ']' annotations, record 207) are left out
-of the comparison, and the detections inside them are counted on a separate line. The LAST line is:
+of the comparison, and the detections inside them are counted on a separate line. Our detector gets
+the record's other ECG lead as the app's pipeline gives it (``--single-lead``: the analysed lead only,
+as XQRS). The LAST line is:
 
     TOTAL se=<0..1> ppv=<0..1> f1=<0..1> speedup_vs_xqrs=<median ratio>
 """
@@ -20,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from app.ecg.errors import InvalidRecordError
-from app.ecg.leads import choose_lead
+from app.ecg.fusion import MAX_LEADS
+from app.ecg.leads import choose_lead, helper_leads
 from app.ecg.matching import excluded_mask, match_beats
 from app.ecg.readers import read_record
 from app.ecg.rpeaks import detect_rpeaks
@@ -81,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-dir", type=Path, default=default_data_dir())
     ap.add_argument("--records", nargs="*", default=None)
     ap.add_argument("--no-xqrs", action="store_true", help="skip XQRS (speed-up reported as nan)")
+    ap.add_argument("--single-lead", action="store_true", help="our detector on the analysed lead only")
     args = ap.parse_args(argv)
     if args.data_dir is None or not Path(args.data_dir).is_dir():
         print(f"data directory not found: {args.data_dir}; pass --data-dir", file=sys.stderr)
@@ -102,10 +106,11 @@ def main(argv: list[str] | None = None) -> int:
             continue
         li = choose_lead(rec)
         x = rec.signals[:, li].astype(np.float64)
+        others = [] if args.single_lead else [rec.signals[:, j] for j in helper_leads(rec, li)[: MAX_LEADS - 1]]
         if not warm:
             detect_rpeaks(x[: int(60 * rec.fs)], rec.fs)
             warm = True
-        det, ms = time_call(detect_rpeaks, x, rec.fs)
+        det, ms = time_call(detect_rpeaks, x, rec.fs, others)
         ref = rec.ref_samples if rec.ref_samples is not None else np.zeros(0, np.int64)
         vf = vf_episodes(base)
         in_vf = excluded_mask(det, vf) if vf else np.zeros(len(det), bool)

@@ -45,3 +45,10 @@ def choose_lead(recording: Recording, override: str | int | None = None) -> int:
                 return i
     ecg = [i for i in usable if not _NOT_ECG.search(names[i])]
     return (ecg or usable)[0]
+
+
+def helper_leads(recording: Recording, index: int) -> list[int]:
+    """Usable ECG leads other than ``index`` (they help the R-peak detector in noise)."""
+    names = list(recording.leads)
+    problems = lead_problems(recording.signals)
+    return [i for i, p in enumerate(problems) if i != index and not p and not _NOT_ECG.search(names[i])]

@@ -8,7 +8,8 @@ import numpy as np
 from app.ecg.aami import aami_class
 from app.ecg.errors import InvalidRecordError
 from app.ecg.filters import clean_lead, fill_nan, resample
-from app.ecg.leads import choose_lead
+from app.ecg.fusion import MAX_LEADS
+from app.ecg.leads import choose_lead, helper_leads
 from app.ecg.matching import match_beats
 from app.ecg.parallel import signal_pool
 from app.ecg.quality import LOW_QUALITY, beat_quality
@@ -93,6 +94,14 @@ def _to_model_rate(samples: np.ndarray, fs: float, n_model: int) -> np.ndarray:
     return np.clip(np.round(samples * (MODEL_FS / fs)), 0, max(n_model - 1, 0)).astype(np.int64)
 
 
+def _lead_at_model_rate(recording: Recording, j: int) -> np.ndarray:
+    """Lead ``j`` at 360 Hz: the column itself at 360 Hz (the detector fills NaNs chunk by chunk)."""
+    col = recording.signals[:, j]
+    if float(recording.fs) == MODEL_FS:
+        return col
+    return resample(fill_nan(col), float(recording.fs), MODEL_FS)
+
+
 def extract_beats(recording: Recording, lead=None, beats: str = "detect",
                   powerline: float | None = None) -> BeatSet:
     """Filtered lead at 360 Hz, R-peaks (detected or reference), windows, RR, quality, labels."""
@@ -112,7 +121,8 @@ def extract_beats(recording: Recording, lead=None, beats: str = "detect",
     # beside the detector on the pool; without it, after the detector (its temporaries are gone by then)
     cleaning = helper.submit(clean_lead, x, MODEL_FS, powerline) if helper else None
     if beats == "detect":
-        samples_model = detect_rpeaks(x, MODEL_FS)
+        others = [_lead_at_model_rate(recording, j) for j in helper_leads(recording, li)[: MAX_LEADS - 1]]
+        samples_model = detect_rpeaks(x, MODEL_FS, others, executor=helper)
         samples = np.clip(np.round(samples_model * (fs / MODEL_FS)), 0, recording.n_samples - 1).astype(np.int64)
     filtered = cleaning.result() if cleaning else clean_lead(x, MODEL_FS, powerline)
     scale = amplitude_scale(filtered, samples_model)

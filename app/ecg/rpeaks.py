@@ -12,6 +12,10 @@
 6. Searchback: RR gaps longer than 1.66 local RRs take their best steep-enough candidate.
 7. Each beat moves to the extremum of the band-passed signal within +-30 ms of the QRS centre.
 
+With further leads of the record (``others``), step 1's feature is the leads' combined feature
+and the beats found go through the noisy-stretch extra-beat check (both in ``app.ecg.fusion``);
+the R-peaks stay on the analysed lead ``x``.
+
 Runs in tens of milliseconds for a 30-minute record (no Python loop over samples or candidates).
 """
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 from scipy import signal
 
 from app.ecg.filters import _butter_sos, fill_nan
+from app.ecg.fusion import MAX_LEADS, drop_extra_beats, fused_feature
 
 REFRACTORY_S = 0.2  # candidate peaks at least this far apart
 MWI_S = 0.15  # moving-window integration length
@@ -243,13 +248,19 @@ def _refractory_keep(peaks: np.ndarray, weight: np.ndarray, fs: float) -> np.nda
     return idx
 
 
-def detect_rpeaks(x, fs: float) -> np.ndarray:
-    """R-peak sample indices (int64, sorted) of one ECG lead ``x`` sampled at ``fs`` Hz."""
+def detect_rpeaks(x, fs: float, others=(), executor=None) -> np.ndarray:
+    """R-peak sample indices (int64, sorted) of one ECG lead ``x`` sampled at ``fs`` Hz.
+
+    ``others``: further leads of the same record (same rate and length, NaNs allowed) that help
+    in noise; ``executor``: optional thread pool on which their features are computed."""
     x = fill_nan(np.asarray(x, dtype=np.float64).ravel())
     fs = float(fs)
     if len(x) < int(0.5 * fs) or not np.ptp(x) > 0:
         return np.zeros(0, dtype=np.int64)
     bp, d, feat = qrs_feature(x, fs)
+    others = [o for o in others if len(o) == len(x)][: MAX_LEADS - 1]
+    if others:
+        d, feat = fused_feature(d, feat, others, fs, qrs_feature, executor)
     cand, _ = signal.find_peaks(feat, distance=max(int(REFRACTORY_S * fs), 1))
     if cand.size == 0:
         return np.zeros(0, dtype=np.int64)
@@ -268,5 +279,5 @@ def detect_rpeaks(x, fs: float) -> np.ndarray:
     acc = _searchback(acc, cand, h, thr, slope, fs)
     merged = refine_peaks(cand[acc], bp, fs)
     acc = acc[_refractory_keep(merged, h[acc], fs)]
-    peaks = refine_peaks(cand[acc], bp, fs, FINAL_REFINE_S, FINAL_POLARITY)
-    return np.unique(peaks).astype(np.int64)
+    peaks = np.unique(refine_peaks(cand[acc], bp, fs, FINAL_REFINE_S, FINAL_POLARITY))
+    return drop_extra_beats(peaks, feat, fs).astype(np.int64)
