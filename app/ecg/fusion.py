@@ -4,16 +4,19 @@ Motion and muscle artefacts rarely hit every lead alike, and a noise burst's spi
 beats. Two steps use that (tuned on DS1 with the MIT-BIH Noise Stress Test noises; see
 ``benchmarks.noise``):
 
-1. ``fused_feature``: each lead's QRS feature (``rpeaks.qrs_feature``) is expressed in units of
-   its own local beat level (98th percentile per 2-s block, median over 5 blocks) and the leads are
-   averaged with weights (local beat level / local median)^2 -- a lead buried in noise has a high
-   median and drops out; where all leads are clean they vote together.
-2. ``drop_extra_beats``: in noisy stretches only (local median / beat level above NOISY_RATIO),
-   a beat weaker than both neighbours that sits inside one ordinary RR interval (previous +
-   next RR below RR_SPLIT x the local long RR) is a noise spike splitting that interval: it goes.
-   Premature ectopic beats are kept by their compensatory pause or their height.
+1. ``fused_feature``: the analysed lead's QRS feature (``rpeaks.qrs_feature``) is expressed in
+   units of its local beat level (98th percentile per 2-s block, median over 5 blocks). In its
+   noisy stretches (local median / beat level above FUSE_RATIO, widened by FUSE_MARGIN blocks),
+   the other leads' features, in their own units, are averaged in with weights
+   (local beat level / local median)^2: a lead buried in noise drops out, clean leads vote
+   together. Clean stretches cost nothing more than the block statistics.
+2. ``drop_extra_beats``: in noisy stretches only (ratio above NOISY_RATIO), a beat weaker than
+   both neighbours that sits inside one ordinary RR interval (previous + next RR below RR_SPLIT x
+   the local long RR) is a noise spike splitting that interval: it goes. A premature ectopic
+   beat is kept by its compensatory pause or its height.
 
-Works in chunks, so that a 24-hour record's extra leads cost float32 copies of their feature only.
+Long stretches are processed in pieces of at most CHUNK samples (bounded temporaries on a
+24-hour record).
 """
 from __future__ import annotations
 
@@ -29,8 +32,8 @@ LEVEL_Q, FLOOR_Q = 98.0, 50.0  # beat level and noise floor: percentiles of the 
 STATS_STRIDE = 4  # ... of every 4th sample (the feature is a 150-ms moving integral: smooth)
 WEIGHT_POWER = 2.0  # lead weight = (level / floor) ** WEIGHT_POWER
 MAX_LEADS = 3  # the analysed lead and at most two others
-CHUNK = 1 << 21  # samples per chunk (97 minutes at 360 Hz)
-PAD = 1024  # samples of context on each side of a chunk (filter edges)
+CHUNK = 1 << 21  # samples per piece (97 minutes at 360 Hz)
+PAD = 1024  # samples of context on each side of a piece of another lead (filter edges)
 NOISY_RATIO = 0.2  # floor / level above this: a noisy stretch (extra-beat check)
 FUSE_RATIO = 0.25  # ... where the other leads are consulted
 FUSE_MARGIN = 2  # ... and this many blocks either side
