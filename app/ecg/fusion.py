@@ -4,12 +4,12 @@ Motion and muscle artefacts rarely hit every lead alike, and a noise burst's spi
 beats. Two steps use that (tuned on DS1 with the MIT-BIH Noise Stress Test noises; see
 ``benchmarks.noise``):
 
-1. ``fused_feature``: the analysed lead's QRS feature (``rpeaks.qrs_feature``) is expressed in
-   units of its local beat level (98th percentile per 2-s block, median over 5 blocks). In its
-   noisy stretches (local median / beat level above FUSE_RATIO, widened by FUSE_MARGIN blocks),
-   the other leads' features, in their own units, are averaged in with weights
-   (local beat level / local median)^2: a lead buried in noise drops out, clean leads vote
-   together. Clean stretches cost nothing more than the block statistics.
+1. ``fused_feature``: in the analysed lead's noisy stretches (local median / local beat level of
+   its QRS feature ``rpeaks.qrs_feature`` above FUSE_RATIO, per 2-s block, median over 5 blocks,
+   widened by FUSE_MARGIN blocks), every lead's feature is put in units of its own beat level
+   (98th percentile) and the leads are averaged with weights (beat level / median)^2: a lead
+   buried in noise drops out, clean leads vote together. Clean stretches are left as they are
+   and cost only the block statistics.
 2. ``drop_extra_beats``: in noisy stretches only (ratio above NOISY_RATIO), a beat weaker than
    both neighbours that sits inside one ordinary RR interval (previous + next RR below RR_SPLIT x
    the local long RR) is a noise spike splitting that interval: it goes. A premature ectopic
@@ -94,33 +94,27 @@ def noisy_runs(stats, n: int, fs: float) -> list[tuple[int, int]]:
     return runs
 
 
-def _scale(y: np.ndarray, a: int, b: int, centres, values) -> None:
-    for s in range(a, b, CHUNK):
-        e = min(s + CHUNK, b)
-        y[s:e] *= np.interp(np.arange(s, e, dtype=np.float64), centres, values)
-
-
 def fused_feature(d: np.ndarray, feat: np.ndarray, others, fs: float, feature,
                   executor=None) -> tuple[np.ndarray, np.ndarray]:
-    """The analysed lead's (d, feat) in units of its local beat level, combined with the other
-    leads' in the noisy stretches of ``feat``. Overwrites and returns ``d`` and ``feat``.
+    """The analysed lead's (d, feat) with the other leads' averaged in over the noisy stretches of
+    ``feat``; elsewhere untouched. Overwrites and returns ``d`` and ``feat``.
 
-    In a stretch, fused^2 = sum_i c_i (f_i / level_i)^2 with c_i = w_i / sum_j w_j per block
-    (w = (level / floor) ** WEIGHT_POWER), interpolated between block centres."""
+    In a stretch, every lead's feature is divided by its local beat level and
+    fused^2 = sum_i c_i (f_i / level_i)^2, c_i = w_i / sum_j w_j per block (w = (level / floor)
+    ** WEIGHT_POWER), interpolated between block centres; the result is multiplied by the analysed
+    lead's level again, so that the detector's thresholds see one continuous scale."""
     n = len(feat)
     centres, level0, floor0 = stats0 = block_stats(feat, fs)
     runs = noisy_runs(stats0, n, fs) if len(others) else []
-    first = [submit_or_run(executor, lead_feature, o, *runs[0], fs, feature) for o in others] if runs else []
-    inv0 = 1.0 / level0
-    _scale(d, 0, n, centres, inv0)
-    _scale(feat, 0, n, centres, inv0)
     block = block_length(fs)
-    for i, (a, b) in enumerate(runs):
-        job = first if i == 0 else [submit_or_run(executor, lead_feature, o, a, b, fs, feature) for o in others]
+    for a, b in runs:
+        job = [submit_or_run(executor, lead_feature, o, a, b, fs, feature) for o in others]
         k0, k1 = a // block, min(-(-b // block), len(level0))
         c_run = centres[k0:k1]
+        pos = np.arange(a, b, dtype=np.float64)
+        lv0 = np.interp(pos, c_run, level0[k0:k1])
         weights = [(level0[k0:k1] / floor0[k0:k1]) ** WEIGHT_POWER]
-        feats = [(d[a:b].copy(), feat[a:b].copy())]
+        feats = [(d[a:b] / lv0, feat[a:b] / lv0)]
         for f in job:
             de, fe = f.result()
             _, lv, fl = block_stats(fe, fs) if b - a >= block else (None, level0[k0:k1], floor0[k0:k1])
@@ -129,19 +123,17 @@ def fused_feature(d: np.ndarray, feat: np.ndarray, others, fs: float, feature,
                 lv = np.r_[lv, np.full(k1 - k0 - len(lv), lv[-1])]
                 fl = np.r_[fl, np.full(k1 - k0 - len(fl), fl[-1])]
             weights.append((lv / fl) ** WEIGHT_POWER)
-            de /= np.interp(np.arange(a, b, dtype=np.float64), c_run, lv)
-            fe /= np.interp(np.arange(a, b, dtype=np.float64), c_run, lv)
-            feats.append((de, fe))
+            lvi = np.interp(pos, c_run, lv)
+            feats.append((de / lvi, fe / lvi))
         total = np.sum(weights, axis=0)
-        pos = np.arange(a, b, dtype=np.float64)
         acc_f = np.zeros(b - a)
         acc_d = np.zeros(b - a)
         for w, (dl, fl) in zip(weights, feats):
             ci = np.interp(pos, c_run, w / total)
             acc_f += ci * np.square(fl)
             acc_d += ci * np.square(dl)
-        feat[a:b] = np.sqrt(acc_f)
-        d[a:b] = np.sqrt(acc_d)
+        feat[a:b] = np.sqrt(acc_f) * lv0
+        d[a:b] = np.sqrt(acc_d) * lv0
     return d, feat
 
 
