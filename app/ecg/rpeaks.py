@@ -12,9 +12,9 @@
 6. Searchback: RR gaps longer than 1.66 local RRs take their best steep-enough candidate.
 7. Each beat moves to the extremum of the band-passed signal within +-30 ms of the QRS centre.
 
-With further leads of the record (``others``), step 1's feature is the leads' combined feature
-and the beats found go through the noisy-stretch extra-beat check (both in ``app.ecg.fusion``);
-the R-peaks stay on the analysed lead ``x``.
+With further leads of the record (``others``), step 1's feature is the leads' combined feature in
+the analysed lead's noisy stretches; the beats found go through the noisy-stretch extra-beat check
+(both in ``app.ecg.fusion``). The R-peaks stay on the analysed lead ``x``.
 
 Runs in tens of milliseconds for a 30-minute record (no Python loop over samples or candidates).
 """
