@@ -116,3 +116,21 @@ def test_pipeline_uses_usable_ecg_leads_only(records):
     assert np.array_equal(extract_beats(flat).samples_model, detect_rpeaks(rec.signals[:, 0], FS))
     resp = dataclasses.replace(rec, leads=["MLII", "RESP"])
     assert helper_leads(resp, 0) == []
+
+
+def test_pipeline_brings_the_other_lead_to_the_model_rate(records):
+    from app.ecg.filters import resample
+
+    rec = records["100"]
+    n = int(300 * FS)
+    sig = resample(rec.signals[:n].astype(np.float64), FS, 250.0).astype(np.float32)
+    noise = _burst(n, 60, 180, 0.25 * np.ptp(rec.signals[:3600, 0]))
+    sig[:, 0] += resample(noise, FS, 250.0)[: len(sig)].astype(np.float32)
+    ref = rec.ref_samples[rec.ref_samples < n - 40]
+    at250 = dataclasses.replace(rec, signals=sig, fs=250.0, ref_samples=np.round(ref * 250.0 / FS).astype(np.int64),
+                                ref_symbols=np.asarray(rec.ref_symbols)[: len(ref)])
+    m = match_beats(extract_beats(at250).samples, at250.ref_samples, 250.0, 0.15)
+    assert m.se >= 0.99 and m.ppv >= 0.99, (m.se, m.ppv)
+    alone = dataclasses.replace(at250, leads=["MLII", "RESP"])  # no other ECG lead to help
+    m1 = match_beats(extract_beats(alone).samples, at250.ref_samples, 250.0, 0.15)
+    assert m1.ppv < 0.95, m1.ppv
