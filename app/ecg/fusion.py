@@ -94,17 +94,18 @@ def noisy_runs(stats, n: int, fs: float) -> list[tuple[int, int]]:
     return runs
 
 
-def fused_feature(d: np.ndarray, feat: np.ndarray, others, fs: float, feature,
-                  executor=None) -> tuple[np.ndarray, np.ndarray]:
+def fused_feature(d: np.ndarray, feat: np.ndarray, others, fs: float, feature, executor=None,
+                  stats=None) -> list[tuple[int, int]]:
     """The analysed lead's (d, feat) with the other leads' averaged in over the noisy stretches of
-    ``feat``; elsewhere untouched. Overwrites and returns ``d`` and ``feat``.
+    ``feat`` (in place); elsewhere untouched. Returns the stretches [a, b) that were changed.
+    ``stats``: ``block_stats(feat, fs)`` when the caller has it.
 
     In a stretch, every lead's feature is divided by its local beat level and
     fused^2 = sum_i c_i (f_i / level_i)^2, c_i = w_i / sum_j w_j per block (w = (level / floor)
     ** WEIGHT_POWER), interpolated between block centres; the result is multiplied by the analysed
     lead's level again, so that the detector's thresholds see one continuous scale."""
     n = len(feat)
-    centres, level0, floor0 = stats0 = block_stats(feat, fs)
+    centres, level0, floor0 = stats0 = stats if stats is not None else block_stats(feat, fs)
     runs = noisy_runs(stats0, n, fs) if len(others) else []
     block = block_length(fs)
     for a, b in runs:
@@ -134,7 +135,7 @@ def fused_feature(d: np.ndarray, feat: np.ndarray, others, fs: float, feature,
             acc_d += ci * np.square(dl)
         feat[a:b] = np.sqrt(acc_f) * lv0
         d[a:b] = np.sqrt(acc_d) * lv0
-    return d, feat
+    return runs
 
 
 def _local_long_rr(peaks: np.ndarray) -> np.ndarray:
@@ -145,11 +146,12 @@ def _local_long_rr(peaks: np.ndarray) -> np.ndarray:
     return np.interp(peaks, peaks[1:], q)
 
 
-def drop_extra_beats(peaks: np.ndarray, feat: np.ndarray, fs: float) -> np.ndarray:
-    """``peaks`` without the noise spikes that split an RR interval in noisy stretches."""
+def drop_extra_beats(peaks: np.ndarray, feat: np.ndarray, fs: float, stats=None) -> np.ndarray:
+    """``peaks`` without the noise spikes that split an RR interval in noisy stretches.
+    ``stats``: ``block_stats(feat, fs)`` when the caller has it."""
     if len(peaks) < 5:
         return peaks
-    noisy = noise_ratio_at(peaks, block_stats(feat, fs)) > NOISY_RATIO
+    noisy = noise_ratio_at(peaks, stats if stats is not None else block_stats(feat, fs)) > NOISY_RATIO
     if not noisy.any():
         return peaks
     height = feat[peaks]

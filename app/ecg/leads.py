@@ -50,5 +50,5 @@ def choose_lead(recording: Recording, override: str | int | None = None) -> int:
 def helper_leads(recording: Recording, index: int) -> list[int]:
     """Usable ECG leads other than ``index`` (they help the R-peak detector in noise)."""
     names = list(recording.leads)
-    problems = lead_problems(recording.signals)
-    return [i for i, p in enumerate(problems) if i != index and not p and not _NOT_ECG.search(names[i])]
+    ecg = [i for i in range(recording.n_leads) if i != index and not _NOT_ECG.search(names[i])]
+    return [i for i in ecg if not lead_problems(recording.signals[:, i:i + 1])[0]]  # views, no copies

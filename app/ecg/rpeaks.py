@@ -24,7 +24,7 @@ import numpy as np
 from scipy import signal
 
 from app.ecg.filters import _butter_sos, fill_nan
-from app.ecg.fusion import MAX_LEADS, drop_extra_beats, fused_feature
+from app.ecg.fusion import MAX_LEADS, block_stats, drop_extra_beats, fused_feature
 
 REFRACTORY_S = 0.2  # candidate peaks at least this far apart
 MWI_S = 0.15  # moving-window integration length
@@ -258,9 +258,10 @@ def detect_rpeaks(x, fs: float, others=(), executor=None) -> np.ndarray:
     if len(x) < int(0.5 * fs) or not np.ptp(x) > 0:
         return np.zeros(0, dtype=np.int64)
     bp, d, feat = qrs_feature(x, fs)
+    stats = block_stats(feat, fs)
     others = [o for o in others if len(o) == len(x)][: MAX_LEADS - 1]
-    if others:
-        d, feat = fused_feature(d, feat, others, fs, qrs_feature, executor)
+    if others and fused_feature(d, feat, others, fs, qrs_feature, executor, stats):
+        stats = block_stats(feat, fs)  # of the fused feature
     cand, _ = signal.find_peaks(feat, distance=max(int(REFRACTORY_S * fs), 1))
     if cand.size == 0:
         return np.zeros(0, dtype=np.int64)
@@ -280,4 +281,4 @@ def detect_rpeaks(x, fs: float, others=(), executor=None) -> np.ndarray:
     merged = refine_peaks(cand[acc], bp, fs)
     acc = acc[_refractory_keep(merged, h[acc], fs)]
     peaks = np.unique(refine_peaks(cand[acc], bp, fs, FINAL_REFINE_S, FINAL_POLARITY))
-    return drop_extra_beats(peaks, feat, fs).astype(np.int64)
+    return drop_extra_beats(peaks, feat, fs, stats).astype(np.int64)
