@@ -30,7 +30,8 @@ BLOCK_S = 2.0  # local statistics per block ...
 SMOOTH_BLOCKS = 5  # ... median-filtered over this many blocks
 LEVEL_Q, FLOOR_Q = 98.0, 50.0  # beat level and noise floor: percentiles of the feature per block
 STATS_STRIDE = 4  # ... of every 4th sample (the feature is a 150-ms moving integral: smooth)
-WEIGHT_POWER = 2.0  # lead weight = (level / floor) ** WEIGHT_POWER
+WEIGHT_POWER = 2.0  # lead weight = (level / floor) ** WEIGHT_POWER ...
+FLAT_LEVEL = 1e-9  # ... and 0 where the beat level is below this (a flat or missing stretch)
 MAX_LEADS = 3  # the analysed lead and at most two others
 CHUNK = 1 << 21  # samples per piece (97 minutes at 360 Hz)
 PAD = 1024  # samples of context on each side of a piece of another lead (filter edges)
@@ -94,6 +95,11 @@ def noisy_runs(stats, n: int, fs: float) -> list[tuple[int, int]]:
     return runs
 
 
+def _weight(level: np.ndarray, floor: np.ndarray) -> np.ndarray:
+    """A lead's weight per block: (level / floor) ** WEIGHT_POWER; 0 where the lead is flat."""
+    return np.where(level > FLAT_LEVEL, (level / floor) ** WEIGHT_POWER, 0.0)
+
+
 def fused_feature(d: np.ndarray, feat: np.ndarray, others, fs: float, feature, executor=None,
                   stats=None) -> list[tuple[int, int]]:
     """The analysed lead's (d, feat) with the other leads' averaged in over the noisy stretches of
@@ -114,7 +120,7 @@ def fused_feature(d: np.ndarray, feat: np.ndarray, others, fs: float, feature, e
         c_run = centres[k0:k1]
         pos = np.arange(a, b, dtype=np.float64)
         lv0 = np.interp(pos, c_run, level0[k0:k1])
-        weights = [(level0[k0:k1] / floor0[k0:k1]) ** WEIGHT_POWER]
+        weights = [_weight(level0[k0:k1], floor0[k0:k1])]
         feats = [(d[a:b] / lv0, feat[a:b] / lv0)]
         for f in job:
             de, fe = f.result()
@@ -123,10 +129,10 @@ def fused_feature(d: np.ndarray, feat: np.ndarray, others, fs: float, feature, e
             if len(lv) < k1 - k0:  # the stretch's last partial block: its neighbour's statistics
                 lv = np.r_[lv, np.full(k1 - k0 - len(lv), lv[-1])]
                 fl = np.r_[fl, np.full(k1 - k0 - len(fl), fl[-1])]
-            weights.append((lv / fl) ** WEIGHT_POWER)
+            weights.append(_weight(lv, fl))
             lvi = np.interp(pos, c_run, lv)
             feats.append((de / lvi, fe / lvi))
-        total = np.sum(weights, axis=0)
+        total = np.maximum(np.sum(weights, axis=0), 1e-12)
         acc_f = np.zeros(b - a)
         acc_d = np.zeros(b - a)
         for w, (dl, fl) in zip(weights, feats):
