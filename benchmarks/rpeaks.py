@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 from app.ecg.errors import InvalidRecordError
-from app.ecg.fusion import MAX_LEADS
 from app.ecg.leads import choose_lead, helper_leads
 from app.ecg.matching import excluded_mask, match_beats
 from app.ecg.readers import read_record
@@ -106,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         li = choose_lead(rec)
         x = rec.signals[:, li].astype(np.float64)
-        others = [] if args.single_lead else [rec.signals[:, j] for j in helper_leads(rec, li)[: MAX_LEADS - 1]]
+        # as the pipeline: the other ECG leads (detect_rpeaks uses at most MAX_LEADS - 1 of them)
+        others = [] if args.single_lead else [rec.signals[:, j] for j in helper_leads(rec, li)]
         if not warm:
             detect_rpeaks(x[: int(60 * rec.fs)], rec.fs)
             warm = True

@@ -55,7 +55,7 @@ def augment(x: np.ndarray, rng: np.random.Generator, cfg, fs: float = 360.0):
     wander = (cfg.aug_wander_amp * rng.uniform(0, 1, (n, 1))
               * np.sin(2 * np.pi * rng.uniform(0.05, 0.5, (n, 1)) * t + rng.uniform(0, 2 * np.pi, (n, 1))))
     noisy = target + rng.normal(0.0, cfg.aug_noise_sd, target.shape) + wander
-    if getattr(cfg, "aug_artefact_prob", 0.0) > 0:
+    if cfg.aug_artefact_prob > 0:
         noisy += artefact_noise(n, w, rng, cfg, fs)
     return noisy.astype(np.float32), target.astype(np.float32)
 

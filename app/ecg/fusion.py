@@ -124,11 +124,7 @@ def fused_feature(d: np.ndarray, feat: np.ndarray, others, fs: float, feature, e
         feats = [(d[a:b] / lv0, feat[a:b] / lv0)]
         for f in job:
             de, fe = f.result()
-            _, lv, fl = block_stats(fe, fs) if b - a >= block else (None, level0[k0:k1], floor0[k0:k1])
-            lv, fl = lv[: k1 - k0], fl[: k1 - k0]
-            if len(lv) < k1 - k0:  # the stretch's last partial block: its neighbour's statistics
-                lv = np.r_[lv, np.full(k1 - k0 - len(lv), lv[-1])]
-                fl = np.r_[fl, np.full(k1 - k0 - len(fl), fl[-1])]
+            _, lv, fl = block_stats(fe, fs)  # a stretch starts on the block grid: the same k1 - k0 blocks
             weights.append(_weight(lv, fl))
             lvi = np.interp(pos, c_run, lv)
             feats.append((de / lvi, fe / lvi))
