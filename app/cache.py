@@ -273,6 +273,17 @@ def current_model_id(settings: Settings | None = None) -> str:
         return model_dir.name
 
 
+def current_model_version(settings: Settings | None = None) -> str:
+    """The configured model's id and a digest of its calibration.json: what an analysis depends on
+    (a recalibrated bundle keeps its id and weights but scores and flags beats differently)."""
+    settings = settings or (_state.settings if _state else get_settings())
+    try:
+        digest = hashlib.sha256((Path(settings.model_dir) / "calibration.json").read_bytes()).hexdigest()[:12]
+    except OSError:
+        digest = "none"
+    return f"{current_model_id(settings)}+{digest}"
+
+
 def options_string(lead=None, beats: str = "detect") -> str:
     return f"lead={'' if lead is None else lead}|beats={beats}"
 
@@ -432,7 +443,8 @@ def has_entry(key: str) -> bool:
 
 def recording_key(recording, lead=None, beats: str = "detect") -> str:
     """The analysis key of a recording with the current model and these options."""
-    return analysis_key(content_hash(recording), current_model_id(_current().settings), options_string(lead, beats))
+    return analysis_key(content_hash(recording), current_model_version(_current().settings),
+                        options_string(lead, beats))
 
 
 def _key_lock(st: _State, key: str) -> threading.Lock:

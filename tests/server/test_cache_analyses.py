@@ -77,7 +77,7 @@ def test_bad_recording_raises_and_caches_nothing(fresh_cache, rec233):
     flat.signals = np.zeros_like(flat.signals)
     with pytest.raises(InvalidRecordError):
         cache.submit(flat)
-    key = cache.analysis_key(cache.content_hash(flat), cache.current_model_id(), cache.options_string())
+    key = cache.recording_key(flat)
     assert cache.get_entry(key) is None
 
 
@@ -87,7 +87,7 @@ def test_lock_left_by_a_killed_worker_is_taken_over(fresh_cache, rec233):
     import sys
 
     rec = _cut(rec233, 60, gain=1.02)
-    key = cache.analysis_key(cache.content_hash(rec), cache.current_model_id(), cache.options_string())
+    key = cache.recording_key(rec)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()  # its pid is now free: a worker that died while holding the lock
     fresh_cache.cache.set(key + ":computing", f"{socket.gethostname()}:{dead.pid}", timeout=600)

@@ -57,6 +57,23 @@ def test_keys_depend_on_secret_model_and_options(rec100):
     assert k != hashlib.sha256(f"{h}|m1|{cache.options_string(None, 'detect')}".encode()).hexdigest()
 
 
+def test_a_recalibrated_model_gets_new_analysis_keys(tmp_path):
+    """Same model id and weights, another calibration.json: cached scores must not be reused."""
+    import shutil
+
+    model = get_settings().model_dir
+    for name in ("manifest.json", "calibration.json"):
+        shutil.copy(model / name, tmp_path / name)
+    settings = get_settings(model_dir=tmp_path)
+    before = cache.current_model_version(settings)
+    assert before.startswith(cache.current_model_id(settings) + "+")
+    assert before == cache.current_model_version(get_settings())  # the copy: same version
+    cal = tmp_path / "calibration.json"
+    cal.write_text(cal.read_text().replace('"statistical"', '"statistical" ', 1))
+    assert cache.current_model_version(settings) != before
+    assert cache.current_model_id(settings) == cache.current_model_id(get_settings())
+
+
 @pytest.mark.parametrize("key", ["", "abc", "../../etc/passwd", "G" * 64, "0" * 63, "0" * 65, None])
 def test_malformed_keys_are_rejected(key):
     assert not cache.is_valid_key(key)
