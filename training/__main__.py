@@ -34,7 +34,11 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=int, default=None, help="override the configured epochs")
     p.add_argument("--recalibrate", action="store_true", help="keep the trained encoder/decoder in --out; "
                    "redo only the calibration (and evaluation)")
+    p.add_argument("--swap-split", action="store_true",
+                   help="train on the DS1 validation records and calibrate on the training records: a second "
+                   "DS1 fold for `python -m training.ds1_protocol --model OUT` (no DS2 evaluation)")
     a = p.parse_args(argv)
+    a.skip_eval = a.skip_eval or a.swap_split
     a.data_dir = a.data_dir or (str(default_data_dir()) if default_data_dir() else None)
     if a.data_dir is None or not (Path(a.data_dir) / "101.hea").exists():
         if not a.quick:
@@ -89,24 +93,33 @@ def manifest(cfg, model_id, n_train, n_val, params, seconds, metrics, history) -
     }
 
 
+def config_for(args):
+    """training.config's Config for these command-line arguments."""
+    from training.config import Config, quick_config
+
+    cfg = quick_config(samples=args.data_dir is None) if args.quick else Config()
+    if args.epochs:
+        cfg = replace(cfg, epochs=args.epochs)
+    if args.swap_split:
+        cfg = replace(cfg, train_records=cfg.validation_records, validation_records=cfg.train_records)
+    return cfg
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     import numpy as np
 
     from app.model.bundle import ModelBundle, save_bundle
     from training.calibrate import calibrate
-    from training.config import Config, quick_config
     from training.data import load_records, normal_windows
     from training.train import train_vae
 
-    cfg = quick_config(samples=args.data_dir is None) if args.quick else Config()
+    cfg = config_for(args)
     if args.data_dir is None:
         from app.config import SAMPLES_DIR
 
         args.data_dir = str(SAMPLES_DIR)
         print("MIT-BIH database not found: --quick smoke run on the bundled samples (not a model)")
-    if args.epochs:
-        cfg = replace(cfg, epochs=args.epochs)
     out = Path(args.out)
     t0 = time.time()
     print(f"loading DS1 beats from {args.data_dir}", flush=True)
@@ -138,7 +151,7 @@ def main(argv=None) -> int:
     if args.quick:
         shutil.rmtree(work, ignore_errors=True)
     print(f"bundle written to {out} ({time.time() - t0:.1f} s)", flush=True)
-    if not args.quick and not args.recalibrate:  # the latent page's cloud of DS1 normals, tied to the
+    if not (args.quick or args.recalibrate or args.swap_split):  # the latent page's cloud of DS1 normals, tied to the
         # encoder's weights only (a recalibration keeps them, and the cloud)
         from training.reference_cloud import main as reference_cloud
 

@@ -62,6 +62,9 @@ class Config:
     # alone were tried on the strict DS1 protocol (python -m training.ds1_protocol): pooled AP
     # 0.872 -> 0.919, S sens 0.87 -> 0.93, same N false alarms, but per-record AUROC lower in 4 of
     # the 8 records and no record-bootstrap interval excluding 0, so not adopted (not a clear win).
+    # Second DS1 fold (python -m training --swap-split; strict protocol on the other 14 records):
+    # AUROC 0.967 vs 0.968, AP 0.782 vs 0.761; a rule fixed beforehand asked for AUROC >= committed:
+    # not adopted again.
     ensemble_features: tuple = ("recon_z", "log_latent_distance", "kl_z", "prematurity", "compensation",
                                 "late", "rr_change")
     # records shorter than short_record_s: the model for them (features that need no statistics of

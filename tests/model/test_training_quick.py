@@ -32,3 +32,14 @@ def test_quick_training_writes_a_usable_bundle(tmp_path):
 
     a = analyze(read_record(SAMPLES_DIR / "105"), bundle=load_bundle(out))
     assert a.model_id == "cvae-quick" and np.isfinite(a.table.score).all()
+
+
+def test_swap_split_trains_on_the_validation_records_and_skips_ds2():
+    from training.__main__ import config_for, parse_args
+
+    plain = config_for(parse_args(["--quick", "--out", "x"]))
+    a = parse_args(["--quick", "--swap-split", "--out", "x"])
+    swapped = config_for(a)
+    assert swapped.train_records == plain.validation_records
+    assert swapped.validation_records == plain.train_records
+    assert a.skip_eval  # a second DS1 fold: DS2 is not read
