@@ -141,6 +141,8 @@ def calibrate(forward, train_normals, val_beats: dict, cfg, names=None):
     val_out = {r: forward(b.windows) for r, b in val_beats.items()}
     calibration = {"short_record_s": cfg.short_record_s,
                    "global": global_statistics(forward(train_normals)[0], val_out, val_beats)}
+    if cfg.latent_second_cluster:
+        calibration["latent_second_cluster"] = dict(cfg.latent_second_cluster)
     scores = {r: scores_of(b, val_out[r], calibration) for r, b in val_beats.items()}
     X, y, cls = _xy(scores, names)
     calibration["ensemble"] = fit_ensemble(X, y, names, cfg.ensemble_C, cfg.seed)

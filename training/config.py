@@ -70,6 +70,10 @@ class Config:
     # records shorter than short_record_s: the model for them (features that need no statistics of
     # the record; fit on the same full records, offset on 30-s pieces). None: the main features.
     fallback_ensemble_features: tuple | None = None
+    # a second latent reference for records whose normal beats have two shapes
+    # (app.model.scorers.second_cluster_distance); None: off. Measured on both DS1 folds with
+    # `python -m training.ds1_protocol` (recipe (d)); not adopted yet (no rule run, no recalibration).
+    latent_second_cluster: dict | None = None
     statistical_k: float = 2.0       # default rule: mean + 2 sd of DS1-validation normals
     percentile: float = 99.0
     fixed_threshold: float = 0.0       # the logistic ensemble's 50 % point

@@ -7,7 +7,7 @@ For each DS1 validation record of the bundle's split: the ensemble is fit AND it
 the record's DETECTED beats (``extract_beats(beats="detect")``, labelled by the reference beat
 matched within 150 ms) are then scored and flagged, as a new patient's would be in the app.
 Prints pooled AUROC, AP, N false-alarm rate (worst record), S/V/F sensitivity and the median
-per-record AUROC for each recipe in ``RECIPES`` (fit beats, features, C) at each k.
+per-record AUROC for each recipe in ``RECIPES`` (fit beats, features, C, scoring options) at each k.
 """
 from __future__ import annotations
 
@@ -23,12 +23,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ALL7 = ("recon_z", "log_latent_distance", "kl_z", "prematurity", "compensation", "late", "rr_change")
 RHYTHM_Z5 = ("log_latent_distance", "prematurity_z", "compensation_z", "late_z", "rr_change_z")
-# name -> (beats the ensemble and threshold are fit on, features, C)
+SECOND_CLUSTER = {"far_q": 0.6, "rr_tol": 0.1, "min_frac": 0.15}  # app.model.scorers.second_cluster_distance
+# name -> (beats the ensemble and threshold are fit on, features, C, calibration entries added for scoring)
 RECIPES = {
-    "committed (7 features, fit on reference beats)": ("reference", ALL7, 1.0),
-    "(a) 7 features, fit on detected beats": ("detect", ALL7, 1.0),
-    "(c) 7 features, detected, C=0.01": ("detect", ALL7, 0.01),
-    "(b) latent distance + rhythm z in record, detected": ("detect", RHYTHM_Z5, 1.0),
+    "committed (7 features, fit on reference beats)": ("reference", ALL7, 1.0, {}),
+    "(a) 7 features, fit on detected beats": ("detect", ALL7, 1.0, {}),
+    "(c) 7 features, detected, C=0.01": ("detect", ALL7, 0.01, {}),
+    "(b) latent distance + rhythm z in record, detected": ("detect", RHYTHM_Z5, 1.0, {}),
+    "(d) committed + second on-rhythm latent cluster": ("reference", ALL7, 1.0,
+                                                        {"latent_second_cluster": SECOND_CLUSTER}),
 }
 
 
@@ -84,10 +87,11 @@ def main(argv=None) -> int:
         print(f"error: {a.model}: validation records {list(val)} are not DS1 records", file=sys.stderr)
         return 2
     cfg = replace(Config(), validation_records=val)
-    scores = {mode: record_scores(load_records(data_dir, val, replace(cfg, beats=mode)), bundle.forward,
-                                  bundle.calibration) for mode in ("reference", "detect")}
+    beats = {mode: load_records(data_dir, val, replace(cfg, beats=mode)) for mode in ("reference", "detect")}
     print(f"strict DS1 leave-one-record-out, detected beats, records {' '.join(val)}, model {bundle.model_id}")
-    for name, (fit_mode, names, C) in RECIPES.items():
+    for name, (fit_mode, names, C, extra) in RECIPES.items():
+        calibration = {**bundle.calibration, **extra}
+        scores = {mode: record_scores(beats[mode], bundle.forward, calibration) for mode in {fit_mode, "detect"}}
         for k in a.k:
             m = protocol_metrics(scores[fit_mode], scores["detect"], names, C, cfg.seed, k)
             print(table_line(name, k, m), flush=True)

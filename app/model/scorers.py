@@ -134,6 +134,25 @@ def record_reference(log_recon, z_mean, kl, calibration: dict, duration_s: float
             "distance_ratio": 1.0, "rr": rr}
 
 
+def second_cluster_distance(z: np.ndarray, d: np.ndarray, rhythm: dict, far_q: float = 0.6,
+                            rr_tol: float = 0.1, min_frac: float = 0.15) -> np.ndarray:
+    """``d`` (latent distance to the record's dominant cluster), or the distance to a second cluster
+    of normal-looking rhythm where that is smaller.
+
+    A record's normal beats may come in two shapes (intermittent pre-excitation or bundle-branch
+    block): the second shape is far from the dominant cluster but on the rhythm. Candidates are the
+    beats beyond the ``far_q`` quantile of ``d`` that are neither premature nor followed by a pause
+    (both log RR ratios within ``rr_tol``; a bigeminal ectopic beat fails the second); if they are at
+    least ``min_frac`` of the beats, their robust centre and covariance are a second reference.
+    """
+    cand = ((d > np.quantile(d, far_q)) & (np.abs(rhythm["prematurity"]) < rr_tol)
+            & (np.abs(rhythm["compensation"]) < rr_tol))
+    if cand.sum() < max(min_frac * len(d), 2 * z.shape[1]):
+        return d
+    centre, cov = robust_centre_cov(z[cand])
+    return np.minimum(d, mahalanobis(z, centre, cov))
+
+
 def beat_scores(windows, z_mean, z_log_var, recon, time_s, calibration: dict, duration_s: float) -> dict:
     """Every per-beat score (raw and record-normalized) plus the rhythm features (raw and z)."""
     err = recon_error(windows, recon)
@@ -141,11 +160,15 @@ def beat_scores(windows, z_mean, z_log_var, recon, time_s, calibration: dict, du
     kl = kl_divergence(z_mean, z_log_var)
     rhythm = rhythm_features(time_s)
     ref = record_reference(log_err, z_mean, kl, calibration, duration_s, rhythm=rhythm)
+    # fallback: distance to the training normals, rescaled to the within-record distance scale
+    distance = mahalanobis(z_mean, ref["centre"], ref["cov"]) * ref["distance_ratio"]
+    second = calibration.get("latent_second_cluster")  # off unless the calibration asks for it
+    if second and not ref["fallback"]:
+        distance = second_cluster_distance(z_mean, distance, rhythm, **second)
     return {
         "recon_error": err,
         "recon_z": robust_z(log_err, *ref["recon"]),
-        # fallback: distance to the training normals, rescaled to the within-record distance scale
-        "latent_distance": mahalanobis(z_mean, ref["centre"], ref["cov"]) * ref["distance_ratio"],
+        "latent_distance": distance,
         "kl": kl,
         "kl_z": robust_z(kl, *ref["kl"]),
         "rr_score": rr_score(rhythm),

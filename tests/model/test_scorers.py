@@ -87,3 +87,60 @@ def test_short_record_rhythm_z_uses_the_training_rhythm_statistics():
                             t, cal, duration_s=32.0)
     assert s["short_record_fallback"] is True
     np.testing.assert_allclose(s["rr_prematurity_z"], np.clip(s["rr_prematurity"], -1.5, 1.5) / 0.1)
+
+
+def _two_shapes(rng, times, second):
+    """Latent means: shape A (N(0, 1) in 16 dims) everywhere, shape B (N(6, 1)) where ``second``."""
+    z = rng.normal(0.0, 1.0, (len(times), 16))
+    z[second] += 6.0
+    return z
+
+
+def test_second_on_rhythm_cluster_becomes_a_reference_but_ectopic_beats_do_not():
+    rng = np.random.default_rng(3)
+    t = np.cumsum(np.full(1200, 0.8))
+    second = np.zeros(len(t), bool)
+    second[700:1100] = True                 # a run of normal beats of another shape, on the rhythm
+    ectopic = np.arange(100, 600, 10)       # premature beats of a third shape, each with its pause
+    t[ectopic] -= 0.3
+    z = _two_shapes(rng, t, second)
+    z[ectopic] -= 6.0
+    rhythm = scorers.rhythm_features(t)
+    centre, cov = scorers.robust_centre_cov(z)
+    d = scorers.mahalanobis(z, centre, cov)
+    assert np.median(d[second]) > 5 * np.median(d[~second])  # one reference: the second shape is far
+    d2 = scorers.second_cluster_distance(z, d, rhythm)
+    assert np.median(d2[second]) < 1.5 * np.median(d[~second])  # ... and near its own reference
+    normal = ~second
+    normal[ectopic] = False
+    assert d2[ectopic].min() > 3 * d2[normal].max()              # the ectopic beats stay far
+    np.testing.assert_array_equal(d2[:100], d[:100])             # the dominant beats are unchanged
+
+
+def test_bigeminal_ectopic_beats_do_not_form_a_second_reference():
+    rng = np.random.default_rng(4)
+    rr = np.tile([0.55, 1.05], 500)          # N-V-N-V...: each V early and followed by a pause
+    t = np.cumsum(rr)
+    second = np.zeros(len(t), bool)
+    second[1::2] = True                      # the V beats
+    z = _two_shapes(rng, t, second)
+    rhythm = scorers.rhythm_features(t)
+    d = scorers.mahalanobis(z, *scorers.robust_centre_cov(z))
+    np.testing.assert_array_equal(scorers.second_cluster_distance(z, d, rhythm), d)
+
+
+def test_beat_scores_use_the_second_cluster_only_when_the_calibration_asks():
+    rng = np.random.default_rng(5)
+    n = 400
+    t = np.cumsum(np.full(n, 0.8))
+    second = np.arange(n) >= 250
+    z = _two_shapes(rng, t, second)
+    w = rng.normal(0.0, 0.01, (n, 256))
+    cal = {"short_record_s": 60.0, "global": {"log_recon": [0.0, 1.0], "kl": [0.0, 1.0],
+                                                "latent_centre": [0.0] * 16, "latent_cov": np.eye(16).tolist()}}
+    off = scorers.beat_scores(w, z, np.zeros_like(z), w, t, cal, float(t[-1]))
+    on = scorers.beat_scores(w, z, np.zeros_like(z), w, t,
+                             {**cal, "latent_second_cluster": {"far_q": 0.6, "rr_tol": 0.1, "min_frac": 0.15}},
+                             float(t[-1]))
+    assert np.median(on["latent_distance"][second]) < 0.3 * np.median(off["latent_distance"][second])
+    np.testing.assert_array_equal(on["recon_z"], off["recon_z"])
