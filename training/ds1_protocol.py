@@ -24,15 +24,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ALL7 = ("recon_z", "log_latent_distance", "kl_z", "prematurity", "compensation", "late", "rr_change")
 RHYTHM_Z5 = ("log_latent_distance", "prematurity_z", "compensation_z", "late_z", "rr_change_z")
-SECOND_CLUSTER = {"far_q": 0.6, "rr_tol": 0.1, "min_frac": 0.15}  # app.model.scorers.second_cluster_distance
-# name -> (beats the ensemble and threshold are fit on, features, C, calibration entries added for scoring)
+ONE_REFERENCE = {"latent_second_cluster": None}  # the latent distance to the training normals only
+SECOND_CLUSTER = {"latent_second_cluster": {"far_q": 0.6, "rr_tol": 0.1, "min_frac": 0.15}}
+# name -> (beats the ensemble and threshold are fit on, features, C, calibration entries set for scoring)
 RECIPES = {
-    "committed (7 features, fit on reference beats)": ("reference", ALL7, 1.0, {}),
-    "(a) 7 features, fit on detected beats": ("detect", ALL7, 1.0, {}),
-    "(c) 7 features, detected, C=0.01": ("detect", ALL7, 0.01, {}),
-    "(b) latent distance + rhythm z in record, detected": ("detect", RHYTHM_Z5, 1.0, {}),
-    "(d) committed + second on-rhythm latent cluster": ("reference", ALL7, 1.0,
-                                                        {"latent_second_cluster": SECOND_CLUSTER}),
+    "committed (7 features, reference beats, 2nd cluster)": ("reference", ALL7, 1.0, SECOND_CLUSTER),
+    "(0) 7 features, reference beats, one reference": ("reference", ALL7, 1.0, ONE_REFERENCE),
+    "(a) 7 features, fit on detected beats": ("detect", ALL7, 1.0, ONE_REFERENCE),
+    "(c) 7 features, detected, C=0.01": ("detect", ALL7, 0.01, ONE_REFERENCE),
+    "(b) latent distance + rhythm z in record, detected": ("detect", RHYTHM_Z5, 1.0, ONE_REFERENCE),
 }
 
 
