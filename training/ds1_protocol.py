@@ -28,7 +28,8 @@ ONE_REFERENCE = {"latent_second_cluster": None}  # the latent distance to the tr
 SECOND_CLUSTER = {"latent_second_cluster": {"far_q": 0.6, "rr_tol": 0.1, "min_frac": 0.15}}
 # name -> (beats the ensemble and threshold are fit on, features, C, calibration entries set for scoring)
 RECIPES = {
-    "committed (7 features, reference beats, 2nd cluster)": ("reference", ALL7, 1.0, SECOND_CLUSTER),
+    "committed (rhythm z, detected, 2nd cluster)": ("detect", RHYTHM_Z5, 1.0, SECOND_CLUSTER),
+    "(d) 7 features, reference beats, 2nd cluster": ("reference", ALL7, 1.0, SECOND_CLUSTER),
     "(0) 7 features, reference beats, one reference": ("reference", ALL7, 1.0, ONE_REFERENCE),
     "(a) 7 features, fit on detected beats": ("detect", ALL7, 1.0, ONE_REFERENCE),
     "(c) 7 features, detected, C=0.01": ("detect", ALL7, 0.01, ONE_REFERENCE),
