@@ -20,20 +20,20 @@ from pathlib import Path
 
 import numpy as np
 
+from training.config import RHYTHM_Z_FEATURES, SEVEN_FEATURES
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-ALL7 = ("recon_z", "log_latent_distance", "kl_z", "prematurity", "compensation", "late", "rr_change")
-RHYTHM_Z5 = ("log_latent_distance", "prematurity_z", "compensation_z", "late_z", "rr_change_z")
 ONE_REFERENCE = {"latent_second_cluster": None}  # the latent distance to the training normals only
 SECOND_CLUSTER = {"latent_second_cluster": {"far_q": 0.6, "rr_tol": 0.1, "min_frac": 0.15}}
 # name -> (beats the ensemble and threshold are fit on, features, C, calibration entries set for scoring)
 RECIPES = {
-    "committed (rhythm z, detected, 2nd cluster)": ("detect", RHYTHM_Z5, 1.0, SECOND_CLUSTER),
-    "(d) 7 features, reference beats, 2nd cluster": ("reference", ALL7, 1.0, SECOND_CLUSTER),
-    "(0) 7 features, reference beats, one reference": ("reference", ALL7, 1.0, ONE_REFERENCE),
-    "(a) 7 features, fit on detected beats": ("detect", ALL7, 1.0, ONE_REFERENCE),
-    "(c) 7 features, detected, C=0.01": ("detect", ALL7, 0.01, ONE_REFERENCE),
-    "(b) latent distance + rhythm z in record, detected": ("detect", RHYTHM_Z5, 1.0, ONE_REFERENCE),
+    "committed (rhythm z, detected, 2nd cluster)": ("detect", RHYTHM_Z_FEATURES, 1.0, SECOND_CLUSTER),
+    "(d) 7 features, reference beats, 2nd cluster": ("reference", SEVEN_FEATURES, 1.0, SECOND_CLUSTER),
+    "(0) 7 features, reference beats, one reference": ("reference", SEVEN_FEATURES, 1.0, ONE_REFERENCE),
+    "(a) 7 features, fit on detected beats": ("detect", SEVEN_FEATURES, 1.0, ONE_REFERENCE),
+    "(c) 7 features, detected, C=0.01": ("detect", SEVEN_FEATURES, 0.01, ONE_REFERENCE),
+    "(b) latent distance + rhythm z in record, detected": ("detect", RHYTHM_Z_FEATURES, 1.0, ONE_REFERENCE),
 }
 
 
