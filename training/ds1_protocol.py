@@ -24,7 +24,7 @@ from training.config import RHYTHM_Z_FEATURES, SEVEN_FEATURES
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-ONE_REFERENCE = {"latent_second_cluster": None}  # the latent distance to the training normals only
+ONE_REFERENCE = {"latent_second_cluster": None}  # latent distance to the record's dominant cluster only
 SECOND_CLUSTER = {"latent_second_cluster": {"far_q": 0.6, "rr_tol": 0.1, "min_frac": 0.15}}
 # name -> (beats the ensemble and threshold are fit on, features, C, calibration entries set for scoring)
 RECIPES = {
