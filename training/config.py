@@ -14,6 +14,8 @@ TRAIN_RECORDS = tuple(r for r in DS1 if r not in VALIDATION_RECORDS)
 # ensemble feature sets (app.model.ensemble.FEATURES)
 SEVEN_FEATURES = ("recon_z", "log_latent_distance", "kl_z", "prematurity", "compensation", "late", "rr_change")
 RHYTHM_Z_FEATURES = ("log_latent_distance", "prematurity_z", "compensation_z", "late_z", "rr_change_z")
+# settings of the second latent reference (app.model.scorers.second_cluster_distance)
+SECOND_CLUSTER = {"far_q": 0.6, "rr_tol": 0.1, "min_frac": 0.15}
 
 
 @dataclass(frozen=True)
@@ -87,8 +89,7 @@ class Config:
     # 0.077 -> 0.056, S 0.274 -> 0.689, V 0.907 -> 0.975. Adopted under a rule written before DS2 was
     # scored with it (each fold: AUROC >= committed - 0.002, AP >= committed, false alarms within
     # 0.01, S and V within 0.02).
-    latent_second_cluster: dict | None = field(
-        default_factory=lambda: {"far_q": 0.6, "rr_tol": 0.1, "min_frac": 0.15})
+    latent_second_cluster: dict | None = field(default_factory=lambda: dict(SECOND_CLUSTER))
     # default rule: mean + k sd of the DS1-validation normals' ensemble scores, k the smallest of
     # 2, 2.25, ..., 3 whose strict DS1 protocol (fold A) keeps N false alarms <= 3.5 % with V sens
     # >= 0.95 and S sens >= 0.85 (and V >= 0.95 on fold B): 2.25 for the rhythm-z ensemble (fold A

@@ -20,16 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
-from training.config import RHYTHM_Z_FEATURES, SEVEN_FEATURES
+from training.config import RHYTHM_Z_FEATURES, SECOND_CLUSTER, SEVEN_FEATURES
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ONE_REFERENCE = {"latent_second_cluster": None}  # latent distance to the record's dominant cluster only
-SECOND_CLUSTER = {"latent_second_cluster": {"far_q": 0.6, "rr_tol": 0.1, "min_frac": 0.15}}
+TWO_REFERENCES = {"latent_second_cluster": SECOND_CLUSTER}
 # name -> (beats the ensemble and threshold are fit on, features, C, calibration entries set for scoring)
 RECIPES = {
-    "committed (rhythm z, detected, 2nd cluster)": ("detect", RHYTHM_Z_FEATURES, 1.0, SECOND_CLUSTER),
-    "(d) 7 features, reference beats, 2nd cluster": ("reference", SEVEN_FEATURES, 1.0, SECOND_CLUSTER),
+    "committed (rhythm z, detected, 2nd cluster)": ("detect", RHYTHM_Z_FEATURES, 1.0, TWO_REFERENCES),
+    "(d) 7 features, reference beats, 2nd cluster": ("reference", SEVEN_FEATURES, 1.0, TWO_REFERENCES),
     "(0) 7 features, reference beats, one reference": ("reference", SEVEN_FEATURES, 1.0, ONE_REFERENCE),
     "(a) 7 features, fit on detected beats": ("detect", SEVEN_FEATURES, 1.0, ONE_REFERENCE),
     "(c) 7 features, detected, C=0.01": ("detect", SEVEN_FEATURES, 0.01, ONE_REFERENCE),
