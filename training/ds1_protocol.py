@@ -7,7 +7,8 @@ For each DS1 validation record of the bundle's split: the ensemble is fit AND it
 the record's DETECTED beats (``extract_beats(beats="detect")``, labelled by the reference beat
 matched within 150 ms) are then scored and flagged, as a new patient's would be in the app.
 Prints pooled AUROC, AP, N false-alarm rate (worst record), S/V/F sensitivity and the median
-per-record AUROC for each recipe in ``RECIPES`` (fit beats, features, C, scoring options) at each k.
+per-record AUROC for each recipe in ``RECIPES`` (fit beats, features, C, scoring options, record
+shift) at each k.
 """
 from __future__ import annotations
 
@@ -20,20 +21,23 @@ from pathlib import Path
 
 import numpy as np
 
-from training.config import RHYTHM_Z_FEATURES, SECOND_CLUSTER, SEVEN_FEATURES
+from training.config import RECORD_SHIFT_Q, RHYTHM_Z_FEATURES, SECOND_CLUSTER, SEVEN_FEATURES
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ONE_REFERENCE = {"latent_second_cluster": None}  # latent distance to the record's dominant cluster only
 TWO_REFERENCES = {"latent_second_cluster": SECOND_CLUSTER}
-# name -> (beats the ensemble and threshold are fit on, features, C, calibration entries set for scoring)
+# name -> (beats the ensemble and threshold are fit on, features, C, calibration entries set for
+# scoring, the ensemble's record_shift_q)
 RECIPES = {
-    "committed (rhythm z, detected, 2nd cluster)": ("detect", RHYTHM_Z_FEATURES, 1.0, TWO_REFERENCES),
-    "(d) 7 features, reference beats, 2nd cluster": ("reference", SEVEN_FEATURES, 1.0, TWO_REFERENCES),
-    "(0) 7 features, reference beats, one reference": ("reference", SEVEN_FEATURES, 1.0, ONE_REFERENCE),
-    "(a) 7 features, fit on detected beats": ("detect", SEVEN_FEATURES, 1.0, ONE_REFERENCE),
-    "(c) 7 features, detected, C=0.01": ("detect", SEVEN_FEATURES, 0.01, ONE_REFERENCE),
-    "(b) latent distance + rhythm z in record, detected": ("detect", RHYTHM_Z_FEATURES, 1.0, ONE_REFERENCE),
+    "committed (rhythm z, detected, 2nd cluster, score - record q25)": ("detect", RHYTHM_Z_FEATURES, 1.0,
+                                                                       TWO_REFERENCES, RECORD_SHIFT_Q),
+    "(e) rhythm z, detected, 2nd cluster, no record shift": ("detect", RHYTHM_Z_FEATURES, 1.0, TWO_REFERENCES, None),
+    "(d) 7 features, reference beats, 2nd cluster": ("reference", SEVEN_FEATURES, 1.0, TWO_REFERENCES, None),
+    "(0) 7 features, reference beats, one reference": ("reference", SEVEN_FEATURES, 1.0, ONE_REFERENCE, None),
+    "(a) 7 features, fit on detected beats": ("detect", SEVEN_FEATURES, 1.0, ONE_REFERENCE, None),
+    "(c) 7 features, detected, C=0.01": ("detect", SEVEN_FEATURES, 0.01, ONE_REFERENCE, None),
+    "(b) latent distance + rhythm z in record, detected": ("detect", RHYTHM_Z_FEATURES, 1.0, ONE_REFERENCE, None),
 }
 
 
@@ -44,13 +48,14 @@ def record_scores(beats, outputs, calibration) -> dict:
     return {r: scores_of(b, outputs[r], calibration) for r, b in beats.items()}
 
 
-def protocol_metrics(fit_scores: dict, test_scores: dict, names, C: float, seed: int, k: float) -> dict:
+def protocol_metrics(fit_scores: dict, test_scores: dict, names, C: float, seed: int, k: float,
+                     shift_q=None) -> dict:
     """Pooled and per-record metrics of the strict leave-one-record-out protocol."""
     from training.calibrate import leave_one_record_out, per_record, per_record_false_alarm, summary_metrics
 
     params = {"statistical": k, "percentile": 99.0, "fixed": 0.0}
     score, y, cls, rec, thr = leave_one_record_out(fit_scores, names, C, seed, params, "statistical",
-                                                   test_scores=test_scores)
+                                                   test_scores=test_scores, shift_q=shift_q)
     m = summary_metrics(score, y, cls, thr)
     fa = per_record_false_alarm(score > thr, cls, rec)
     auc = [v for v in per_record(score, y, rec).values() if v is not None]
@@ -60,7 +65,7 @@ def protocol_metrics(fit_scores: dict, test_scores: dict, names, C: float, seed:
 
 
 def table_line(name: str, k: float, m: dict) -> str:
-    return (f"{name:<52} k={k:<4g} AUROC {m['auroc']:.3f}  AP {m['ap']:.3f}  N-FA {m['N_false_alarm']:.3f} "
+    return (f"{name:<64} k={k:<4g} AUROC {m['auroc']:.3f}  AP {m['ap']:.3f}  N-FA {m['N_false_alarm']:.3f} "
             f"(worst {m['worst_record']} {m['worst_record_false_alarm']:.3f})  S {m['S_sensitivity']:.3f}  "
             f"V {m['V_sensitivity']:.3f}  F {m['F_sensitivity']:.3f}  median record AUROC "
             f"{m['median_record_auroc']:.3f}")
@@ -73,6 +78,8 @@ def main(argv=None) -> int:
     ap.add_argument("--model", default=str(ROOT / "model_store" / "cvae-v2"), help="model bundle directory")
     ap.add_argument("--data-dir", default=None, help="MIT-BIH directory (default ../shared/data/mitdb)")
     ap.add_argument("--k", type=float, nargs="*", default=[2.0], help="statistical threshold k (mean + k sd)")
+    ap.add_argument("--recipes", nargs="*", default=None,
+                    help="run only the recipes whose name starts with one of these (e.g. committed '(e)')")
     a = ap.parse_args(argv)
     data_dir = Path(a.data_dir or default_data_dir() or "")
     if not (data_dir / "101.hea").exists():
@@ -93,13 +100,14 @@ def main(argv=None) -> int:
     outputs = {mode: {r: bundle.forward(b.windows) for r, b in bs.items()} for mode, bs in beats.items()}
     scored = {}  # (mode, scoring options) -> record scores: each set once, the VAE run once per mode
     print(f"strict DS1 leave-one-record-out, detected beats, records {' '.join(val)}, model {bundle.model_id}")
-    for name, (fit_mode, names, C, extra) in RECIPES.items():
+    recipes = {n: v for n, v in RECIPES.items() if a.recipes is None or any(n.startswith(p) for p in a.recipes)}
+    for name, (fit_mode, names, C, extra, shift_q) in recipes.items():
         opts = json.dumps(extra, sort_keys=True)
         for mode in {fit_mode, "detect"} - {m for m, o in scored if o == opts}:
             scored[mode, opts] = record_scores(beats[mode], outputs[mode], {**bundle.calibration, **extra})
         scores = {mode: scored[mode, opts] for mode in {fit_mode, "detect"}}
         for k in a.k:
-            m = protocol_metrics(scores[fit_mode], scores["detect"], names, C, cfg.seed, k)
+            m = protocol_metrics(scores[fit_mode], scores["detect"], names, C, cfg.seed, k, shift_q)
             print(table_line(name, k, m), flush=True)
     return 0
 

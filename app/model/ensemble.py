@@ -1,7 +1,11 @@
 """Ensemble: the normalized scores combined by a logistic model fit on DS1 validation records.
 
-The ensemble score is the model's logit (log-odds that a beat is not normal): unbounded, with
-the default threshold calibrated on DS1 validation normals. Weights live in calibration.json.
+The ensemble score is the model's logit (log-odds that a beat is not normal), minus the record's
+own ``record_shift_q``-th percentile logit when the calibration names one: the bulk of each
+record's normal beats then starts at the same place whatever the patient, so one threshold fits
+unseen patients better (a low percentile, so a record with up to ~3/4 ectopic beats is still
+shifted by a normal beat's score). Unbounded, with the default threshold calibrated on DS1
+validation normals. Weights live in calibration.json.
 """
 from __future__ import annotations
 
@@ -43,13 +47,23 @@ def ensemble_score(scores: dict, ensemble: dict) -> np.ndarray:
     the same DS1 records) shifted by its ``offset``, which puts the fallback normal-score
     distribution where the threshold statistics expect it (DS1). Older calibrations without a
     fallback model shift the main model's logit by ``fallback_offset``.
+
+    ``scores`` must hold ONE whole record's beats: with ``record_shift_q`` the main logit is
+    shifted by that record's percentile (``record_shift``).
     """
     if scores.get("short_record_fallback") is True:
         fb = ensemble.get("fallback")
         if fb is not None:
             return logistic_logit(scores, fb) + float(fb.get("offset", 0.0))
         return logistic_logit(scores, ensemble) + float(ensemble.get("fallback_offset", 0.0))
-    return logistic_logit(scores, ensemble)
+    return record_shift(logistic_logit(scores, ensemble), ensemble.get("record_shift_q"))
+
+
+def record_shift(logit: np.ndarray, q) -> np.ndarray:
+    """``logit`` minus its own ``q``-th percentile (unchanged when ``q`` is None or no beats)."""
+    if q is None or len(logit) == 0:
+        return logit
+    return logit - float(np.percentile(logit, float(q)))
 
 
 def fit_ensemble(X: np.ndarray, y: np.ndarray, names, C: float = 1.0, seed: int = 0) -> dict:

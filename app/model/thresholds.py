@@ -2,7 +2,8 @@
 
 statistical: mean + k * sd of the ensemble scores of DS1-validation normal beats (param k);
 percentile:  the given percentile of those scores (param p);
-fixed:       the value itself (param = value; 0.0 is the logistic model's 50 % point).
+fixed:       the value itself (param = value; in log-odds above the record's 25th-percentile beat
+             when the ensemble has a record shift, else 0.0 is the logistic model's 50 % point).
 The default method and its parameter were chosen on DS1 validation records (calibration.json).
 """
 from __future__ import annotations

@@ -37,3 +37,23 @@ def test_short_record_is_scored_by_the_fallback_model_plus_its_offset():
     # an older calibration without a fallback model: the main model shifted by fallback_offset
     np.testing.assert_allclose(ensemble_score(short_s, {**main, "fallback_offset": 0.5}),
                                np.log1p(short_s["latent_distance"]) + short_s["rr_prematurity_z"] + 0.5)
+
+
+def test_record_shift_subtracts_the_records_own_percentile_and_spares_short_records():
+    rng = np.random.default_rng(2)
+    main = {"features": ["log_latent_distance", "prematurity_z"], "mean": [0.0, 0.0], "sd": [1.0, 1.0],
+            "coef": [1.0, 1.0], "intercept": 0.0, "record_shift_q": 25.0}
+    fb = {"features": ["recon_z"], "mean": [0.0], "sd": [1.0], "coef": [1.0], "intercept": 0.0, "offset": 0.0}
+    s = _scores(400, rng, False)
+    logit = np.log1p(s["latent_distance"]) + s["rr_prematurity_z"]
+    shifted = ensemble_score(s, {**main, "fallback": fb})
+    np.testing.assert_allclose(shifted, logit - np.percentile(logit, 25.0))
+    assert np.mean(shifted <= 0.0) == 0.25  # a quarter of the record's beats at or below 0
+    # a patient whose every score sits 3 higher gets the same shifted scores (same ranking, same flags)
+    s_up = {**s, "rr_prematurity_z": s["rr_prematurity_z"] + 3.0}
+    np.testing.assert_allclose(ensemble_score(s_up, main), shifted, atol=1e-12)
+    # no shift without the entry, and none for a short record (no record statistics)
+    np.testing.assert_allclose(ensemble_score(s, {**main, "record_shift_q": None}), logit)
+    short = _scores(20, rng, True)
+    np.testing.assert_allclose(ensemble_score(short, {**main, "fallback": fb}), short["recon_z"])
+    assert ensemble_score({k: v[:0] if isinstance(v, np.ndarray) else v for k, v in s.items()}, main).shape == (0,)

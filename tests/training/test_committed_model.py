@@ -20,3 +20,5 @@ def test_committed_calibration_scores_as_the_config_says():
     assert tuple(cal["ensemble"]["features"]) == cfg.ensemble_features
     assert tuple(cal["ensemble"]["fallback"]["features"]) == cfg.fallback_ensemble_features
     assert cal["latent_second_cluster"] == cfg.latent_second_cluster
+    assert cal["ensemble"].get("record_shift_q") == cfg.record_shift_q
+    assert cal["thresholds"]["params"]["fixed"] == cfg.fixed_threshold
