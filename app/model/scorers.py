@@ -36,8 +36,9 @@ def robust_location_scale(x: np.ndarray, min_scale: float = EPS) -> tuple[float,
     return med, max(float(MAD_TO_SD * np.median(np.abs(x - med))), min_scale)
 
 
-def robust_z(x: np.ndarray, loc: float, scale: float) -> np.ndarray:
-    return (np.asarray(x, np.float64) - loc) / max(scale, EPS)
+def robust_z(x: np.ndarray, loc: float, scale) -> np.ndarray:
+    """(x - loc) / scale; ``scale`` a number or one per value."""
+    return (np.asarray(x, np.float64) - loc) / np.maximum(scale, EPS)
 
 
 def robust_centre_cov(z: np.ndarray, keep: float = 0.5, iters: int = 5, shrink: float = 0.1):
@@ -105,6 +106,15 @@ def clipped_rhythm(rhythm: dict[str, np.ndarray], name: str) -> np.ndarray:
     return np.clip(np.asarray(rhythm[name], np.float64), -RR_CLIP, RR_CLIP)
 
 
+def local_scale(x: np.ndarray, beats: int) -> np.ndarray:
+    """MAD-based sd of ``x`` over the ``beats`` beats around each beat (running medians)."""
+    size = min(beats, len(x))
+    if size < 3:
+        return np.zeros(len(x))
+    dev = np.abs(x - median_filter(x, size=size, mode="nearest"))
+    return 1.4826 * median_filter(dev, size=size, mode="nearest")
+
+
 def rhythm_reference(rhythm: dict[str, np.ndarray], min_scale: float = RR_MIN_SCALE) -> dict:
     """name -> (median, MAD-based sd) of each clipped rhythm feature over the record's beats."""
     return {k: robust_location_scale(clipped_rhythm(rhythm, k), min_scale=min_scale) for k in RHYTHM_Z}
@@ -153,6 +163,17 @@ def second_cluster_distance(z: np.ndarray, d: np.ndarray, rhythm: dict, far_q: f
     return np.minimum(d, mahalanobis(z, centre, cov))
 
 
+def rhythm_z(rhythm: dict, name: str, ref: dict, local_beats: int | None = None) -> np.ndarray:
+    """A rhythm feature as a robust z against the record's reference; with ``local_beats`` the
+    scale is the larger of the record's and the local one (an irregular stretch, e.g. atrial
+    fibrillation, is not measured against the record's regular stretches)."""
+    x = clipped_rhythm(rhythm, name)
+    loc, scale = ref["rr"][name]
+    if local_beats:
+        scale = np.maximum(scale, local_scale(x, int(local_beats)))
+    return robust_z(x, loc, scale)
+
+
 def beat_scores(windows, z_mean, z_log_var, recon, time_s, calibration: dict, duration_s: float) -> dict:
     """Every per-beat score (raw and record-normalized) plus the rhythm features (raw and z)."""
     err = recon_error(windows, recon)
@@ -163,6 +184,7 @@ def beat_scores(windows, z_mean, z_log_var, recon, time_s, calibration: dict, du
     # fallback: distance to the training normals, rescaled to the within-record distance scale
     distance = mahalanobis(z_mean, ref["centre"], ref["cov"]) * ref["distance_ratio"]
     second = calibration.get("latent_second_cluster")  # off unless the calibration asks for it
+    local_beats = None if ref["fallback"] else calibration.get("rr_local_scale_beats")  # off unless asked
     if second and not ref["fallback"]:
         distance = second_cluster_distance(z_mean, distance, rhythm, **second)
     return {
@@ -174,7 +196,7 @@ def beat_scores(windows, z_mean, z_log_var, recon, time_s, calibration: dict, du
         "rr_score": rr_score(rhythm),
         **{f"rr_{k}" if not k.startswith("rr_") else k: v for k, v in rhythm.items()},
         # rhythm features as robust z within the record (rr_prematurity_z, ..., rr_change_z)
-        **{(f"rr_{k}" if not k.startswith("rr_") else k) + "_z": robust_z(clipped_rhythm(rhythm, k), *ref["rr"][k])
+        **{(f"rr_{k}" if not k.startswith("rr_") else k) + "_z": rhythm_z(rhythm, k, ref, local_beats)
            for k in RHYTHM_Z},
         "short_record_fallback": bool(ref["fallback"]),
     }
