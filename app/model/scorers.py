@@ -163,6 +163,37 @@ def second_cluster_distance(z: np.ndarray, d: np.ndarray, rhythm: dict, far_q: f
     return np.minimum(d, mahalanobis(z, centre, cov))
 
 
+def local_reference_distance(z: np.ndarray, d: np.ndarray, rhythm: dict, time_s: np.ndarray, cov: np.ndarray,
+                             block_s: float = 60.0, window_s: float = 150.0, rr_tol: float = 0.1,
+                             min_frac: float = 0.5) -> np.ndarray:
+    """``d``, or the distance to the LOCAL normal centre where that is smaller (morphology drift).
+
+    Per ``block_s`` block, the local centre is the coordinate median of the latent means of the
+    on-rhythm beats (both log RR ratios within ``rr_tol``: neither premature nor followed by a
+    pause) within +-``window_s`` of the block's centre, where those are at least ``min_frac`` of
+    the beats there; the distance uses the record's covariance ``cov``. Blocks without enough
+    on-rhythm beats (bigeminy, ectopic runs, atrial fibrillation) keep ``d``.
+    """
+    t = np.asarray(time_s, np.float64)
+    if len(t) == 0:
+        return d
+    on = (np.abs(rhythm["prematurity"]) < rr_tol) & (np.abs(rhythm["compensation"]) < rr_tol)
+    inv = np.linalg.inv(cov)
+    out = np.asarray(d, np.float64).copy()
+    block = np.floor(t / block_s).astype(np.int64)
+    edges = np.flatnonzero(np.diff(np.r_[-1, block, block[-1] + 1]))  # first beat of each block, then n
+    for a, b in zip(edges[:-1], edges[1:]):
+        centre_t = (block[a] + 0.5) * block_s
+        lo, hi = np.searchsorted(t, [centre_t - window_s, centre_t + window_s])
+        sel = on[lo:hi]
+        if sel.sum() < max(min_frac * (hi - lo), 2 * z.shape[1]):
+            continue
+        diff = z[a:b] - np.median(z[lo:hi][sel], axis=0)
+        local = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", diff, inv, diff), 0.0))
+        out[a:b] = np.minimum(out[a:b], local)
+    return out
+
+
 def rhythm_z(rhythm: dict, name: str, ref: dict, local_beats: int | None = None) -> np.ndarray:
     """A rhythm feature as a robust z against the record's reference; with ``local_beats`` the
     scale is the larger of the record's and the local one (an irregular stretch, e.g. atrial
@@ -187,6 +218,9 @@ def beat_scores(windows, z_mean, z_log_var, recon, time_s, calibration: dict, du
     local_beats = None if ref["fallback"] else calibration.get("rr_local_scale_beats")  # off unless asked
     if second and not ref["fallback"]:
         distance = second_cluster_distance(z_mean, distance, rhythm, **second)
+    local = calibration.get("latent_local_reference")  # off unless the calibration asks for it
+    if local and not ref["fallback"]:
+        distance = local_reference_distance(z_mean, distance, rhythm, time_s, ref["cov"], **local)
     return {
         "recon_error": err,
         "recon_z": robust_z(log_err, *ref["recon"]),
