@@ -33,11 +33,6 @@ RECIPES = {
     "committed (rhythm z, detected, 2nd cluster, score - record q25)": ("detect", RHYTHM_Z_FEATURES, 1.0,
                                                                        TWO_REFERENCES, RECORD_SHIFT_Q),
     "(e) rhythm z, detected, 2nd cluster, no record shift": ("detect", RHYTHM_Z_FEATURES, 1.0, TWO_REFERENCES, None),
-    "(g) committed + local rhythm scale (41 beats)": ("detect", RHYTHM_Z_FEATURES, 1.0,
-                                                     {**TWO_REFERENCES, "rr_local_scale_beats": 41}, RECORD_SHIFT_Q),
-    "(h) committed + local latent reference (60-s blocks, +-150 s)": (
-        "detect", RHYTHM_Z_FEATURES, 1.0, {**TWO_REFERENCES, "latent_local_reference": {
-            "block_s": 60.0, "window_s": 150.0, "rr_tol": 0.1, "min_frac": 0.5}}, RECORD_SHIFT_Q),
     "(d) 7 features, reference beats, 2nd cluster": ("reference", SEVEN_FEATURES, 1.0, TWO_REFERENCES, None),
     "(0) 7 features, reference beats, one reference": ("reference", SEVEN_FEATURES, 1.0, ONE_REFERENCE, None),
     "(a) 7 features, fit on detected beats": ("detect", SEVEN_FEATURES, 1.0, ONE_REFERENCE, None),

@@ -36,9 +36,8 @@ def robust_location_scale(x: np.ndarray, min_scale: float = EPS) -> tuple[float,
     return med, max(float(MAD_TO_SD * np.median(np.abs(x - med))), min_scale)
 
 
-def robust_z(x: np.ndarray, loc: float, scale) -> np.ndarray:
-    """(x - loc) / scale; ``scale`` a number or one per value."""
-    return (np.asarray(x, np.float64) - loc) / np.maximum(scale, EPS)
+def robust_z(x: np.ndarray, loc: float, scale: float) -> np.ndarray:
+    return (np.asarray(x, np.float64) - loc) / max(scale, EPS)
 
 
 def robust_centre_cov(z: np.ndarray, keep: float = 0.5, iters: int = 5, shrink: float = 0.1):
@@ -106,15 +105,6 @@ def clipped_rhythm(rhythm: dict[str, np.ndarray], name: str) -> np.ndarray:
     return np.clip(np.asarray(rhythm[name], np.float64), -RR_CLIP, RR_CLIP)
 
 
-def local_scale(x: np.ndarray, beats: int) -> np.ndarray:
-    """MAD-based sd of ``x`` over the ``beats`` beats around each beat (running medians)."""
-    size = min(beats, len(x))
-    if size < 3:
-        return np.zeros(len(x))
-    dev = np.abs(x - median_filter(x, size=size, mode="nearest"))
-    return 1.4826 * median_filter(dev, size=size, mode="nearest")
-
-
 def rhythm_reference(rhythm: dict[str, np.ndarray], min_scale: float = RR_MIN_SCALE) -> dict:
     """name -> (median, MAD-based sd) of each clipped rhythm feature over the record's beats."""
     return {k: robust_location_scale(clipped_rhythm(rhythm, k), min_scale=min_scale) for k in RHYTHM_Z}
@@ -163,48 +153,6 @@ def second_cluster_distance(z: np.ndarray, d: np.ndarray, rhythm: dict, far_q: f
     return np.minimum(d, mahalanobis(z, centre, cov))
 
 
-def local_reference_distance(z: np.ndarray, d: np.ndarray, rhythm: dict, time_s: np.ndarray, cov: np.ndarray,
-                             block_s: float = 60.0, window_s: float = 150.0, rr_tol: float = 0.1,
-                             min_frac: float = 0.5) -> np.ndarray:
-    """``d``, or the distance to the LOCAL normal centre where that is smaller (morphology drift).
-
-    Per ``block_s`` block, the local centre is the coordinate median of the latent means of the
-    on-rhythm beats (both log RR ratios within ``rr_tol``: neither premature nor followed by a
-    pause) within +-``window_s`` of the block's centre, where those are at least ``min_frac`` of
-    the beats there; the distance uses the record's covariance ``cov``. Blocks without enough
-    on-rhythm beats (bigeminy, ectopic runs, atrial fibrillation) keep ``d``.
-    """
-    t = np.asarray(time_s, np.float64)
-    if len(t) == 0:
-        return d
-    on = (np.abs(rhythm["prematurity"]) < rr_tol) & (np.abs(rhythm["compensation"]) < rr_tol)
-    inv = np.linalg.inv(cov)
-    out = np.asarray(d, np.float64).copy()
-    block = np.floor(t / block_s).astype(np.int64)
-    edges = np.flatnonzero(np.diff(np.r_[-1, block, block[-1] + 1]))  # first beat of each block, then n
-    for a, b in zip(edges[:-1], edges[1:]):
-        centre_t = (block[a] + 0.5) * block_s
-        lo, hi = np.searchsorted(t, [centre_t - window_s, centre_t + window_s])
-        sel = on[lo:hi]
-        if sel.sum() < max(min_frac * (hi - lo), 2 * z.shape[1]):
-            continue
-        diff = z[a:b] - np.median(z[lo:hi][sel], axis=0)
-        local = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", diff, inv, diff), 0.0))
-        out[a:b] = np.minimum(out[a:b], local)
-    return out
-
-
-def rhythm_z(rhythm: dict, name: str, ref: dict, local_beats: int | None = None) -> np.ndarray:
-    """A rhythm feature as a robust z against the record's reference; with ``local_beats`` the
-    scale is the larger of the record's and the local one (an irregular stretch, e.g. atrial
-    fibrillation, is not measured against the record's regular stretches)."""
-    x = clipped_rhythm(rhythm, name)
-    loc, scale = ref["rr"][name]
-    if local_beats:
-        scale = np.maximum(scale, local_scale(x, int(local_beats)))
-    return robust_z(x, loc, scale)
-
-
 def beat_scores(windows, z_mean, z_log_var, recon, time_s, calibration: dict, duration_s: float) -> dict:
     """Every per-beat score (raw and record-normalized) plus the rhythm features (raw and z)."""
     err = recon_error(windows, recon)
@@ -215,12 +163,8 @@ def beat_scores(windows, z_mean, z_log_var, recon, time_s, calibration: dict, du
     # fallback: distance to the training normals, rescaled to the within-record distance scale
     distance = mahalanobis(z_mean, ref["centre"], ref["cov"]) * ref["distance_ratio"]
     second = calibration.get("latent_second_cluster")  # off unless the calibration asks for it
-    local_beats = None if ref["fallback"] else calibration.get("rr_local_scale_beats")  # off unless asked
     if second and not ref["fallback"]:
         distance = second_cluster_distance(z_mean, distance, rhythm, **second)
-    local = calibration.get("latent_local_reference")  # off unless the calibration asks for it
-    if local and not ref["fallback"]:
-        distance = local_reference_distance(z_mean, distance, rhythm, time_s, ref["cov"], **local)
     return {
         "recon_error": err,
         "recon_z": robust_z(log_err, *ref["recon"]),
@@ -230,7 +174,7 @@ def beat_scores(windows, z_mean, z_log_var, recon, time_s, calibration: dict, du
         "rr_score": rr_score(rhythm),
         **{f"rr_{k}" if not k.startswith("rr_") else k: v for k, v in rhythm.items()},
         # rhythm features as robust z within the record (rr_prematurity_z, ..., rr_change_z)
-        **{(f"rr_{k}" if not k.startswith("rr_") else k) + "_z": rhythm_z(rhythm, k, ref, local_beats)
+        **{(f"rr_{k}" if not k.startswith("rr_") else k) + "_z": robust_z(clipped_rhythm(rhythm, k), *ref["rr"][k])
            for k in RHYTHM_Z},
         "short_record_fallback": bool(ref["fallback"]),
     }
