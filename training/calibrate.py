@@ -60,13 +60,13 @@ def _xy(scores_by_record: dict, names):
 
 
 def leave_one_record_out(scores_by_record: dict, names, C: float, seed: int, params: dict, method: str,
-                         test_scores: dict | None = None, shift_q=None):
+                         test_scores: dict | None = None, ensemble_extra: dict | None = None):
     """Strict out-of-record scores and thresholds for every validation beat with a reference class.
 
     For each record, the ensemble is fit and the threshold statistics (``method``/``params`` on the
     normal beats' scores) are taken on the OTHER records only; the record is then scored, from
     ``test_scores[record]`` when given (e.g. its detected beats) else from its own scores.
-    ``shift_q``: the ensemble's ``record_shift_q`` (each record's score minus its own percentile).
+    ``ensemble_extra``: entries added to each fitted ensemble (the record shift's settings).
     Returns (score, y, cls, record, per-beat threshold).
     """
     out, cls, recs, thr = [], [], [], []
@@ -74,7 +74,7 @@ def leave_one_record_out(scores_by_record: dict, names, C: float, seed: int, par
         s = scores_by_record[r] if test_scores is None else test_scores[r]
         others = {q: v for q, v in scores_by_record.items() if q != r}
         X, y, _ = _xy(others, names)
-        ens = {**fit_ensemble(X, y, names, C, seed), "record_shift_q": shift_q}
+        ens = {**fit_ensemble(X, y, names, C, seed), **(ensemble_extra or {})}
         normals = np.concatenate([ensemble_score(v, ens)[v["ref_class"] == "N"] for v in others.values()])
         t = threshold_value({"thresholds": threshold_calibration(normals, params, method)}, method)
         keep = s["ref_class"] != ""
@@ -125,6 +125,13 @@ def summary_metrics(score: np.ndarray, y: np.ndarray, cls: np.ndarray, threshold
     return m
 
 
+def ensemble_shift(cfg) -> dict:
+    """The record shift's entries of the ensemble (app.model.ensemble.record_shift) from the config."""
+    shift = {"record_shift_q": getattr(cfg, "record_shift_q", None)}
+    local = getattr(cfg, "record_shift_local_beats", None)
+    return {**shift, "record_shift_local_beats": local} if local else shift
+
+
 def fallback_scores(val_beats: dict, val_out: dict, calibration: dict, piece_s=FALLBACK_PIECE_S) -> dict:
     """Scores of 30-s pieces of each validation record, each scored as a short upload would be."""
     pieces = {}
@@ -146,8 +153,8 @@ def calibrate(forward, train_normals, val_beats: dict, cfg, names=None):
         calibration["latent_second_cluster"] = dict(cfg.latent_second_cluster)
     scores = {r: scores_of(b, val_out[r], calibration) for r, b in val_beats.items()}
     X, y, cls = _xy(scores, names)
-    shift_q = getattr(cfg, "record_shift_q", None)
-    calibration["ensemble"] = {**fit_ensemble(X, y, names, cfg.ensemble_C, cfg.seed), "record_shift_q": shift_q}
+    shift = ensemble_shift(cfg)
+    calibration["ensemble"] = {**fit_ensemble(X, y, names, cfg.ensemble_C, cfg.seed), **shift}
     # each record scored on its own (the record shift is the record's own percentile)
     fitted = np.concatenate([ensemble_score(s, calibration["ensemble"])[s["ref_class"] != ""]
                              for s in scores.values()])
@@ -157,7 +164,7 @@ def calibrate(forward, train_normals, val_beats: dict, cfg, names=None):
     thr = threshold_value(calibration, method)
     # strict out-of-record check of the whole rule (ensemble weights and threshold statistics)
     lo_score, lo_y, lo_cls, lo_rec, lo_thr = leave_one_record_out(scores, names, cfg.ensemble_C, cfg.seed,
-                                                                  params, method, shift_q=shift_q)
+                                                                  params, method, ensemble_extra=shift)
     # short records: their own model (features without record statistics), offset to the threshold
     fb_names = tuple(getattr(cfg, "fallback_ensemble_features", None) or names)
     fb_model = fit_ensemble(*_xy(scores, fb_names)[:2], fb_names, cfg.ensemble_C, cfg.seed)

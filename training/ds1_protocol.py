@@ -27,17 +27,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ONE_REFERENCE = {"latent_second_cluster": None}  # latent distance to the record's dominant cluster only
 TWO_REFERENCES = {"latent_second_cluster": SECOND_CLUSTER}
+COMMITTED_SHIFT = {"record_shift_q": RECORD_SHIFT_Q}
 # name -> (beats the ensemble and threshold are fit on, features, C, calibration entries set for
-# scoring, the ensemble's record_shift_q)
+# scoring, ensemble entries: the record shift)
 RECIPES = {
     "committed (rhythm z, detected, 2nd cluster, score - record q25)": ("detect", RHYTHM_Z_FEATURES, 1.0,
-                                                                       TWO_REFERENCES, RECORD_SHIFT_Q),
-    "(e) rhythm z, detected, 2nd cluster, no record shift": ("detect", RHYTHM_Z_FEATURES, 1.0, TWO_REFERENCES, None),
-    "(d) 7 features, reference beats, 2nd cluster": ("reference", SEVEN_FEATURES, 1.0, TWO_REFERENCES, None),
-    "(0) 7 features, reference beats, one reference": ("reference", SEVEN_FEATURES, 1.0, ONE_REFERENCE, None),
-    "(a) 7 features, fit on detected beats": ("detect", SEVEN_FEATURES, 1.0, ONE_REFERENCE, None),
-    "(c) 7 features, detected, C=0.01": ("detect", SEVEN_FEATURES, 0.01, ONE_REFERENCE, None),
-    "(b) latent distance + rhythm z in record, detected": ("detect", RHYTHM_Z_FEATURES, 1.0, ONE_REFERENCE, None),
+                                                                       TWO_REFERENCES, COMMITTED_SHIFT),
+    "(i) committed + local shift (max of record and 121-beat q25)": (
+        "detect", RHYTHM_Z_FEATURES, 1.0, TWO_REFERENCES, {**COMMITTED_SHIFT, "record_shift_local_beats": 121}),
+    "(e) rhythm z, detected, 2nd cluster, no record shift": ("detect", RHYTHM_Z_FEATURES, 1.0, TWO_REFERENCES, {}),
+    "(d) 7 features, reference beats, 2nd cluster": ("reference", SEVEN_FEATURES, 1.0, TWO_REFERENCES, {}),
+    "(0) 7 features, reference beats, one reference": ("reference", SEVEN_FEATURES, 1.0, ONE_REFERENCE, {}),
+    "(a) 7 features, fit on detected beats": ("detect", SEVEN_FEATURES, 1.0, ONE_REFERENCE, {}),
+    "(c) 7 features, detected, C=0.01": ("detect", SEVEN_FEATURES, 0.01, ONE_REFERENCE, {}),
+    "(b) latent distance + rhythm z in record, detected": ("detect", RHYTHM_Z_FEATURES, 1.0, ONE_REFERENCE, {}),
 }
 
 
@@ -49,13 +52,13 @@ def record_scores(beats, outputs, calibration) -> dict:
 
 
 def protocol_metrics(fit_scores: dict, test_scores: dict, names, C: float, seed: int, k: float,
-                     shift_q=None) -> dict:
+                     ensemble_extra: dict | None = None) -> dict:
     """Pooled and per-record metrics of the strict leave-one-record-out protocol."""
     from training.calibrate import leave_one_record_out, per_record, per_record_false_alarm, summary_metrics
 
     params = {"statistical": k, "percentile": 99.0, "fixed": 0.0}
     score, y, cls, rec, thr = leave_one_record_out(fit_scores, names, C, seed, params, "statistical",
-                                                   test_scores=test_scores, shift_q=shift_q)
+                                                   test_scores=test_scores, ensemble_extra=ensemble_extra)
     m = summary_metrics(score, y, cls, thr)
     fa = per_record_false_alarm(score > thr, cls, rec)
     auc = [v for v in per_record(score, y, rec).values() if v is not None]
@@ -101,13 +104,13 @@ def main(argv=None) -> int:
     scored = {}  # (mode, scoring options) -> record scores: each set once, the VAE run once per mode
     print(f"strict DS1 leave-one-record-out, detected beats, records {' '.join(val)}, model {bundle.model_id}")
     recipes = {n: v for n, v in RECIPES.items() if a.recipes is None or any(n.startswith(p) for p in a.recipes)}
-    for name, (fit_mode, names, C, extra, shift_q) in recipes.items():
+    for name, (fit_mode, names, C, extra, ens_extra) in recipes.items():
         opts = json.dumps(extra, sort_keys=True)
         for mode in {fit_mode, "detect"} - {m for m, o in scored if o == opts}:
             scored[mode, opts] = record_scores(beats[mode], outputs[mode], {**bundle.calibration, **extra})
         scores = {mode: scored[mode, opts] for mode in {fit_mode, "detect"}}
         for k in a.k:
-            m = protocol_metrics(scores[fit_mode], scores["detect"], names, C, cfg.seed, k, shift_q)
+            m = protocol_metrics(scores[fit_mode], scores["detect"], names, C, cfg.seed, k, ens_extra)
             print(table_line(name, k, m), flush=True)
     return 0
 
