@@ -126,10 +126,8 @@ def summary_metrics(score: np.ndarray, y: np.ndarray, cls: np.ndarray, threshold
 
 
 def ensemble_shift(cfg) -> dict:
-    """The record shift's entries of the ensemble (app.model.ensemble.record_shift) from the config."""
-    shift = {"record_shift_q": getattr(cfg, "record_shift_q", None)}
-    local = getattr(cfg, "record_shift_local_beats", None)
-    return {**shift, "record_shift_local_beats": local} if local else shift
+    """The record shift's entry of the ensemble (app.model.ensemble.record_shift) from the config."""
+    return {"record_shift_q": getattr(cfg, "record_shift_q", None)}
 
 
 def fallback_scores(val_beats: dict, val_out: dict, calibration: dict, piece_s=FALLBACK_PIECE_S) -> dict:

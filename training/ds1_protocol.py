@@ -33,8 +33,6 @@ COMMITTED_SHIFT = {"record_shift_q": RECORD_SHIFT_Q}
 RECIPES = {
     "committed (rhythm z, detected, 2nd cluster, score - record q25)": ("detect", RHYTHM_Z_FEATURES, 1.0,
                                                                        TWO_REFERENCES, COMMITTED_SHIFT),
-    "(i) committed + local shift (max of record and 121-beat q25)": (
-        "detect", RHYTHM_Z_FEATURES, 1.0, TWO_REFERENCES, {**COMMITTED_SHIFT, "record_shift_local_beats": 121}),
     "(e) rhythm z, detected, 2nd cluster, no record shift": ("detect", RHYTHM_Z_FEATURES, 1.0, TWO_REFERENCES, {}),
     "(d) 7 features, reference beats, 2nd cluster": ("reference", SEVEN_FEATURES, 1.0, TWO_REFERENCES, {}),
     "(0) 7 features, reference beats, one reference": ("reference", SEVEN_FEATURES, 1.0, ONE_REFERENCE, {}),

@@ -56,23 +56,14 @@ def ensemble_score(scores: dict, ensemble: dict) -> np.ndarray:
         if fb is not None:
             return logistic_logit(scores, fb) + float(fb.get("offset", 0.0))
         return logistic_logit(scores, ensemble) + float(ensemble.get("fallback_offset", 0.0))
-    return record_shift(logistic_logit(scores, ensemble), ensemble.get("record_shift_q"),
-                        ensemble.get("record_shift_local_beats"))
+    return record_shift(logistic_logit(scores, ensemble), ensemble.get("record_shift_q"))
 
 
-def record_shift(logit: np.ndarray, q, local_beats: int | None = None) -> np.ndarray:
-    """``logit`` minus its own ``q``-th percentile (unchanged when ``q`` is None or no beats);
-    with ``local_beats``, minus the larger of that and the ``q``-th percentile of the
-    ``local_beats`` beats around each beat."""
+def record_shift(logit: np.ndarray, q) -> np.ndarray:
+    """``logit`` minus its own ``q``-th percentile (unchanged when ``q`` is None or no beats)."""
     if q is None or len(logit) == 0:
         return logit
-    shift = float(np.percentile(logit, float(q)))
-    if local_beats:
-        from scipy.ndimage import percentile_filter
-
-        size = min(int(local_beats), len(logit))
-        shift = np.maximum(shift, percentile_filter(logit, float(q), size=size, mode="nearest"))
-    return logit - shift
+    return logit - float(np.percentile(logit, float(q)))
 
 
 def fit_ensemble(X: np.ndarray, y: np.ndarray, names, C: float = 1.0, seed: int = 0) -> dict:
