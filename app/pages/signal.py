@@ -84,8 +84,11 @@ def layout(**_):
                                    dbc.CardBody(html.Div(id="agreement", **{"data-testid": "agreement"}))], className="mb-2"),
                          dbc.Card([dbc.CardHeader("How to read this"),
                                    dbc.CardBody(html.Ul([
-                                       html.Li("Score: the ensemble of reconstruction error, latent distance to "
-                                               "this record's own normal beats, KL and the rhythm (RR) score."),
+                                       html.Li("Score: log-odds that a beat is not normal, from its latent "
+                                               "distance to this record's own normal beats and its rhythm (RR), "
+                                               "counted from the record's typical beat (0 = as usual as its "
+                                               "25th-percentile beat). Records under 60 s also use the "
+                                               "reconstruction error and KL."),
                                        html.Li("A beat is flagged when its score reaches the threshold; "
                                                "low-quality beats are grey and not trusted."),
                                        html.Li("Inspector: the beat (black) against what the VAE, trained only on "
