@@ -48,6 +48,7 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
     from app.model.ensemble import ensemble_score
     from app.model.scorers import beat_scores
     from app.model.runtime import single_threaded_blas
+    from app.model.vae_input import vae_input
     from app.model.thresholds import default_method, thresholds_table
 
     single_threaded_blas()
@@ -65,9 +66,9 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
         progress("scoring")
     # after the signal work, not beside it: TensorFlow's two threads and numpy's one on two cores
     # made both slower (30-min record: 350-380 ms overlapped vs ~300 ms in sequence)
-    z_mean, z_log_var, recon = bundle.forward(bs.windows)
-    scores = beat_scores(bs.windows, z_mean, z_log_var, recon, bs.time_s, bundle.calibration,
-                         recording.duration_s)
+    x = vae_input(bs.windows, bs.time_s, bundle.manifest)  # the displayed windows stay as they are
+    z_mean, z_log_var, recon = bundle.forward(x)
+    scores = beat_scores(x, z_mean, z_log_var, recon, bs.time_s, bundle.calibration, recording.duration_s)
     score = ensemble_score(scores, bundle.calibration["ensemble"])
     table_thr = thresholds_table(bundle)
     method = default_method(bundle)

@@ -79,7 +79,8 @@ def manifest(cfg, model_id, n_train, n_val, params, seconds, metrics, history) -
         "preprocessing": {"resample": "polyphase to 360 Hz", "filter": "Butterworth 0.5-40 Hz, order 2, zero-phase",
                           "amplitude": "divided by the record's median R-peak height (mV)",
                           "lead": "MLII when present, else the first ECG lead",
-                          "beats_for_training": cfg.beats},
+                          "beats_for_training": cfg.beats,
+                          "mask_next_beat": bool(getattr(cfg, "mask_next_beat", False))},
         "data": {"database": "MIT-BIH Arrhythmia Database (PhysioNet)", "train_normal_beats": n_train,
                  "validation_normal_beats": n_val, "classes": "AAMI EC57; VAE trained on class N only"},
         "split": {"protocol": "inter-patient (de Chazal 2004); DS1 only for training and calibration",
@@ -111,7 +112,7 @@ def main(argv=None) -> int:
 
     from app.model.bundle import ModelBundle, save_bundle
     from training.calibrate import calibrate
-    from training.data import load_records, normal_windows
+    from training.data import load_records, normal_windows, with_vae_input
     from training.train import train_vae
 
     cfg = config_for(args)
@@ -123,10 +124,11 @@ def main(argv=None) -> int:
     out = Path(args.out)
     t0 = time.time()
     print(f"loading DS1 beats from {args.data_dir}", flush=True)
-    train_beats = load_records(args.data_dir, cfg.train_records, cfg)
-    val_beats = load_records(args.data_dir, cfg.validation_records, cfg)
+    train_beats = with_vae_input(load_records(args.data_dir, cfg.train_records, cfg), cfg)
+    val_beats = with_vae_input(load_records(args.data_dir, cfg.validation_records, cfg), cfg)
     cal_beats = (val_beats if cfg.calibration_beats == cfg.beats
-                 else load_records(args.data_dir, cfg.validation_records, replace(cfg, beats=cfg.calibration_beats)))
+                 else with_vae_input(load_records(args.data_dir, cfg.validation_records,
+                                                  replace(cfg, beats=cfg.calibration_beats)), cfg))
     train_x = normal_windows(train_beats, cfg.max_train_beats, cfg.seed)
     val_x = normal_windows(val_beats, None if not args.quick else 1000, cfg.seed)
     print(f"{len(train_x)} training / {len(val_x)} validation normal beats ({time.time() - t0:.1f} s)", flush=True)

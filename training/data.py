@@ -57,7 +57,31 @@ def augment(x: np.ndarray, rng: np.random.Generator, cfg, fs: float = 360.0):
     noisy = target + rng.normal(0.0, cfg.aug_noise_sd, target.shape) + wander
     if cfg.aug_artefact_prob > 0:
         noisy += artefact_noise(n, w, rng, cfg, fs)
+    if getattr(cfg, "aug_tail_mask_prob", 0.0) > 0:
+        noisy = tail_masked(noisy, rng, cfg.aug_tail_mask_prob, fs)
     return noisy.astype(np.float32), target.astype(np.float32)
+
+
+def tail_masked(x: np.ndarray, rng: np.random.Generator, prob: float, fs: float = 360.0) -> np.ndarray:
+    """``x`` with a fraction ``prob`` of its rows masked from a random point (150 ms after the R-peak
+    to the window's end) on, as app.model.vae_input masks a next beat."""
+    from app.model.vae_input import BEFORE, mask_tails
+
+    n, w = x.shape
+    stop = np.where(rng.uniform(0, 1, n) < prob, rng.uniform(BEFORE + 0.15 * fs, w, n), np.inf)
+    return mask_tails(np.array(x, copy=True), stop)
+
+
+def with_vae_input(beats: dict, cfg) -> dict:
+    """The records' beats with their windows as the VAE sees them (next beat masked when
+    ``cfg.mask_next_beat``)."""
+    from dataclasses import replace
+
+    from app.model.vae_input import mask_next_beat
+
+    if not getattr(cfg, "mask_next_beat", False):
+        return beats
+    return {r: replace(b, windows=mask_next_beat(b.windows, b.time_s)) for r, b in beats.items()}
 
 
 def artefact_noise(n: int, w: int, rng: np.random.Generator, cfg, fs: float = 360.0) -> np.ndarray:

@@ -28,32 +28,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ONE_REFERENCE = {"latent_second_cluster": None}  # latent distance to the record's dominant cluster only
 TWO_REFERENCES = {"latent_second_cluster": SECOND_CLUSTER}
 COMMITTED_SHIFT = {"record_shift_q": RECORD_SHIFT_Q}
-MASK_MARGIN_S, MASK_TAPER = 0.06, 10  # --mask-next-beat: zero from 60 ms before the next R, 10-sample taper
-
-
-def next_beat_in_window_s() -> float:
-    """How far past the R-peak the beat window runs (s): a next beat sooner is inside the window."""
-    from app.ecg.pipeline import AFTER, MODEL_FS
-
-    return AFTER / MODEL_FS
-
-
-def mask_next_beat(windows: np.ndarray, time_s: np.ndarray) -> np.ndarray:
-    """Windows with the next beat kept out (``--mask-next-beat``, an experiment; not used by the app):
-    where the next R-peak falls inside the window, samples from MASK_MARGIN_S before it to the end
-    are set to 0 (the filtered baseline) after a MASK_TAPER-sample half-cosine taper."""
-    from app.ecg.pipeline import BEFORE, MODEL_FS
-
-    w = np.array(windows, np.float32, copy=True)
-    rr_next = np.r_[np.diff(np.asarray(time_s, np.float64)), np.inf]
-    with np.errstate(invalid="ignore"):
-        stop = BEFORE + (rr_next - MASK_MARGIN_S) * MODEL_FS
-    for i in np.flatnonzero(stop < w.shape[1]):
-        s = max(int(stop[i]), BEFORE + 1)
-        t0 = max(s - MASK_TAPER, BEFORE + 1)
-        w[i, t0:s] *= 0.5 * (1 + np.cos(np.pi * np.arange(1, s - t0 + 1) / (s - t0 + 1)))
-        w[i, s:] = 0.0
-    return w
 # name -> (beats the ensemble and threshold are fit on, features, C, calibration entries set for
 # scoring, ensemble entries: the record shift)
 RECIPES = {
@@ -66,6 +40,13 @@ RECIPES = {
     "(c) 7 features, detected, C=0.01": ("detect", SEVEN_FEATURES, 0.01, ONE_REFERENCE, {}),
     "(b) latent distance + rhythm z in record, detected": ("detect", RHYTHM_Z_FEATURES, 1.0, ONE_REFERENCE, {}),
 }
+
+
+def next_beat_in_window_s() -> float:
+    """How far past the R-peak the beat window runs (s): a next beat sooner is inside the window."""
+    from app.ecg.pipeline import AFTER, MODEL_FS
+
+    return AFTER / MODEL_FS
 
 
 def record_scores(beats, outputs, calibration) -> dict:
@@ -118,7 +99,8 @@ def main(argv=None) -> int:
     ap.add_argument("--recipes", nargs="*", default=None,
                     help="run only the recipes whose name starts with one of these (e.g. committed '(e)')")
     ap.add_argument("--mask-next-beat", action="store_true",
-                    help="experiment: keep the next beat out of the VAE input (mask_next_beat)")
+                    help="keep the next beat out of the VAE input even if the bundle was not trained so "
+                         "(app.model.vae_input; a test-time experiment)")
     a = ap.parse_args(argv)
     data_dir = Path(a.data_dir or default_data_dir() or "")
     if not (data_dir / "101.hea").exists():
@@ -127,7 +109,8 @@ def main(argv=None) -> int:
     from app.ecg.aami import DS1
     from app.model.bundle import load_bundle
     from training.config import Config
-    from training.data import load_records
+    from app.model.vae_input import wants_mask
+    from training.data import load_records, with_vae_input
 
     bundle = load_bundle(a.model)
     val = tuple(str(r) for r in bundle.manifest.get("split", {}).get("validation_records", ()))
@@ -136,11 +119,14 @@ def main(argv=None) -> int:
         return 2
     cfg = replace(Config(), validation_records=val)
     beats = {mode: load_records(data_dir, val, replace(cfg, beats=mode)) for mode in ("reference", "detect")}
-    vae_input = (lambda b: mask_next_beat(b.windows, b.time_s)) if a.mask_next_beat else (lambda b: b.windows)
-    outputs = {mode: {r: bundle.forward(vae_input(b)) for r, b in bs.items()} for mode, bs in beats.items()}
+    if a.mask_next_beat:  # also for a bundle not trained with the mask (a test-time experiment)
+        bundle.manifest.setdefault("preprocessing", {})["mask_next_beat"] = True
+    beats = {mode: with_vae_input(bs, replace(cfg, mask_next_beat=wants_mask(bundle.manifest)))
+             for mode, bs in beats.items()}
+    outputs = {mode: {r: bundle.forward(b.windows) for r, b in bs.items()} for mode, bs in beats.items()}
     scored = {}  # (mode, scoring options) -> record scores: each set once, the VAE run once per mode
     print(f"strict DS1 leave-one-record-out, detected beats, records {' '.join(val)}, model {bundle.model_id}"
-          + (" (VAE input: next beat masked)" if a.mask_next_beat else ""))
+          + (" (VAE input: next beat masked)" if wants_mask(bundle.manifest) else ""))
     recipes = {n: v for n, v in RECIPES.items() if a.recipes is None or any(n.startswith(p) for p in a.recipes)}
     for name, (fit_mode, names, C, extra, ens_extra) in recipes.items():
         opts = json.dumps(extra, sort_keys=True)

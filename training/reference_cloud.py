@@ -72,6 +72,7 @@ def ds1_normal_latents(model_dir: Path, data_dir: Path, records=None, per_record
     """(latent means, record of each) for a per-record subsample of DS1 class-N reference beats."""
     from app.ecg.aami import DS1
     from app.model.bundle import load_bundle
+    from app.model.vae_input import vae_input
     from training.evaluate import beatset_for, read_recording  # BeatSets cached like the evaluation's
 
     bundle = load_bundle(model_dir)
@@ -81,7 +82,8 @@ def ds1_normal_latents(model_dir: Path, data_dir: Path, records=None, per_record
         beats = beatset_for(read_recording(data_dir, rec), "reference", Path(data_dir) / f"{rec}.dat")
         idx = np.flatnonzero(np.asarray(beats.ref_class) == "N")
         idx = np.sort(rng.choice(idx, min(per_record, len(idx)), replace=False))
-        z_mean, _, _ = bundle.forward(np.asarray(beats.windows)[idx])
+        x = vae_input(np.asarray(beats.windows), np.asarray(beats.time_s), bundle.manifest)  # whole record: next beats
+        z_mean, _, _ = bundle.forward(x[idx])
         lat.append(np.asarray(z_mean, dtype=np.float32))
         recs.append(np.full(len(idx), rec))
     return np.concatenate(lat), np.concatenate(recs)
