@@ -67,7 +67,7 @@ class Config:
     # AUROC and AP >= the committed model's, S and V within 0.02, false alarms within 0.01) with
     # True / 0.3: fold B AUROC 0.985 -> 0.991, AP 0.857 -> 0.889, S 0.681 -> 0.904, N false alarms
     # 0.049 -> 0.036; fold A AUROC 0.985 -> 0.982, AP 0.932 -> 0.914, S 0.907 -> 0.825: not adopted.
-    mask_next_beat: bool = False
+    mask_next_beat: bool = False       # (the secondary intra-patient protocol does not apply it)
     aug_tail_mask_prob: float = 0.0
     # scoring / calibration
     short_record_s: float = 60.0       # shorter records fall back to the training calibration

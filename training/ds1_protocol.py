@@ -8,7 +8,9 @@ the record's DETECTED beats (``extract_beats(beats="detect")``, labelled by the 
 matched within 150 ms) are then scored and flagged, as a new patient's would be in the app.
 Prints pooled AUROC, AP, N false-alarm rate (worst record), S/V/F sensitivity and the median
 per-record AUROC for each recipe in ``RECIPES`` (fit beats, features, C, scoring options, record
-shift) at each k.
+shift) at each k, and the false-alarm rate of the N beats whose next beat falls inside the window
+(its QRS is then in the VAE's input) against the other N beats'. ``--recipes`` runs some of them;
+``--mask-next-beat`` scores with the next beat kept out of the VAE input (app.model.vae_input).
 """
 from __future__ import annotations
 
