@@ -80,7 +80,7 @@ def manifest(cfg, model_id, n_train, n_val, params, seconds, metrics, history) -
                           "amplitude": "divided by the record's median R-peak height (mV)",
                           "lead": "MLII when present, else the first ECG lead",
                           "beats_for_training": cfg.beats,
-                          "mask_next_beat": bool(getattr(cfg, "mask_next_beat", False))},
+                          "mask_next_beat": bool(cfg.mask_next_beat)},
         "data": {"database": "MIT-BIH Arrhythmia Database (PhysioNet)", "train_normal_beats": n_train,
                  "validation_normal_beats": n_val, "classes": "AAMI EC57; VAE trained on class N only"},
         "split": {"protocol": "inter-patient (de Chazal 2004); DS1 only for training and calibration",

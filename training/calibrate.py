@@ -127,7 +127,7 @@ def summary_metrics(score: np.ndarray, y: np.ndarray, cls: np.ndarray, threshold
 
 def ensemble_shift(cfg) -> dict:
     """The record shift's entry of the ensemble (app.model.ensemble.record_shift) from the config."""
-    return {"record_shift_q": getattr(cfg, "record_shift_q", None)}
+    return {"record_shift_q": cfg.record_shift_q}
 
 
 def fallback_scores(val_beats: dict, val_out: dict, calibration: dict, piece_s=FALLBACK_PIECE_S) -> dict:

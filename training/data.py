@@ -57,7 +57,7 @@ def augment(x: np.ndarray, rng: np.random.Generator, cfg, fs: float = 360.0):
     noisy = target + rng.normal(0.0, cfg.aug_noise_sd, target.shape) + wander
     if cfg.aug_artefact_prob > 0:
         noisy += artefact_noise(n, w, rng, cfg, fs)
-    if getattr(cfg, "aug_tail_mask_prob", 0.0) > 0:
+    if cfg.aug_tail_mask_prob > 0:
         noisy = tail_masked(noisy, rng, cfg.aug_tail_mask_prob, fs)
     return noisy.astype(np.float32), target.astype(np.float32)
 
@@ -79,7 +79,7 @@ def with_vae_input(beats: dict, cfg) -> dict:
 
     from app.model.vae_input import mask_next_beat
 
-    if not getattr(cfg, "mask_next_beat", False):
+    if not cfg.mask_next_beat:
         return beats
     return {r: replace(b, windows=mask_next_beat(b.windows, b.time_s)) for r, b in beats.items()}
 

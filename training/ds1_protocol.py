@@ -121,14 +121,13 @@ def main(argv=None) -> int:
         return 2
     cfg = replace(Config(), validation_records=val)
     beats = {mode: load_records(data_dir, val, replace(cfg, beats=mode)) for mode in ("reference", "detect")}
-    if a.mask_next_beat:  # also for a bundle not trained with the mask (a test-time experiment)
-        bundle.manifest.setdefault("preprocessing", {})["mask_next_beat"] = True
-    beats = {mode: with_vae_input(bs, replace(cfg, mask_next_beat=wants_mask(bundle.manifest)))
-             for mode, bs in beats.items()}
+    # --mask-next-beat: also for a bundle not trained with the mask (a test-time experiment)
+    cfg = replace(cfg, mask_next_beat=a.mask_next_beat or wants_mask(bundle.manifest))
+    beats = {mode: with_vae_input(bs, cfg) for mode, bs in beats.items()}
     outputs = {mode: {r: bundle.forward(b.windows) for r, b in bs.items()} for mode, bs in beats.items()}
     scored = {}  # (mode, scoring options) -> record scores: each set once, the VAE run once per mode
     print(f"strict DS1 leave-one-record-out, detected beats, records {' '.join(val)}, model {bundle.model_id}"
-          + (" (VAE input: next beat masked)" if wants_mask(bundle.manifest) else ""))
+          + (" (VAE input: next beat masked)" if cfg.mask_next_beat else ""))
     recipes = {n: v for n, v in RECIPES.items() if a.recipes is None or any(n.startswith(p) for p in a.recipes)}
     for name, (fit_mode, names, C, extra, ens_extra) in recipes.items():
         opts = json.dumps(extra, sort_keys=True)
