@@ -35,17 +35,6 @@ COMMITTED_SHIFT = {"record_shift_q": RECORD_SHIFT_Q}
 RECIPES = {
     "committed (rhythm z, detected, 2nd cluster, score - record q25)": ("detect", RHYTHM_Z_FEATURES, 1.0,
                                                                        TWO_REFERENCES, COMMITTED_SHIFT),
-    "(o) committed + run prematurity z": ("detect", RHYTHM_Z_FEATURES + ("run_prematurity_z",), 1.0,
-                                          TWO_REFERENCES, COMMITTED_SHIFT),
-    "(q) committed, run prematurity z instead of prematurity z": (
-        "detect", ("log_latent_distance", "run_prematurity_z", "compensation_z", "late_z", "rr_change_z"), 1.0,
-        TWO_REFERENCES, COMMITTED_SHIFT),
-    "(s) latent, run prematurity z, late z, rr change z": (
-        "detect", ("log_latent_distance", "run_prematurity_z", "late_z", "rr_change_z"), 1.0,
-        TWO_REFERENCES, COMMITTED_SHIFT),
-    "(t) latent, prematurity z, late z, rr change z": (
-        "detect", ("log_latent_distance", "prematurity_z", "late_z", "rr_change_z"), 1.0,
-        TWO_REFERENCES, COMMITTED_SHIFT),
     "(e) rhythm z, detected, 2nd cluster, no record shift": ("detect", RHYTHM_Z_FEATURES, 1.0, TWO_REFERENCES, {}),
     "(d) 7 features, reference beats, 2nd cluster": ("reference", SEVEN_FEATURES, 1.0, TWO_REFERENCES, {}),
     "(0) 7 features, reference beats, one reference": ("reference", SEVEN_FEATURES, 1.0, ONE_REFERENCE, {}),

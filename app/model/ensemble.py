@@ -25,7 +25,6 @@ FEATURES = {
     "compensation_z": lambda s: np.clip(s["rr_compensation_z"], -10.0, 50.0),
     "late_z": lambda s: np.clip(s["rr_late_z"], -10.0, 50.0),
     "rr_change_z": lambda s: np.clip(s["rr_change_z"], -10.0, 50.0),
-    "run_prematurity_z": lambda s: np.clip(s["rr_run_prematurity_z"], -10.0, 50.0),
 }
 
 

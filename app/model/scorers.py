@@ -14,11 +14,7 @@ MAD_TO_SD = 1.4826
 EPS = 1e-6
 # Rhythm features also expressed as robust z within the record (irregular rhythms, e.g. atrial
 # fibrillation, spread their normal beats widely; a regular record's early beat stands out more).
-RHYTHM_Z = ("prematurity", "compensation", "late", "rr_change", "run_prematurity")
-# run_prematurity: a sudden-onset run (an interval this much shorter, in log, than the median of the
-# RUN_BASE_BEATS before it) is measured against the rhythm before it while it lasts (intervals still
-# RUN_ON / 2 shorter than that rhythm, at most RUN_MAX_BEATS beats)
-RUN_ON, RUN_BASE_BEATS, RUN_MAX_BEATS = 0.15, 8, 300
+RHYTHM_Z = ("prematurity", "compensation", "late", "rr_change")
 RR_CLIP = 1.5            # log RR ratios are clipped to +-1.5 before their record statistics
 RR_MIN_SCALE = 0.05      # floor of the MAD-based sd of a log RR ratio (very regular records)
 
@@ -83,8 +79,7 @@ def rhythm_features(time_s: np.ndarray, local_beats: int = 41) -> dict[str, np.n
     if n < 2:
         one = np.ones(n)
         return {"rr_prev": one, "rr_next": one, "rr_local": one, "prematurity": 0 * one,
-                "compensation": 0 * one, "late": 0 * one, "rr_change": 0 * one,
-                "run_prematurity": 0 * one}
+                "compensation": 0 * one, "late": 0 * one, "rr_change": 0 * one}
     rr = np.maximum(np.diff(t), 0.05)
     rr_prev = np.concatenate([[rr[0]], rr])
     rr_next = np.concatenate([rr, [rr[-1]]])
@@ -98,36 +93,7 @@ def rhythm_features(time_s: np.ndarray, local_beats: int = 41) -> dict[str, np.n
         "late": np.log(rr_next / rr_local),
         "compensation": np.log(rr_next / rr_prev),
         "rr_change": np.concatenate([[0.0], np.diff(np.log(rr_prev))]),
-        "run_prematurity": run_prematurity(np.log(rr_prev)),
     }
-
-
-def run_prematurity(lrr: np.ndarray) -> np.ndarray:
-    """Prematurity (log RR) against the rhythm before a sudden-onset run, frozen while the run lasts.
-
-    Outside runs: the median log RR of the RUN_BASE_BEATS previous beats minus the beat's. A run
-    starts where a beat is more than RUN_ON earlier than that; its reference is then kept while the
-    following intervals stay RUN_ON / 2 shorter (at most RUN_MAX_BEATS beats), so every beat of a
-    supraventricular run counts as premature, not only its first (the 41-beat median rhythm becomes
-    the run's own rate in a long run).
-    """
-    n = len(lrr)
-    out = np.zeros(n)
-    if n < 2:
-        return out
-    k = RUN_BASE_BEATS
-    pad = np.concatenate([np.full(k, lrr[0]), lrr])
-    base = np.median(np.lib.stride_tricks.sliding_window_view(pad[:-1], k), axis=1)  # previous k beats
-    ref, left = 0.0, 0
-    for i in range(n):
-        if left > 0 and lrr[i] < ref - RUN_ON / 2:
-            left -= 1
-        elif lrr[i] < base[i] - RUN_ON:
-            ref, left = base[i], RUN_MAX_BEATS - 1
-        else:
-            ref, left = base[i], 0
-        out[i] = ref - lrr[i]
-    return out
 
 
 def rr_score(rhythm: dict[str, np.ndarray]) -> np.ndarray:
