@@ -37,8 +37,18 @@ def parse_args(argv=None):
     p.add_argument("--swap-split", action="store_true",
                    help="train on the DS1 validation records and calibrate on the training records: a second "
                    "DS1 fold for `python -m training.ds1_protocol --model OUT` (no DS2 evaluation)")
+    p.add_argument("--validation-records", nargs="+", default=None, metavar="RECORD",
+                   help="DS1 records to hold out for validation and calibration (the other DS1 records train "
+                   "the VAE): another DS1 fold for `python -m training.ds1_protocol --model OUT` (no DS2 evaluation)")
     a = p.parse_args(argv)
-    a.skip_eval = a.skip_eval or a.swap_split
+    if a.validation_records is not None:
+        from app.ecg.aami import DS1
+
+        bad = [r for r in a.validation_records if r not in DS1]
+        if bad or a.swap_split or len(set(a.validation_records)) in (0, len(DS1)):
+            p.error("--validation-records: give some but not all DS1 records (not with --swap-split); "
+                    f"not DS1: {' '.join(bad) or 'none'}")
+    a.skip_eval = a.skip_eval or a.swap_split or a.validation_records is not None
     a.data_dir = a.data_dir or (str(default_data_dir()) if default_data_dir() else None)
     if a.data_dir is None or not (Path(a.data_dir) / "101.hea").exists():
         if not a.quick:
@@ -103,6 +113,11 @@ def config_for(args):
         cfg = replace(cfg, epochs=args.epochs)
     if args.swap_split:
         cfg = replace(cfg, train_records=cfg.validation_records, validation_records=cfg.train_records)
+    if args.validation_records:
+        from app.ecg.aami import DS1
+
+        val = tuple(r for r in DS1 if r in set(args.validation_records))
+        cfg = replace(cfg, train_records=tuple(r for r in DS1 if r not in val), validation_records=val)
     return cfg
 
 
@@ -153,8 +168,9 @@ def main(argv=None) -> int:
     if args.quick:
         shutil.rmtree(work, ignore_errors=True)
     print(f"bundle written to {out} ({time.time() - t0:.1f} s)", flush=True)
-    if not (args.quick or args.recalibrate or args.swap_split):  # the latent page's cloud of DS1 normals, tied to the
-        # encoder's weights only (a recalibration keeps them, and the cloud)
+    if not (args.quick or args.recalibrate or args.swap_split or args.validation_records):
+        # the latent page's cloud of DS1 normals, tied to the encoder's weights only (a
+        # recalibration keeps them, and the cloud); not for the extra DS1 folds
         from training.reference_cloud import main as reference_cloud
 
         reference_cloud(["--model", str(out), "--data-dir", str(args.data_dir)])

@@ -43,3 +43,17 @@ def test_swap_split_trains_on_the_validation_records_and_skips_ds2():
     assert swapped.train_records == plain.validation_records
     assert swapped.validation_records == plain.train_records
     assert a.skip_eval  # a second DS1 fold: DS2 is not read
+
+
+def test_validation_records_makes_another_ds1_fold():
+    from app.ecg.aami import DS1
+    from training.__main__ import config_for, parse_args
+
+    a = parse_args(["--quick", "--validation-records", "209", "101", "--out", "x"])
+    cfg = config_for(a)
+    assert cfg.validation_records == ("101", "209")
+    assert set(cfg.train_records) == set(DS1) - {"101", "209"}
+    assert a.skip_eval
+    for bad in (["100"], list(DS1)):  # a DS2 record; every DS1 record (nothing left to train on)
+        with pytest.raises(SystemExit):
+            parse_args(["--quick", "--validation-records", *bad, "--out", "x"])
