@@ -45,7 +45,7 @@ def parse_args(argv=None):
         from app.ecg.aami import DS1
 
         bad = [r for r in a.validation_records if r not in DS1]
-        if bad or a.swap_split or len(set(a.validation_records)) in (0, len(DS1)):
+        if bad or a.swap_split or set(a.validation_records) >= set(DS1):
             p.error("--validation-records: give some but not all DS1 records (not with --swap-split); "
                     f"not DS1: {' '.join(bad) or 'none'}")
     a.skip_eval = a.skip_eval or a.swap_split or a.validation_records is not None
@@ -53,6 +53,8 @@ def parse_args(argv=None):
     if a.data_dir is None or not (Path(a.data_dir) / "101.hea").exists():
         if not a.quick:
             p.error(f"{a.data_dir}: MIT-BIH database not found (give --data-dir)")
+        if a.validation_records is not None:
+            p.error(f"--validation-records: {a.data_dir}: MIT-BIH database not found (give --data-dir)")
         a.data_dir = None  # --quick without the database: a smoke run on the bundled samples
     return a
 

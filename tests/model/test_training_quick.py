@@ -45,15 +45,17 @@ def test_swap_split_trains_on_the_validation_records_and_skips_ds2():
     assert a.skip_eval  # a second DS1 fold: DS2 is not read
 
 
-def test_validation_records_makes_another_ds1_fold():
+def test_validation_records_makes_another_ds1_fold(mitdb_dir, tmp_path):
     from app.ecg.aami import DS1
     from training.__main__ import config_for, parse_args
 
-    a = parse_args(["--quick", "--validation-records", "209", "101", "--out", "x"])
+    a = parse_args(["--validation-records", "209", "101", "--data-dir", str(mitdb_dir), "--out", "x"])
     cfg = config_for(a)
     assert cfg.validation_records == ("101", "209")
     assert set(cfg.train_records) == set(DS1) - {"101", "209"}
     assert a.skip_eval
     for bad in (["100"], list(DS1)):  # a DS2 record; every DS1 record (nothing left to train on)
         with pytest.raises(SystemExit):
-            parse_args(["--quick", "--validation-records", *bad, "--out", "x"])
+            parse_args(["--validation-records", *bad, "--data-dir", str(mitdb_dir), "--out", "x"])
+    with pytest.raises(SystemExit):  # no database: not even --quick falls back to the bundled samples
+        parse_args(["--quick", "--validation-records", "101", "--data-dir", str(tmp_path), "--out", "x"])
