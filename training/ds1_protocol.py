@@ -1,6 +1,6 @@
 """Strict DS1 estimate of cross-patient behaviour, with a bundle's (fixed) VAE; DS1 only.
 
-    python -m training.ds1_protocol --model model_store/cvae-v2 --data-dir ../shared/data/mitdb
+    python -m training.ds1_protocol --model model_store/cvae-v2 [/tmp/foldB ...] --data-dir ../shared/data/mitdb
 
 For each DS1 validation record of the bundle's split: the ensemble is fit AND its threshold
 (mean + k sd of the normal beats' ensemble scores) is set on the OTHER validation records only;
@@ -11,6 +11,8 @@ per-record AUROC for each recipe in ``RECIPES`` (fit beats, features, C, scoring
 shift) at each k, and the false-alarm rate of the N beats whose next beat falls inside the window
 (its QRS is then in the VAE's input) against the other N beats'. ``--recipes`` runs some of them;
 ``--mask-next-beat`` scores with the next beat kept out of the VAE input (app.model.vae_input).
+Several ``--model`` bundles (one per DS1 fold: ``python -m training --swap-split`` or
+``--validation-records``) are run in turn, then the mean over the folds of each recipe and k.
 """
 from __future__ import annotations
 
@@ -84,18 +86,62 @@ def protocol_metrics(fit_scores: dict, test_scores: dict, names, C: float, seed:
 
 
 def table_line(name: str, k: float, m: dict) -> str:
-    return (f"{name:<64} k={k:<4g} AUROC {m['auroc']:.3f}  AP {m['ap']:.3f}  N-FA {m['N_false_alarm']:.3f} "
+    return (f"{name:<64} k={k:<4g} AUROC {m['auroc']:.4f}  AP {m['ap']:.4f}  N-FA {m['N_false_alarm']:.4f} "
             f"(worst {m['worst_record']} {m['worst_record_false_alarm']:.3f})  S {m['S_sensitivity']:.3f}  "
             f"V {m['V_sensitivity']:.3f}  F {m['F_sensitivity']:.3f}  median record AUROC "
             f"{m['median_record_auroc']:.3f}  N-FA next beat in window {m['N_false_alarm_next_in_window']:.3f} "
             f"(of {m['n_N_next_in_window']}) / other {m['N_false_alarm_other']:.3f}")
 
 
+def run_fold(model: str, data_dir: Path, ks, recipe_prefixes, mask: bool) -> dict:
+    """Print the protocol's table for one bundle (one DS1 fold); return (recipe, k) -> metrics."""
+    from app.ecg.aami import DS1
+    from app.model.bundle import load_bundle
+    from app.model.vae_input import wants_mask
+    from training.config import Config
+    from training.data import load_records, with_vae_input
+
+    bundle = load_bundle(model)
+    val = tuple(str(r) for r in bundle.manifest.get("split", {}).get("validation_records", ()))
+    if not val or not set(val) <= set(DS1):
+        raise ValueError(f"{model}: validation records {list(val)} are not DS1 records")
+    cfg = replace(Config(), validation_records=val)
+    beats = {mode: load_records(data_dir, val, replace(cfg, beats=mode)) for mode in ("reference", "detect")}
+    # --mask-next-beat: also for a bundle not trained with the mask (a test-time experiment)
+    cfg = replace(cfg, mask_next_beat=mask or wants_mask(bundle.manifest))
+    beats = {mode: with_vae_input(bs, cfg) for mode, bs in beats.items()}
+    outputs = {mode: {r: bundle.forward(b.windows) for r, b in bs.items()} for mode, bs in beats.items()}
+    scored = {}  # (mode, scoring options) -> record scores: each set once, the VAE run once per mode
+    print(f"strict DS1 leave-one-record-out, detected beats, records {' '.join(val)}, model {bundle.model_id}"
+          + (" (VAE input: next beat masked)" if cfg.mask_next_beat else ""), flush=True)
+    recipes = {n: v for n, v in RECIPES.items()
+               if recipe_prefixes is None or any(n.startswith(p) for p in recipe_prefixes)}
+    results = {}
+    for name, (fit_mode, names, C, extra, ens_extra) in recipes.items():
+        opts = json.dumps(extra, sort_keys=True)
+        for mode in {fit_mode, "detect"} - {m for m, o in scored if o == opts}:
+            scored[mode, opts] = record_scores(beats[mode], outputs[mode], {**bundle.calibration, **extra})
+        scores = {mode: scored[mode, opts] for mode in {fit_mode, "detect"}}
+        for k in ks:
+            results[name, k] = m = protocol_metrics(scores[fit_mode], scores["detect"], names, C, cfg.seed, k,
+                                                    ens_extra)
+            print(table_line(name, k, m), flush=True)
+    return results
+
+
+def fold_means(per_fold: list[dict]) -> dict:
+    """(recipe, k) -> mean over the folds of AUROC, AP, N false alarms, S and V sensitivity."""
+    keys = ("auroc", "ap", "N_false_alarm", "S_sensitivity", "V_sensitivity")
+    return {rk: {key: float(np.mean([f[rk][key] for f in per_fold])) for key in keys} for rk in per_fold[0]}
+
+
 def main(argv=None) -> int:
     from app.config import ROOT, default_data_dir
 
     ap = argparse.ArgumentParser(prog="python -m training.ds1_protocol", description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=str(ROOT / "model_store" / "cvae-v2"), help="model bundle directory")
+    ap.add_argument("--model", nargs="+", default=[str(ROOT / "model_store" / "cvae-v2")],
+                    help="model bundle directories, one per DS1 fold (e.g. model_store/cvae-v2 /tmp/foldB); "
+                    "with several, the mean over the folds is printed last")
     ap.add_argument("--data-dir", default=None, help="MIT-BIH directory (default ../shared/data/mitdb)")
     ap.add_argument("--k", type=float, nargs="*", default=[2.0], help="statistical threshold k (mean + k sd)")
     ap.add_argument("--recipes", nargs="*", default=None,
@@ -108,35 +154,20 @@ def main(argv=None) -> int:
     if not (data_dir / "101.hea").exists():
         print(f"error: {data_dir}: MIT-BIH database not found (give --data-dir)", file=sys.stderr)
         return 2
-    from app.ecg.aami import DS1
-    from app.model.bundle import load_bundle
-    from training.config import Config
-    from app.model.vae_input import wants_mask
-    from training.data import load_records, with_vae_input
+    from app.model.bundle import ModelBundleError
 
-    bundle = load_bundle(a.model)
-    val = tuple(str(r) for r in bundle.manifest.get("split", {}).get("validation_records", ()))
-    if not val or not set(val) <= set(DS1):
-        print(f"error: {a.model}: validation records {list(val)} are not DS1 records", file=sys.stderr)
-        return 2
-    cfg = replace(Config(), validation_records=val)
-    beats = {mode: load_records(data_dir, val, replace(cfg, beats=mode)) for mode in ("reference", "detect")}
-    # --mask-next-beat: also for a bundle not trained with the mask (a test-time experiment)
-    cfg = replace(cfg, mask_next_beat=a.mask_next_beat or wants_mask(bundle.manifest))
-    beats = {mode: with_vae_input(bs, cfg) for mode, bs in beats.items()}
-    outputs = {mode: {r: bundle.forward(b.windows) for r, b in bs.items()} for mode, bs in beats.items()}
-    scored = {}  # (mode, scoring options) -> record scores: each set once, the VAE run once per mode
-    print(f"strict DS1 leave-one-record-out, detected beats, records {' '.join(val)}, model {bundle.model_id}"
-          + (" (VAE input: next beat masked)" if cfg.mask_next_beat else ""))
-    recipes = {n: v for n, v in RECIPES.items() if a.recipes is None or any(n.startswith(p) for p in a.recipes)}
-    for name, (fit_mode, names, C, extra, ens_extra) in recipes.items():
-        opts = json.dumps(extra, sort_keys=True)
-        for mode in {fit_mode, "detect"} - {m for m, o in scored if o == opts}:
-            scored[mode, opts] = record_scores(beats[mode], outputs[mode], {**bundle.calibration, **extra})
-        scores = {mode: scored[mode, opts] for mode in {fit_mode, "detect"}}
-        for k in a.k:
-            m = protocol_metrics(scores[fit_mode], scores["detect"], names, C, cfg.seed, k, ens_extra)
-            print(table_line(name, k, m), flush=True)
+    per_fold = []
+    for model in a.model:
+        try:
+            per_fold.append(run_fold(model, data_dir, a.k, a.recipes, a.mask_next_beat))
+        except (ModelBundleError, ValueError) as e:  # a missing or foreign bundle: one line, no traceback
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+    if len(per_fold) > 1:
+        print(f"mean over {len(per_fold)} folds")
+        for (name, k), m in fold_means(per_fold).items():
+            print(f"{name:<64} k={k:<4g} AUROC {m['auroc']:.4f}  AP {m['ap']:.4f}  N-FA {m['N_false_alarm']:.4f}  "
+                  f"S {m['S_sensitivity']:.4f}  V {m['V_sensitivity']:.4f}")
     return 0
 
 

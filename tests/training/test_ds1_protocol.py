@@ -1,9 +1,37 @@
-"""training.ds1_protocol: the next-beat window test."""
+"""training.ds1_protocol: the next-beat window test, the fold means, and a real run on the committed model."""
+import re
+
 import pytest
 
 from app.ecg.pipeline import AFTER, MODEL_FS
-from training.ds1_protocol import next_beat_in_window_s
+from training.ds1_protocol import fold_means, main, next_beat_in_window_s
 
 
 def test_next_beat_in_window_is_the_window_tail():
     assert next_beat_in_window_s() == pytest.approx(AFTER / MODEL_FS)
+
+
+def test_fold_means_average_each_recipe_and_k_over_the_folds():
+    keys = ("auroc", "ap", "N_false_alarm", "S_sensitivity", "V_sensitivity")
+    a = {("r", 2.0): dict(zip(keys, (0.9, 0.8, 0.04, 0.7, 0.9)), worst_record="101")}
+    b = {("r", 2.0): dict(zip(keys, (0.8, 0.6, 0.02, 0.5, 1.0)), worst_record="209")}
+    m = fold_means([a, b])[("r", 2.0)]
+    assert m == pytest.approx(dict(zip(keys, (0.85, 0.7, 0.03, 0.6, 0.95))))
+
+
+@pytest.mark.slow
+def test_strict_protocol_on_the_committed_model(mitdb_dir, capsys):
+    """The committed model's own fold (its 8 DS1 validation records, each scored by an ensemble and
+    threshold fit on the other 7) ranks and flags ectopic beats: the DS1 figures of the model card."""
+    assert main(["--model", "model_store/cvae-v2", "--data-dir", str(mitdb_dir), "--k", "2.25",
+                 "--recipes", "committed"]) == 0
+    line = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("committed")][0]
+    auroc, ap = (float(re.search(rf"{key} ([0-9.]+)", line).group(1)) for key in ("AUROC", "AP"))
+    v_sens = float(re.search(r" V ([0-9.]+)", line).group(1))
+    assert auroc > 0.97 and ap > 0.9 and v_sens > 0.95
+
+
+def test_a_missing_bundle_is_one_line_and_exit_2(mitdb_dir, tmp_path, capsys):
+    assert main(["--model", str(tmp_path / "nope"), "--data-dir", str(mitdb_dir)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nope" in err[0] and "not found" in err[0]
