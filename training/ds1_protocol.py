@@ -96,7 +96,7 @@ def table_line(name: str, k: float, m: dict) -> str:
 def run_fold(model: str, data_dir: Path, ks, recipe_prefixes, mask: bool) -> dict:
     """Print the protocol's table for one bundle (one DS1 fold); return (recipe, k) -> metrics."""
     from app.ecg.aami import DS1
-    from app.model.bundle import load_bundle
+    from app.model.bundle import ModelBundleError, load_bundle
     from app.model.vae_input import wants_mask
     from training.config import Config
     from training.data import load_records, with_vae_input
@@ -104,7 +104,7 @@ def run_fold(model: str, data_dir: Path, ks, recipe_prefixes, mask: bool) -> dic
     bundle = load_bundle(model)
     val = tuple(str(r) for r in bundle.manifest.get("split", {}).get("validation_records", ()))
     if not val or not set(val) <= set(DS1):
-        raise ValueError(f"{model}: validation records {list(val)} are not DS1 records")
+        raise ModelBundleError(f"{model}: validation records {list(val)} are not DS1 records")
     cfg = replace(Config(), validation_records=val)
     beats = {mode: load_records(data_dir, val, replace(cfg, beats=mode)) for mode in ("reference", "detect")}
     # --mask-next-beat: also for a bundle not trained with the mask (a test-time experiment)
@@ -160,7 +160,7 @@ def main(argv=None) -> int:
     for model in a.model:
         try:
             per_fold.append(run_fold(model, data_dir, a.k, a.recipes, a.mask_next_beat))
-        except (ModelBundleError, ValueError) as e:  # a missing or foreign bundle: one line, no traceback
+        except ModelBundleError as e:  # a missing, corrupt or non-DS1-fold bundle: one line, no traceback
             print(f"error: {e}", file=sys.stderr)
             return 2
     if len(per_fold) > 1:
