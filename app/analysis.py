@@ -14,7 +14,7 @@ import pandas as pd
 from app.ecg import InvalidRecordError, Recording
 
 TABLE_COLUMNS = ["record", "beat", "sample", "time_s", "rr_prev_s", "rr_next_s", "recon_error",
-                 "latent_distance", "kl", "rr_score", "score", "anomaly", "quality", "low_quality"]
+                 "latent_distance", "kl", "rr_score", "score", "anomaly", "raised_by", "quality", "low_quality"]
 REFERENCE_COLUMNS = ["ref_symbol", "ref_class"]
 
 
@@ -45,7 +45,7 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
     """
     from app.ecg.pipeline import extract_beats
     from app.model.bundle import load_bundle_async, resolved
-    from app.model.ensemble import ensemble_score
+    from app.model.ensemble import ensemble_score, part_contributions, reasons
     from app.model.scorers import beat_scores
     from app.model.runtime import single_threaded_blas
     from app.model.vae_input import vae_input
@@ -87,6 +87,8 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
         "rr_score": scores["rr_score"],
         "score": score,
         "anomaly": score > thr,
+        # what raises the score above the record's median beat: the beat's shape, its timing, or both
+        "raised_by": reasons(*part_contributions(scores, bundle.calibration["ensemble"])),
         "quality": np.asarray(bs.quality, np.float64),
         "low_quality": np.asarray(bs.low_quality, bool),
     })

@@ -56,7 +56,7 @@ def _agreement_html(flags: np.ndarray, ref_class) -> str:
 
 
 def _table_html(table, flags: np.ndarray) -> str:
-    cols = [c for c in ("beat", "time_s", "score", "recon_error", "latent_distance", "kl", "rr_score",
+    cols = [c for c in ("beat", "time_s", "score", "raised_by", "recon_error", "latent_distance", "kl", "rr_score",
                         "quality", "ref_symbol") if c in table.columns]
     idx = np.flatnonzero(flags)
     idx = idx[np.argsort(-table["score"].to_numpy()[idx], kind="stable")][:TABLE_ROWS]

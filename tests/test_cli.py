@@ -10,7 +10,7 @@ from app.config import SAMPLES_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 COLUMNS = ["record", "beat", "sample", "time_s", "rr_prev_s", "rr_next_s", "recon_error", "latent_distance",
-           "kl", "rr_score", "score", "anomaly", "quality", "low_quality", "ref_symbol", "ref_class"]
+           "kl", "rr_score", "score", "anomaly", "raised_by", "quality", "low_quality", "ref_symbol", "ref_class"]
 
 
 def run_cli(*args, timeout=300):
@@ -32,6 +32,7 @@ def test_score_two_records_one_row_per_beat(tmp_path):
         assert len(mine) == n
         assert [int(r["beat"]) for r in mine] == list(range(n))
     assert {r["anomaly"] for r in rows} == {"True", "False"}
+    assert {r["raised_by"] for r in rows if r["anomaly"] == "True"} <= {"shape", "timing", "shape+timing"}
     assert not list(tmp_path.glob(".*partial*"))
 
 

@@ -28,6 +28,11 @@ FEATURES = {
 }
 
 
+# Ensemble features that describe the beat's shape; the others describe its timing (rhythm).
+SHAPE_FEATURES = frozenset({"recon_z", "log_latent_distance", "kl_z"})
+REASON_MIN_LOGODDS = 1.0  # a part names the reason when it adds this much over the record's median beat
+
+
 def feature_matrix(scores: dict, names) -> np.ndarray:
     return np.column_stack([FEATURES[n](scores) for n in names]).astype(np.float64)
 
@@ -57,6 +62,30 @@ def ensemble_score(scores: dict, ensemble: dict) -> np.ndarray:
             return logistic_logit(scores, fb) + float(fb.get("offset", 0.0))
         return logistic_logit(scores, ensemble) + float(ensemble.get("fallback_offset", 0.0))
     return record_shift(logistic_logit(scores, ensemble), ensemble.get("record_shift_q"))
+
+
+def scoring_model(scores: dict, ensemble: dict) -> dict:
+    """The fitted logistic model that scores this record (the fallback one for a short record)."""
+    fb = ensemble.get("fallback")
+    return fb if scores.get("short_record_fallback") is True and fb is not None else ensemble
+
+
+def part_contributions(scores: dict, ensemble: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(shape, timing): the log-odds that the model's shape terms and its timing terms add to each
+    beat's score, each counted from the record's median beat (``scores``: one whole record)."""
+    weights = scoring_model(scores, ensemble)
+    X = feature_matrix(scores, weights["features"])
+    terms = (X - np.asarray(weights["mean"])) / np.asarray(weights["sd"]) * np.asarray(weights["coef"])
+    is_shape = np.array([f in SHAPE_FEATURES for f in weights["features"]])
+    parts = terms[:, is_shape].sum(axis=1), terms[:, ~is_shape].sum(axis=1)
+    return tuple(p - np.median(p) if len(p) else p for p in parts)
+
+
+def reasons(shape: np.ndarray, timing: np.ndarray, min_logodds: float = REASON_MIN_LOGODDS) -> np.ndarray:
+    """Per beat, what raises its score above the record's median beat: "shape", "timing",
+    "shape+timing", or "" (neither part by ``min_logodds`` or more)."""
+    names = np.array(["", "shape", "timing", "shape+timing"], dtype=object)
+    return names[(shape >= min_logodds).astype(int) + 2 * (timing >= min_logodds).astype(int)]
 
 
 def record_shift(logit: np.ndarray, q) -> np.ndarray:

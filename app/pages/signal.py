@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 dash.register_page(__name__, path="/signal", name="Signal", title="ECG Anomaly Explorer - signal", order=1)
 
 TABLE_PAGE = 12
-TABLE_COLUMNS = ["beat", "time_s", "score", "anomaly", "recon_error", "latent_distance", "kl", "rr_score",
+TABLE_COLUMNS = ["beat", "time_s", "score", "anomaly", "raised_by", "recon_error", "latent_distance", "kl", "rr_score",
                  "rr_prev_s", "rr_next_s", "quality", "low_quality", "ref_symbol", "ref_class"]
 METHOD_LABELS = {"statistical": "Statistical (mean + k sd)", "percentile": "Percentile", "fixed": "Fixed"}
 GRAPH_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d", "autoScale2d"]}
@@ -91,6 +91,9 @@ def layout(**_):
                                                "reconstruction error and KL."),
                                        html.Li("A beat is flagged when its score reaches the threshold; "
                                                "low-quality beats are grey and not trusted."),
+                                       html.Li("raised_by: what lifts the beat's score above the record's "
+                                               "typical beat by at least 1 log-odds: its shape (latent "
+                                               "distance), its timing (rhythm), or both."),
                                        html.Li("Inspector: the beat (black) against what the VAE, trained only on "
                                                "normal beats, can rebuild (orange). A large residual means an "
                                                "unusual shape; a high rhythm score means unusual timing."),
@@ -422,6 +425,8 @@ def inspect_beat(beat, threshold, key):
     flagged = bool(flags_at(view, thr)[b])
     ref = f", reference {row['ref_symbol']}" if view.ref_symbol is not None and row["ref_symbol"] else ""
     status = "ANOMALY" if flagged else ("low quality" if row["low_quality"] else "normal")
+    if flagged and row.get("raised_by", ""):
+        status += f" ({row['raised_by'].replace('+', ' and ')})"
     title = f"Beat {b} at {row['time_s']:.2f} s: {status}{ref}"
     fig = F.beat_figure(np.asarray(an.windows[b]), np.asarray(an.recon[b]))
     names, ranks, values = [], [], []

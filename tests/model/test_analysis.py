@@ -52,3 +52,16 @@ def test_short_upload_uses_the_training_calibration():
     assert a.summary["short_record_fallback"] is True and not a.summary["has_reference"]
     assert "ref_class" not in a.table.columns
     assert 40 <= len(a.table) <= 60 and np.isfinite(a.table.score).all()
+
+
+def test_raised_by_names_shape_for_ventricular_and_timing_for_supraventricular_beats(a233):
+    """233's flagged V beats are raised by their shape; 100's flagged atrial premature beats (normal
+    shape, early) by their timing."""
+    t = a233.table
+    v = t[(t.ref_class == "V") & t.anomaly]
+    assert (v.raised_by.str.contains("shape")).mean() > 0.9
+    t100 = analyze(read_record(SAMPLES_DIR / "100")).table
+    s = t100[(t100.ref_class == "S") & t100.anomaly]
+    assert len(s) > 20 and (s.raised_by.str.contains("timing")).mean() > 0.9
+    assert set(t.raised_by) | set(t100.raised_by) <= {"", "shape", "timing", "shape+timing"}
+    assert (t.raised_by[t.anomaly] != "").all()  # a flagged beat always has a reason

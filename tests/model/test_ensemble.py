@@ -1,7 +1,8 @@
 """Ensemble: the logistic logit, and the separate short-record (fallback) model with its offset."""
 import numpy as np
 
-from app.model.ensemble import ensemble_score, feature_matrix, fit_ensemble
+from app.model.ensemble import (ensemble_score, feature_matrix, fit_ensemble, logistic_logit, part_contributions,
+                                 reasons)
 
 
 def _scores(n, rng, fallback):
@@ -57,3 +58,28 @@ def test_record_shift_subtracts_the_records_own_percentile_and_spares_short_reco
     short = _scores(20, rng, True)
     np.testing.assert_allclose(ensemble_score(short, {**main, "fallback": fb}), short["recon_z"])
     assert ensemble_score({k: v[:0] if isinstance(v, np.ndarray) else v for k, v in s.items()}, main).shape == (0,)
+
+
+def test_shape_and_timing_parts_add_up_to_the_logit_counted_from_the_median_beat():
+    rng = np.random.default_rng(3)
+    main = {"features": ["log_latent_distance", "prematurity_z"], "mean": [1.0, 0.5], "sd": [2.0, 1.5],
+            "coef": [1.5, 0.8], "intercept": -0.3}
+    fb = {"features": ["recon_z", "kl_z", "prematurity"], "mean": [0.0, 0.0, 0.0], "sd": [1.0, 1.0, 1.0],
+          "coef": [2.0, 1.0, 0.5], "intercept": -1.0, "offset": 0.75}
+    for short, weights in ((False, main), (True, fb)):
+        s = _scores(300, rng, short)
+        shape, timing = part_contributions(s, {**main, "fallback": fb})
+        assert abs(np.median(shape)) < 1e-12 and abs(np.median(timing)) < 1e-12
+        # the two parts are the scoring model's logit, less a constant (intercept and median parts)
+        assert np.ptp(shape + timing - logistic_logit(s, weights)) < 1e-9
+    s = _scores(300, rng, False)
+    shape, timing = part_contributions(s, main)
+    np.testing.assert_allclose(shape, 1.5 * (np.log1p(s["latent_distance"]) - np.median(np.log1p(s["latent_distance"]))) / 2.0)
+    np.testing.assert_allclose(timing, 0.8 * (s["rr_prematurity_z"] - np.median(s["rr_prematurity_z"])) / 1.5)
+
+
+def test_reasons_name_the_parts_that_raise_the_score_by_the_minimum():
+    shape = np.array([0.0, 2.0, 0.5, 3.0, 0.99])
+    timing = np.array([0.0, 0.2, 1.5, 1.0, -4.0])
+    assert reasons(shape, timing).tolist() == ["", "shape", "timing", "shape+timing", ""]
+    assert reasons(shape, timing, min_logodds=0.5).tolist() == ["", "shape", "shape+timing", "shape+timing", "shape"]
