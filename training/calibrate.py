@@ -125,11 +125,6 @@ def summary_metrics(score: np.ndarray, y: np.ndarray, cls: np.ndarray, threshold
     return m
 
 
-def ensemble_shift(cfg) -> dict:
-    """The record shift's entry of the ensemble (app.model.ensemble.record_shift) from the config."""
-    return {"record_shift_q": cfg.record_shift_q}
-
-
 def fallback_scores(val_beats: dict, val_out: dict, calibration: dict, piece_s=FALLBACK_PIECE_S) -> dict:
     """Scores of 30-s pieces of each validation record, each scored as a short upload would be."""
     pieces = {}
@@ -151,7 +146,7 @@ def calibrate(forward, train_normals, val_beats: dict, cfg, names=None):
         calibration["latent_second_cluster"] = dict(cfg.latent_second_cluster)
     scores = {r: scores_of(b, val_out[r], calibration) for r, b in val_beats.items()}
     X, y, cls = _xy(scores, names)
-    shift = ensemble_shift(cfg)
+    shift = {"record_shift_q": cfg.record_shift_q}  # app.model.ensemble.record_shift
     calibration["ensemble"] = {**fit_ensemble(X, y, names, cfg.ensemble_C, cfg.seed), **shift}
     # each record scored on its own (the record shift is the record's own percentile)
     fitted = np.concatenate([ensemble_score(s, calibration["ensemble"])[s["ref_class"] != ""]

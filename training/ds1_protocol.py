@@ -105,22 +105,23 @@ def run_fold(model: str, data_dir: Path, ks, recipe_prefixes, mask: bool) -> dic
     val = tuple(str(r) for r in bundle.manifest.get("split", {}).get("validation_records", ()))
     if not val or not set(val) <= set(DS1):
         raise ModelBundleError(f"{model}: validation records {list(val)} are not DS1 records")
+    recipes = {n: v for n, v in RECIPES.items()
+               if recipe_prefixes is None or any(n.startswith(p) for p in recipe_prefixes)}
+    modes = {"detect"} | {fit_mode for fit_mode, *_ in recipes.values()}  # only the beats some recipe reads
     cfg = replace(Config(), validation_records=val)
-    beats = {mode: load_records(data_dir, val, replace(cfg, beats=mode)) for mode in ("reference", "detect")}
     # --mask-next-beat: also for a bundle not trained with the mask (a test-time experiment)
-    cfg = replace(cfg, mask_next_beat=mask or wants_mask(bundle.manifest))
-    beats = {mode: with_vae_input(bs, cfg) for mode, bs in beats.items()}
+    masked = replace(cfg, mask_next_beat=mask or wants_mask(bundle.manifest))
+    beats = {mode: with_vae_input(load_records(data_dir, val, replace(cfg, beats=mode)), masked) for mode in modes}
     outputs = {mode: {r: bundle.forward(b.windows) for r, b in bs.items()} for mode, bs in beats.items()}
     scored = {}  # (mode, scoring options) -> record scores: each set once, the VAE run once per mode
     print(f"strict DS1 leave-one-record-out, detected beats, records {' '.join(val)}, model {bundle.model_id}"
-          + (" (VAE input: next beat masked)" if cfg.mask_next_beat else ""), flush=True)
-    recipes = {n: v for n, v in RECIPES.items()
-               if recipe_prefixes is None or any(n.startswith(p) for p in recipe_prefixes)}
+          + (" (VAE input: next beat masked)" if masked.mask_next_beat else ""), flush=True)
     results = {}
     for name, (fit_mode, names, C, extra, ens_extra) in recipes.items():
         opts = json.dumps(extra, sort_keys=True)
-        for mode in {fit_mode, "detect"} - {m for m, o in scored if o == opts}:
-            scored[mode, opts] = record_scores(beats[mode], outputs[mode], {**bundle.calibration, **extra})
+        for mode in {fit_mode, "detect"}:
+            if (mode, opts) not in scored:
+                scored[mode, opts] = record_scores(beats[mode], outputs[mode], {**bundle.calibration, **extra})
         scores = {mode: scored[mode, opts] for mode in {fit_mode, "detect"}}
         for k in ks:
             results[name, k] = m = protocol_metrics(scores[fit_mode], scores["detect"], names, C, cfg.seed, k,
