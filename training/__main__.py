@@ -32,6 +32,9 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true", help="tiny end-to-end run for the tests")
     p.add_argument("--skip-eval", action="store_true", help="do not run the DS2 evaluation")
     p.add_argument("--epochs", type=int, default=None, help="override the configured epochs")
+    p.add_argument("--seed", type=int, default=None,
+                   help="override the configured seed (weights, augmentation, beat subsets): the same recipe "
+                   "trained again, to measure how much the figures move from seed to seed")
     p.add_argument("--recalibrate", action="store_true", help="keep the trained encoder/decoder in --out; "
                    "redo only the calibration (and evaluation)")
     p.add_argument("--swap-split", action="store_true",
@@ -113,6 +116,8 @@ def config_for(args):
     cfg = quick_config(samples=args.data_dir is None) if args.quick else Config()
     if args.epochs:
         cfg = replace(cfg, epochs=args.epochs)
+    if args.seed is not None:
+        cfg = replace(cfg, seed=args.seed)
     if args.swap_split:
         cfg = replace(cfg, train_records=cfg.validation_records, validation_records=cfg.train_records)
     if args.validation_records:

@@ -13,13 +13,14 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 def test_quick_training_writes_a_usable_bundle(tmp_path):
     out = tmp_path / "cvae-quick"
-    p = subprocess.run([sys.executable, "-m", "training", "--quick", "--skip-eval", "--out", str(out)],
+    p = subprocess.run([sys.executable, "-m", "training", "--quick", "--skip-eval", "--seed", "7", "--out", str(out)],
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     for name in ("encoder.keras", "decoder.keras", "manifest.json", "calibration.json", "history.json"):
         assert (out / name).is_file(), name
     man = json.loads((out / "manifest.json").read_text())
     assert man["model_id"] == "cvae-quick" and man["training"]["epochs_run"] == 2
+    assert man["training"]["config"]["seed"] == 7  # --seed: the same recipe trained again, recorded
     assert set(man["split"]["train_records"]).isdisjoint(man["split"]["validation_records"])
     hist = json.loads((out / "history.json").read_text())
     assert len(hist["loss"]) == 2 and len(hist["val_recon"]) == 2
@@ -43,6 +44,16 @@ def test_swap_split_trains_on_the_validation_records_and_skips_ds2():
     assert swapped.train_records == plain.validation_records
     assert swapped.validation_records == plain.train_records
     assert a.skip_eval  # a second DS1 fold: DS2 is not read
+
+
+def test_seed_overrides_the_configured_seed_only():
+    from dataclasses import replace
+
+    from training.__main__ import config_for, parse_args
+
+    plain = config_for(parse_args(["--quick", "--out", "x"]))
+    seeded = config_for(parse_args(["--quick", "--seed", "2", "--out", "x"]))
+    assert plain.seed != 2 and seeded == replace(plain, seed=2)
 
 
 def test_validation_records_makes_another_ds1_fold(mitdb_dir, tmp_path):
