@@ -13,6 +13,9 @@ shift) at each k, and the false-alarm rate of the N beats whose next beat falls 
 ``--mask-next-beat`` scores with the next beat kept out of the VAE input (app.model.vae_input).
 Several ``--model`` bundles (one per DS1 fold: ``python -m training --swap-split`` or
 ``--validation-records``) are run in turn, then the mean over the folds of each recipe and k.
+Bundles of the same fold trained with other seeds (``python -m training --seed N``) are grouped:
+each such fold prints its mean and range over the seeds, and the mean over the folds weighs every
+fold once (its seeds' mean).
 """
 from __future__ import annotations
 
@@ -93,8 +96,9 @@ def table_line(name: str, k: float, m: dict) -> str:
             f"(of {m['n_N_next_in_window']}) / other {m['N_false_alarm_other']:.3f}")
 
 
-def run_fold(model: str, data_dir: Path, ks, recipe_prefixes, mask: bool) -> dict:
-    """Print the protocol's table for one bundle (one DS1 fold); return (recipe, k) -> metrics."""
+def run_fold(model: str, data_dir: Path, ks, recipe_prefixes, mask: bool) -> tuple[tuple, dict]:
+    """Print the protocol's table for one bundle (one DS1 fold); return (its validation records,
+    (recipe, k) -> metrics)."""
     from app.ecg.aami import DS1
     from app.model.bundle import ModelBundleError, load_bundle
     from app.model.vae_input import wants_mask
@@ -127,13 +131,38 @@ def run_fold(model: str, data_dir: Path, ks, recipe_prefixes, mask: bool) -> dic
             results[name, k] = m = protocol_metrics(scores[fit_mode], scores["detect"], names, C, cfg.seed, k,
                                                     ens_extra)
             print(table_line(name, k, m), flush=True)
-    return results
+    return val, results
+
+
+MEAN_KEYS = ("auroc", "ap", "N_false_alarm", "S_sensitivity", "V_sensitivity")
 
 
 def fold_means(per_fold: list[dict]) -> dict:
     """(recipe, k) -> mean over the folds of AUROC, AP, N false alarms, S and V sensitivity."""
-    keys = ("auroc", "ap", "N_false_alarm", "S_sensitivity", "V_sensitivity")
-    return {rk: {key: float(np.mean([f[rk][key] for f in per_fold])) for key in keys} for rk in per_fold[0]}
+    return {rk: {key: float(np.mean([f[rk][key] for f in per_fold])) for key in MEAN_KEYS} for rk in per_fold[0]}
+
+
+def seed_ranges(runs: list[dict]) -> dict:
+    """(recipe, k) -> key -> (min, max) over several runs of one fold (its seeds)."""
+    return {rk: {key: (float(min(r[rk][key] for r in runs)), float(max(r[rk][key] for r in runs)))
+                 for key in MEAN_KEYS} for rk in runs[0]}
+
+
+def by_fold(runs: list[tuple[tuple, dict]]) -> dict:
+    """validation records -> the results of every bundle of that fold (one per seed), in run order."""
+    folds: dict[tuple, list[dict]] = {}
+    for val, results in runs:
+        folds.setdefault(val, []).append(results)
+    return folds
+
+
+def mean_line(name: str, k: float, m: dict, ranges: dict | None = None) -> str:
+    def value(key, fmt):
+        lo_hi = f" [{ranges[key][0]:{fmt}}, {ranges[key][1]:{fmt}}]" if ranges else ""
+        return f"{m[key]:{fmt}}{lo_hi}"
+
+    return (f"{name:<64} k={k:<4g} AUROC {value('auroc', '.4f')}  AP {value('ap', '.4f')}  "
+            f"N-FA {value('N_false_alarm', '.4f')}  S {value('S_sensitivity', '.4f')}  V {value('V_sensitivity', '.4f')}")
 
 
 def main(argv=None) -> int:
@@ -157,18 +186,24 @@ def main(argv=None) -> int:
         return 2
     from app.model.bundle import ModelBundleError
 
-    per_fold = []
+    runs = []
     for model in a.model:
         try:
-            per_fold.append(run_fold(model, data_dir, a.k, a.recipes, a.mask_next_beat))
+            runs.append(run_fold(model, data_dir, a.k, a.recipes, a.mask_next_beat))
         except ModelBundleError as e:  # a missing, corrupt or non-DS1-fold bundle: one line, no traceback
             print(f"error: {e}", file=sys.stderr)
             return 2
-    if len(per_fold) > 1:
-        print(f"mean over {len(per_fold)} folds")
-        for (name, k), m in fold_means(per_fold).items():
-            print(f"{name:<64} k={k:<4g} AUROC {m['auroc']:.4f}  AP {m['ap']:.4f}  N-FA {m['N_false_alarm']:.4f}  "
-                  f"S {m['S_sensitivity']:.4f}  V {m['V_sensitivity']:.4f}")
+    folds = by_fold(runs)
+    for val, seeds in folds.items():
+        if len(seeds) > 1:  # the same fold trained with several seeds: its mean and range
+            print(f"fold {' '.join(val)}: mean [min, max] over {len(seeds)} seeds")
+            ranges = seed_ranges(seeds)
+            for (name, k), m in fold_means(seeds).items():
+                print(mean_line(name, k, m, ranges[name, k]))
+    if len(folds) > 1:
+        print(f"mean over {len(folds)} folds" + (" (each fold: the mean over its seeds)" if len(runs) > len(folds) else ""))
+        for (name, k), m in fold_means([fold_means(seeds) for seeds in folds.values()]).items():
+            print(mean_line(name, k, m))
     return 0
 
 

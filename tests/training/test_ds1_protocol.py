@@ -4,7 +4,7 @@ import re
 import pytest
 
 from app.ecg.pipeline import AFTER, MODEL_FS
-from training.ds1_protocol import fold_means, main, next_beat_in_window_s
+from training.ds1_protocol import by_fold, fold_means, main, mean_line, next_beat_in_window_s, seed_ranges
 
 
 def test_next_beat_in_window_is_the_window_tail():
@@ -17,6 +17,22 @@ def test_fold_means_average_each_recipe_and_k_over_the_folds():
     b = {("r", 2.0): dict(zip(keys, (0.8, 0.6, 0.02, 0.5, 1.0)), worst_record="209")}
     m = fold_means([a, b])[("r", 2.0)]
     assert m == pytest.approx(dict(zip(keys, (0.85, 0.7, 0.03, 0.6, 0.95))))
+
+
+def test_seeds_of_one_fold_are_grouped_and_each_fold_weighs_once():
+    keys = ("auroc", "ap", "N_false_alarm", "S_sensitivity", "V_sensitivity")
+
+    def run(auroc):
+        return {("r", 2.25): dict(zip(keys, (auroc, 0.8, 0.04, 0.7, 0.9)))}
+
+    runs = [(("101", "209"), run(0.98)), (("106",), run(0.90)), (("101", "209"), run(0.96))]
+    folds = by_fold(runs)
+    assert list(folds) == [("101", "209"), ("106",)] and len(folds["101", "209"]) == 2
+    assert seed_ranges(folds["101", "209"])["r", 2.25]["auroc"] == pytest.approx((0.96, 0.98))
+    overall = fold_means([fold_means(seeds) for seeds in folds.values()])["r", 2.25]
+    assert overall["auroc"] == pytest.approx((0.97 + 0.90) / 2)  # not the mean of the three runs (0.9467)
+    line = mean_line("r", 2.25, fold_means(folds["101", "209"])["r", 2.25], seed_ranges(folds["101", "209"])["r", 2.25])
+    assert "AUROC 0.9700 [0.9600, 0.9800]" in line
 
 
 @pytest.mark.slow
