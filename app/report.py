@@ -93,7 +93,8 @@ def build_report(view, flags: np.ndarray, threshold: float, method: str | None =
     for b in top:
         ref = f", ref {table['ref_symbol'].iloc[b]}" if "ref_symbol" in table.columns else ""
         fig = F.beat_figure(np.asarray(an.windows[b]), np.asarray(an.recon[b]),
-                            title=f"beat {b} at {view.time_s[b]:.1f} s, score {view.score[b]:.3g}{ref}")
+                            title=f"beat {b} at {view.time_s[b]:.1f} s, score {view.score[b]:.3g}{ref}",
+                            neighbours=F.neighbour_beats_ms(view.time_s, b))
         fig.update_layout(height=300, showlegend=False)
         beat_divs.append(fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False}))
     fallback = ('<p><b>Short recording:</b> scores were compared with the training calibration, not with '

@@ -15,6 +15,7 @@ NORMAL = "#1f77b4"
 ANOMALY = "#d62728"
 LOW_QUALITY = "#9e9e9e"
 RECON = "#ff7f0e"
+NEIGHBOUR = "#6f42c1"  # a neighbouring beat inside the inspector's window
 
 MAX_POINTS = 2000        # min-max bins per lead per strip update (2 points per bin)
 MAX_MARKERS = 1500       # beat markers per strip update; beyond, only flagged/low-quality beats
@@ -196,9 +197,22 @@ def timeline_figure(time_s: np.ndarray, score: np.ndarray, low_quality: np.ndarr
     return fig
 
 
+def neighbour_beats_ms(time_s: np.ndarray, b: int) -> dict[str, float]:
+    """Where beat ``b``'s previous and next beats are (ms from its R-peak), those that exist."""
+    out = {}
+    if b > 0:
+        out["previous beat"] = float(time_s[b - 1] - time_s[b]) * 1000.0
+    if b + 1 < len(time_s):
+        out["next beat"] = float(time_s[b + 1] - time_s[b]) * 1000.0
+    return out
+
+
 def beat_figure(window: np.ndarray, recon: np.ndarray, fs: float = MODEL_FS,
-                pre: int = WINDOW_PRE, title: str = "") -> go.Figure:
-    """A beat (record-scaled units) against its VAE reconstruction, with the residual below."""
+                pre: int = WINDOW_PRE, title: str = "", neighbours: dict[str, float] | None = None) -> go.Figure:
+    """A beat (record-scaled units) against its VAE reconstruction, with the residual below.
+
+    ``neighbours`` (label -> ms from the R-peak, e.g. ``neighbour_beats_ms``): a dashed line at
+    each neighbouring beat that falls inside the window, whose QRS the VAE then sees too."""
     t_ms = (np.arange(len(window)) - pre) / fs * 1000.0
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.06)
     fig.add_trace(go.Scatter(x=t_ms, y=window, name="beat", line=dict(color="#222", width=1.6)), row=1, col=1)
@@ -209,6 +223,13 @@ def beat_figure(window: np.ndarray, recon: np.ndarray, fs: float = MODEL_FS,
     fig.update_yaxes(title_text="amplitude (scaled)", row=1, col=1)
     fig.update_yaxes(title_text="residual", row=2, col=1)
     fig.update_xaxes(title_text="ms from R-peak", row=2, col=1)
+    for label, ms in (neighbours or {}).items():
+        if len(t_ms) and t_ms[0] <= ms <= t_ms[-1]:
+            line = dict(color=NEIGHBOUR, dash="dash", width=1.2)
+            fig.add_vline(x=ms, line=line, row=1, col=1, annotation_text=label,
+                          annotation_position="top left" if ms > 0 else "top right",
+                          annotation_font=dict(size=11, color=NEIGHBOUR))
+            fig.add_vline(x=ms, line=line, row=2, col=1)  # the label once, on the beat panel
     fig.update_layout(**_base_layout(height=340, title=dict(text=title, font=dict(size=13)),
                                      legend=dict(orientation="h", y=1.12, x=0)))
     return fig

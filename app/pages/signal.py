@@ -96,7 +96,9 @@ def layout(**_):
                                                "distance), its timing (rhythm), or both."),
                                        html.Li("Inspector: the beat (black) against what the VAE, trained only on "
                                                "normal beats, can rebuild (orange). A large residual means an "
-                                               "unusual shape; a high rhythm score means unusual timing."),
+                                               "unusual shape; a high rhythm score means unusual timing. A "
+                                               "dashed line marks a neighbouring beat inside the window: the "
+                                               "VAE sees its QRS too, which alone can flag a normal beat."),
                                    ], className="small mb-0"))])], lg=5),
             ], className="mb-2"),
             dbc.Card([dbc.CardHeader(html.Div([
@@ -428,7 +430,8 @@ def inspect_beat(beat, threshold, key):
     if flagged and row.get("raised_by", ""):
         status += f" ({row['raised_by'].replace('+', ' and ')})"
     title = f"Beat {b} at {row['time_s']:.2f} s: {status}{ref}"
-    fig = F.beat_figure(np.asarray(an.windows[b]), np.asarray(an.recon[b]))
+    fig = F.beat_figure(np.asarray(an.windows[b]), np.asarray(an.recon[b]),
+                        neighbours=F.neighbour_beats_ms(view.time_s, b))
     names, ranks, values = [], [], []
     for col, label in F.SCORE_PARTS:
         if col in view.sorted_parts:

@@ -98,8 +98,21 @@ def test_beat_figure_and_breakdown():
     assert [d.name for d in fig.data] == ["beat", "VAE reconstruction", "residual"]
     assert np.allclose(fig.data[2].y, w - r)
     assert fig.data[0].x[90] == 0.0  # R-peak at 90 samples into the window
+    assert not fig.layout.shapes  # no neighbours given: no marks
     ranks = F.percentile_ranks(np.array([0.0, 5.0, 10.0]), np.arange(10.0))
     assert ranks.tolist() == [0.0, 50.0, 100.0]
+
+
+def test_neighbouring_beats_inside_the_window_are_marked():
+    t = np.array([1.0, 1.2, 1.5, 3.0])
+    assert F.neighbour_beats_ms(t, 0) == pytest.approx({"next beat": 200.0})  # the first beat has no previous one
+    assert F.neighbour_beats_ms(t, 3) == pytest.approx({"previous beat": -1500.0})
+    w = np.zeros(256, np.float32)
+    inside = F.beat_figure(w, w, neighbours=F.neighbour_beats_ms(t, 1))  # -200 ms and +300 ms: both in the window
+    assert {round(sh.x0) for sh in inside.layout.shapes} == {-200, 300}  # on the beat and the residual panels
+    assert [a.text for a in inside.layout.annotations] == ["previous beat", "next beat"]  # labelled once
+    outside = F.beat_figure(w, w, neighbours=F.neighbour_beats_ms(t, 2))  # -300 ms and +1500 ms: both outside
+    assert not outside.layout.shapes
 
 
 def test_navigation_helpers():

@@ -91,6 +91,14 @@ def test_next_anomaly_moves_strip_and_inspects_flagged_beat(page, app_url):
     page.wait_for_function(
         "b => document.querySelector('#inspector-title').innerText.startsWith('Beat ' + b + ' ')",
         arg=first_row_beat, timeout=20_000)
+    # its neighbouring beats are marked where they fall inside the window (-250 .. +458 ms)
+    rr_prev, rr_next = (float(page.inner_text(f"#beat-table td[data-dash-column={c}] >> nth=0"))
+                        for c in ("rr_prev_s", "rr_next_s"))
+    expected = {label for label, inside in (("previous beat", rr_prev <= 0.25), ("next beat", rr_next <= 0.458))
+                if inside}
+    labels = page.evaluate("(document.querySelector('#beat-figure .js-plotly-plot').layout.annotations || [])"
+                           ".map(a => a.text)")
+    assert set(labels) == expected
 
 
 def test_zoom_sends_downsampled_strip_and_html_report(page, app_url):
