@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from app.components import figures as F
-from app.components.viewdata import agreement
+from app.components.viewdata import agreement, per_class_text
 
 TOP_BEATS = 6
 TABLE_ROWS = 500
@@ -52,7 +52,8 @@ def _agreement_html(flags: np.ndarray, ref_class) -> str:
             f"(abnormal = AAMI S, V, F, Q).</p>"
             "<table><tr><th></th><th>reference abnormal</th><th>reference normal</th></tr>"
             f"<tr><th>flagged</th><td>{a['tp']}</td><td>{a['fp']}</td></tr>"
-            f"<tr><th>not flagged</th><td>{a['fn']}</td><td>{a['tn']}</td></tr></table>")
+            f"<tr><th>not flagged</th><td>{a['fn']}</td><td>{a['tn']}</td></tr></table>"
+            f"<p>Flagged by reference class: {_esc(per_class_text(a['per_class']))}</p>")
 
 
 def _table_html(table, flags: np.ndarray) -> str:

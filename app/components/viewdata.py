@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app.components.figures import SCORE_PARTS
+from app.ecg.aami import AAMI_CLASSES
 
 _KEEP = 4
 _views: "OrderedDict[str, View]" = OrderedDict()
@@ -127,10 +128,19 @@ def agreement(flags: np.ndarray, ref_class: np.ndarray | None) -> dict | None:
     def ratio(a, b):
         return a / b if b else float("nan")
 
+    cls = ref_class[matched]
     return {"tp": tp, "fn": fn, "fp": fp, "tn": tn, "matched": int(matched.sum()),
             "unmatched": int((~matched).sum()),
             "sensitivity": ratio(tp, tp + fn), "specificity": ratio(tn, tn + fp),
-            "ppv": ratio(tp, tp + fp), "accuracy": ratio(tp + tn, tp + tn + fp + fn)}
+            "ppv": ratio(tp, tp + fp), "accuracy": ratio(tp + tn, tp + tn + fp + fn),
+            # AAMI class -> (flagged, beats), the classes present in the reference
+            "per_class": {c: (int(np.sum(pred & (cls == c))), int(np.sum(cls == c)))
+                          for c in AAMI_CLASSES if np.any(cls == c)}}
+
+
+def per_class_text(per_class: dict) -> str:
+    """'N 584 of 2,230 · V 830 of 831 ...': flagged beats of each AAMI class in the reference."""
+    return " · ".join(f"{c} {k:,} of {n:,}" for c, (k, n) in per_class.items())
 
 
 def slider_range(score: np.ndarray, thresholds: dict) -> tuple[float, float]:

@@ -17,7 +17,8 @@ from dash import Input, Output, Patch, State, callback, clientside_callback, ctx
 from app.components import figures as F
 from app.components.ids import KEY_STORE
 from app.components.navigation import adjacent_anomaly, initial_window, parse_relayout, window_around
-from app.components.viewdata import View, agreement, flags_at, slider_grid, sorted_order, view_for
+from app.components.viewdata import (View, agreement, flags_at, per_class_text, slider_grid, sorted_order,
+                                     view_for)
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,14 @@ def summary_cards(view: View, n_anomalies: int) -> list:
     ]
 
 
+def nowrap_items(items: list[str]) -> list:
+    """Items joined by " · ", each kept on one line."""
+    out = []
+    for i, item in enumerate(items):
+        out += ([" · "] if i else []) + [html.Span(item, className="text-nowrap")]
+    return out
+
+
 def agreement_body(view: View, flags: np.ndarray):
     a = agreement(flags, view.ref_class)
     if a is None:
@@ -171,6 +180,10 @@ def agreement_body(view: View, flags: np.ndarray):
             html.Tbody([html.Tr([html.Th("flagged"), html.Td(a["tp"]), html.Td(a["fp"])]),
                         html.Tr([html.Th("not flagged"), html.Td(a["fn"]), html.Td(a["tn"])])]),
         ], bordered=True, size="sm", className="mb-1 text-center"),
+        html.Div(["Flagged by reference class: ",
+                  html.Span(nowrap_items(per_class_text(a["per_class"]).split(" · ")),
+                            **{"data-testid": "agree-per-class"})],
+                 className="small mb-1"),
         html.Div(f"{a['matched']:,} beats matched a reference beat within 150 ms; {a['unmatched']:,} did not. "
                  "Abnormal = AAMI class S, V, F or Q.", className="small text-muted"),
     ])

@@ -10,7 +10,7 @@ import wfdb
 
 from app.components import figures as F
 from app.components.navigation import adjacent_anomaly, initial_window, parse_relayout, window_around
-from app.components.viewdata import agreement, slider_range
+from app.components.viewdata import agreement, per_class_text, slider_range
 from app.config import SAMPLES_DIR
 
 
@@ -136,6 +136,8 @@ def test_agreement_counts_against_reference_classes():
     assert (a["tp"], a["fn"], a["fp"], a["tn"]) == (1, 1, 1, 2)
     assert a["matched"] == 5 and a["unmatched"] == 1
     assert a["sensitivity"] == 0.5 and a["specificity"] == pytest.approx(2 / 3)
+    assert a["per_class"] == {"N": (1, 3), "S": (0, 1), "V": (1, 1)}  # only the classes present, in AAMI order
+    assert per_class_text(a["per_class"]) == "N 1 of 3 · S 0 of 1 · V 1 of 1"
     assert agreement(flags, None) is None
 
 

@@ -32,6 +32,9 @@ def test_view_matches_the_analysis(view233):
     assert t["score"].iloc[order[0]] == t["score"].max()
     a = agreement(flags_at(v, v.threshold), v.ref_class)
     assert a["tp"] + a["fn"] > 800  # 233 has 831 V beats among its matched beats
+    flagged_v, n_v = a["per_class"]["V"]
+    assert n_v > 800 and flagged_v / n_v > 0.95  # its V beats are found
+    assert sum(k for k, _ in a["per_class"].values()) == a["tp"] + a["fp"]  # the classes add up to the flags
 
 
 def test_report_is_self_contained_and_lists_flagged_beats(view233):
@@ -42,6 +45,7 @@ def test_report_is_self_contained_and_lists_flagged_beats(view233):
     text = build_report(v, flags, v.threshold, "statistical")
     assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
     assert "<script src=" not in text and "<link " not in text  # nothing fetched when opened
+    assert "Flagged by reference class: N " in text and " · V " in text
     assert text.count("Plotly.newPlot") == 1 + min(6, int(flags.sum()))  # timeline + top beats
     assert len(re.findall(r'<tr class="anom">', text)) == min(TABLE_ROWS, int(flags.sum()))
     assert f"{int(flags.sum()):,} of {v.n_beats:,} beats" in text

@@ -1,6 +1,7 @@
 """Upload page in real Chromium: samples, WFDB and CSV uploads, bad input, offline assets."""
 from __future__ import annotations
 
+import re
 from urllib.parse import urlparse
 
 import numpy as np
@@ -43,6 +44,9 @@ def test_upload_wfdb_set(page, app_url):
     assert page.inner_text("[data-testid=card-leads]") == "MLII, V5"
     # reference annotations came with the .atr: the agreement card shows sensitivity/specificity
     page.wait_for_selector("[data-testid=agree-spec]")
+    # and how many beats of each reference class are flagged (record 100: 33 S beats, one V)
+    assert re.fullmatch(r"N [0-9,]+ of 2,2[0-9]{2} · S [0-9]+ of 33 · V [01] of 1",
+                        page.inner_text("[data-testid=agree-per-class]"))
 
 
 def _short_csv(tmp_path):
