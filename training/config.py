@@ -16,11 +16,6 @@ SEVEN_FEATURES = ("recon_z", "log_latent_distance", "kl_z", "prematurity", "comp
 RHYTHM_Z_FEATURES = ("log_latent_distance", "prematurity_z", "compensation_z", "late_z", "rr_change_z")
 # settings of the second latent reference (app.model.scorers.second_cluster_distance)
 SECOND_CLUSTER = {"far_q": 0.6, "rr_tol": 0.1, "min_frac": 0.15}
-# app.model.scorers.neighbour_cluster_distance: beats with the next R-peak inside the window
-# (AFTER / MODEL_FS of app.ecg.pipeline = 166 / 360 s), not early against the record's median RR
-NEIGHBOUR_CLUSTER = {"next_within_s": round(166 / 360, 4), "min_rr_ratio": 0.85, "min_beats": 32}
-# ... whose own QRS (-100..+100 ms: samples 54..125, R at 90) the VAE rebuilds about as well as the record's median beat
-NEIGHBOUR_CLUSTER_QRS = {**NEIGHBOUR_CLUSTER, "qrs_window": [54, 126], "max_qrs_ratio": 1.5}
 # the ensemble score is counted from this percentile of the record's own scores (app.model.ensemble.record_shift)
 RECORD_SHIFT_Q = 25.0
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.config import NEIGHBOUR_CLUSTER, NEIGHBOUR_CLUSTER_QRS, RECORD_SHIFT_Q, RHYTHM_Z_FEATURES, SECOND_CLUSTER, SEVEN_FEATURES
+from training.config import RECORD_SHIFT_Q, RHYTHM_Z_FEATURES, SECOND_CLUSTER, SEVEN_FEATURES
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -40,12 +40,6 @@ COMMITTED_SHIFT = {"record_shift_q": RECORD_SHIFT_Q}
 RECIPES = {
     "committed (rhythm z, detected, 2nd cluster, score - record q25)": ("detect", RHYTHM_Z_FEATURES, 1.0,
                                                                        TWO_REFERENCES, COMMITTED_SHIFT),
-    "(n) committed + a latent reference for beats with the next beat in the window": (
-        "detect", RHYTHM_Z_FEATURES, 1.0, {**TWO_REFERENCES, "latent_neighbour_cluster": NEIGHBOUR_CLUSTER},
-        COMMITTED_SHIFT),
-    "(m) (n) with the beat's own QRS rebuilt as well as the record's median beat": (
-        "detect", RHYTHM_Z_FEATURES, 1.0, {**TWO_REFERENCES, "latent_neighbour_cluster": NEIGHBOUR_CLUSTER_QRS},
-        COMMITTED_SHIFT),
     "(e) rhythm z, detected, 2nd cluster, no record shift": ("detect", RHYTHM_Z_FEATURES, 1.0, TWO_REFERENCES, {}),
     "(d) 7 features, reference beats, 2nd cluster": ("reference", SEVEN_FEATURES, 1.0, TWO_REFERENCES, {}),
     "(0) 7 features, reference beats, one reference": ("reference", SEVEN_FEATURES, 1.0, ONE_REFERENCE, {}),

@@ -153,33 +153,6 @@ def second_cluster_distance(z: np.ndarray, d: np.ndarray, rhythm: dict, far_q: f
     return np.minimum(d, mahalanobis(z, centre, cov))
 
 
-def neighbour_cluster_distance(z: np.ndarray, d: np.ndarray, rhythm: dict, next_within_s: float,
-                               min_rr_ratio: float = 0.85, min_beats: int = 32, qrs_rms=None,
-                               max_qrs_ratio: float | None = None) -> np.ndarray:
-    """``d``, or for a beat whose next beat falls inside its window the distance to the record's
-    other such beats where that is smaller.
-
-    The VAE then sees the next QRS too, so a normal beat closely followed by another (a beat before
-    a premature one, fast rhythms) sits apart from the dominant cluster. Eligible: the next R-peak
-    within ``next_within_s`` of this one and the beat itself not early against the whole record
-    (``rr_prev`` >= ``min_rr_ratio`` x the record's median RR; this keeps out the beats of fast
-    runs and premature beats, which stay measured against the dominant cluster). With at least
-    ``min_beats`` (and 2 x latent dim) eligible beats, their robust centre and covariance are a
-    reference for the eligible beats only.
-    """
-    rr_prev, rr_next = rhythm["rr_prev"], rhythm["rr_next"]
-    eligible = (rr_next < next_within_s) & (rr_prev >= min_rr_ratio * np.median(rr_prev))
-    eligible[-1:] = False  # the last beat has no next beat (its rr_next repeats the last interval)
-    if max_qrs_ratio is not None and qrs_rms is not None:  # the beat's own QRS must look normal
-        eligible &= qrs_rms <= max_qrs_ratio * np.median(qrs_rms)
-    if eligible.sum() < max(min_beats, 2 * z.shape[1]):
-        return d
-    centre, cov = robust_centre_cov(z[eligible])
-    out = np.array(d, dtype=np.float64, copy=True)
-    out[eligible] = np.minimum(out[eligible], mahalanobis(z[eligible], centre, cov))
-    return out
-
-
 def beat_scores(windows, z_mean, z_log_var, recon, time_s, calibration: dict, duration_s: float) -> dict:
     """Every per-beat score (raw and record-normalized) plus the rhythm features (raw and z)."""
     err = recon_error(windows, recon)
@@ -192,13 +165,6 @@ def beat_scores(windows, z_mean, z_log_var, recon, time_s, calibration: dict, du
     second = calibration.get("latent_second_cluster")  # off unless the calibration asks for it
     if second and not ref["fallback"]:
         distance = second_cluster_distance(z_mean, distance, rhythm, **second)
-    neighbour = calibration.get("latent_neighbour_cluster")  # off unless the calibration asks for it
-    if neighbour and not ref["fallback"]:
-        neighbour = dict(neighbour)
-        qrs = neighbour.pop("qrs_window", None)  # [first, last) samples of the beat's own QRS
-        qrs_rms = (np.sqrt(np.mean((np.asarray(windows)[:, qrs[0]:qrs[1]] - np.asarray(recon)[:, qrs[0]:qrs[1]]) ** 2,
-                                   axis=1)) if qrs else None)
-        distance = neighbour_cluster_distance(z_mean, distance, rhythm, qrs_rms=qrs_rms, **neighbour)
     return {
         "recon_error": err,
         "recon_z": robust_z(log_err, *ref["recon"]),
