@@ -19,12 +19,14 @@ from app.components.ids import KEY_STORE
 from app.components.navigation import adjacent_anomaly, initial_window, parse_relayout, window_around
 from app.components.viewdata import (View, agreement, flags_at, per_class_text, slider_grid, sorted_order,
                                      view_for)
+from app.ecg.aami import AAMI_CLASSES
 
 log = logging.getLogger(__name__)
 
 dash.register_page(__name__, path="/signal", name="Signal", title="ECG Anomaly Explorer - signal", order=1)
 
 TABLE_PAGE = 12
+ALL_CLASSES = "all"  # the table's reference-class filter: no filter
 TABLE_COLUMNS = ["beat", "time_s", "score", "anomaly", "raised_by", "recon_error", "latent_distance", "kl", "rr_score",
                  "rr_prev_s", "rr_next_s", "quality", "low_quality", "ref_symbol", "ref_class"]
 METHOD_LABELS = {"statistical": "Statistical (mean + k sd)", "percentile": "Percentile", "fixed": "Fixed"}
@@ -103,9 +105,12 @@ def layout(**_):
                                    ], className="small mb-0"))])], lg=5),
             ], className="mb-2"),
             dbc.Card([dbc.CardHeader(html.Div([
-                html.Span("Beats (click a row to show it; sort by any column)"),
-                dbc.Switch(id="table-flagged-only", label="flagged only", value=False,
-                           className="float-end small mb-0")])),
+                html.Span("Beats (click a row to show it; sort by any column)", className="me-auto"),
+                html.Div(dbc.Select(id="table-class", size="sm", value=ALL_CLASSES,
+                                    options=[{"label": "all reference classes", "value": ALL_CLASSES}]),
+                         id="table-class-box", style={"display": "none"}),
+                dbc.Switch(id="table-flagged-only", label="flagged only", value=False, className="small mb-0"),
+            ], className="d-flex align-items-center gap-3")),
                 dbc.CardBody(dash_table.DataTable(
                     id="beat-table", page_action="custom", sort_action="custom", sort_mode="single",
                     page_current=0, page_size=TABLE_PAGE, sort_by=[{"column_id": "score", "direction": "desc"}],
@@ -470,6 +475,26 @@ def table_rows(view: View, flags: np.ndarray, order: np.ndarray, start: int, siz
     return rows
 
 
+def class_options(ref_class: np.ndarray | None) -> list[dict]:
+    """The table's reference-class filter: every AAMI class present, with its beat count."""
+    present = [] if ref_class is None else [(c, int(np.sum(ref_class == c))) for c in AAMI_CLASSES]
+    return [{"label": "all reference classes", "value": ALL_CLASSES}] + \
+        [{"label": f"reference {c} ({n:,} beat{'s' if n != 1 else ''})", "value": c} for c, n in present if n]
+
+
+@callback(
+    Output("table-class", "options"),
+    Output("table-class", "value"),
+    Output("table-class-box", "style"),
+    Input(KEY_STORE, "data"),
+)
+def table_class_filter(key):
+    """Offer the reference-class filter when the record came with reference annotations."""
+    view = view_for(key)
+    options = class_options(None if view is None else view.ref_class)
+    return options, ALL_CLASSES, {"display": "block" if len(options) > 1 else "none"}
+
+
 @callback(
     Output("beat-table", "data"),
     Output("beat-table", "columns"),
@@ -478,10 +503,12 @@ def table_rows(view: View, flags: np.ndarray, order: np.ndarray, start: int, siz
     Input("beat-table", "sort_by"),
     Input("thr-slider", "value"),
     Input("table-flagged-only", "value"),
+    Input("table-class", "value"),
     State(KEY_STORE, "data"),
 )
-def beat_table(page, sort_by, threshold, flagged_only, key):
-    """One page of the beat table, sorted and filtered on the server."""
+def beat_table(page, sort_by, threshold, flagged_only, ref_class, key):
+    """One page of the beat table, sorted and filtered on the server (flagged only; one reference
+    class: with both, e.g. the false alarms among the normal beats)."""
     view = view_for(key)
     if view is None or threshold is None:
         return [], [], 0
@@ -497,6 +524,8 @@ def beat_table(page, sort_by, threshold, flagged_only, key):
         order = np.arange(view.n_beats)
     if flagged_only:
         order = order[flags[order]]
+    if ref_class in AAMI_CLASSES and view.ref_class is not None:
+        order = order[view.ref_class[order] == ref_class]
     n_pages = max(1, math.ceil(len(order) / TABLE_PAGE))
     page = min(int(page or 0), n_pages - 1)
     rows = table_rows(view, flags, order, page * TABLE_PAGE, TABLE_PAGE)

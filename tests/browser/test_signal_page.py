@@ -121,6 +121,32 @@ def test_zoom_sends_downsampled_strip_and_html_report(page, app_url):
     assert "Plotly.newPlot" in text
 
 
+def _table_column(page, column: str) -> list[str]:
+    return page.locator(f"#beat-table td[data-dash-column={column}]").all_inner_texts()
+
+
+def test_table_filters_by_reference_class_and_flag(page, app_url):
+    """Record 100 (N, S and one V in its annotations): the reference-class filter, alone and with
+    "flagged only" (the false alarms among the normal beats, as many as the agreement card says)."""
+    open_sample(page, app_url, "100")
+    page.wait_for_selector("#table-class", state="visible")
+    options = [o for o in page.locator("#table-class option").all_inner_texts() if o]  # (dbc's blank placeholder)
+    assert options == ["all reference classes", "reference N (2,239 beats)", "reference S (33 beats)",
+                       "reference V (1 beat)"]
+    page.select_option("#table-class", "S")
+    page.wait_for_function("() => [...document.querySelectorAll('#beat-table td[data-dash-column=ref_class]')]"
+                           ".every(td => td.innerText === 'S')", timeout=20_000)
+    assert len(_table_column(page, "beat")) == 12  # a full page of S beats
+    page.select_option("#table-class", "N")
+    page.check("#table-flagged-only")
+    flagged_n = int(page.inner_text("[data-testid=agree-per-class]").split("N ")[1].split(" of")[0])
+    page.wait_for_function(
+        "n => { const c = [...document.querySelectorAll('#beat-table td[data-dash-column=ref_class]')];"
+        " return c.length === Math.min(n, 12) && c.every(td => td.innerText === 'N'); }",
+        arg=flagged_n, timeout=20_000)
+    assert set(_table_column(page, "anomaly")) == {"1"}
+
+
 def test_signal_page_without_analysis_points_to_upload(browser, app_url):
     ctx = browser.new_context()
     pg = ctx.new_page()

@@ -72,6 +72,8 @@ def test_upload_short_csv_with_sampling_rate(page, app_url, tmp_path):
     assert 45 < beats < 80  # 45 s of a ~80 bpm rhythm
     # under a minute: the UI says the scores fall back to the training calibration
     assert "training calibration" in page.inner_text("[data-testid=short-record-notice]")
+    # no reference annotations: no reference-class filter on the beat table
+    assert page.locator("#table-class-box").is_hidden()
 
 
 def test_bad_uploads_show_their_message_and_the_app_keeps_working(page, app_url, tmp_path):
