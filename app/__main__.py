@@ -47,7 +47,7 @@ def _lead(value):
 def score(args) -> int:
     import pandas as pd
 
-    from app.analysis import REFERENCE_COLUMNS, TABLE_COLUMNS, analyze
+    from app.analysis import REFERENCE_COLUMNS, TABLE_COLUMNS, analyze, missing_note
     from app.ecg import InvalidRecordError
     from app.ecg.readers import read_record
     from app.model.bundle import ModelBundleError, load_bundle_async
@@ -77,6 +77,8 @@ def score(args) -> int:
             wrote_header = True
             print(f"{a.record}: {a.summary['n_beats']} beats, {a.summary['n_anomalies']} anomalies "
                   f"(lead {a.lead}, threshold {a.threshold:.3f})")
+            if missing_note(a.summary):
+                print(f"{a.record}: note: {missing_note(a.summary)}")
         os.replace(tmp, out)
     finally:
         if tmp.exists():

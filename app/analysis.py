@@ -96,6 +96,7 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
         table["ref_symbol"] = np.asarray(bs.ref_symbol, str)
         table["ref_class"] = np.asarray(bs.ref_class, str)
     fallback = bool(scores.pop("short_record_fallback"))
+    missing = missing_samples(recording, bs.lead)
     summary = {
         "duration_s": float(recording.duration_s),
         "fs": float(recording.fs),
@@ -107,6 +108,8 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
         "model_id": bundle.model_id,
         "lead": bs.lead,
         "short_record_fallback": fallback,
+        # samples of the analysed lead that were missing or not finite (interpolated before use)
+        "missing_samples": missing,
         "has_reference": has_ref,
         "threshold": thr,
         "threshold_method": method if threshold is None else "custom",
@@ -117,6 +120,23 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
                     table=table, windows=np.asarray(bs.windows, np.float32), recon=recon,
                     latent=z_mean, thresholds=table_thr, default_method=method, threshold=thr,
                     summary=summary, scores={**scores, "ensemble": score}, beats=bs)
+
+
+def missing_samples(recording: Recording, lead: str) -> int:
+    """Samples of ``lead`` that are NaN, infinite or were beyond float32 range in the file: the
+    pipeline interpolates over them, and the user is told how many there were."""
+    j = recording.leads.index(lead) if lead in recording.leads else 0
+    return int(np.count_nonzero(~np.isfinite(recording.signals[:, j])))
+
+
+def missing_note(summary: dict) -> str:
+    """One sentence for the UI, the report and the CLI, or "" when no sample was missing."""
+    n = int(summary.get("missing_samples", 0))  # older cached summaries have no count: none reported
+    if n == 0:
+        return ""
+    total = max(1, round(float(summary["duration_s"]) * float(summary["fs"])))
+    return (f"{n:,} samples ({100 * n / total:.2g} %) of lead {summary['lead']} were missing or not finite "
+            "(empty, NaN, inf or out of range) and were interpolated; beats there are less reliable.")
 
 
 def reflag(analysis: Analysis, threshold: float) -> np.ndarray:

@@ -36,6 +36,22 @@ def test_score_two_records_one_row_per_beat(tmp_path):
     assert not list(tmp_path.glob(".*partial*"))
 
 
+def test_a_csv_with_missing_values_is_scored_and_the_gaps_reported(tmp_path):
+    """Empty, NaN and out-of-range cells in a CSV lead: scored, and one note line says how many."""
+    import wfdb
+
+    sig, _ = wfdb.rdsamp(str(SAMPLES_DIR / "100"), sampto=360 * 120, channels=[0])
+    cells = [f"{v:.3f}" for v in sig[:, 0]]
+    cells[1000:1005] = ["", "nan", "NaN", "1e39", "-1e39"]
+    src = tmp_path / "gappy.csv"
+    src.write_text("time_s,MLII\n" + "\n".join(f"{i / 360:.6f},{c}" for i, c in enumerate(cells)) + "\n")
+    p = run_cli("score", src, "--out", tmp_path / "o.csv")
+    assert p.returncode == 0, p.stderr
+    notes = [ln for ln in p.stdout.splitlines() if "note:" in ln]
+    assert len(notes) == 1 and "gappy: note: 5 samples" in notes[0] and "lead MLII" in notes[0]
+    assert "RuntimeWarning" not in p.stderr  # 1e39 overflows float32: counted, not warned about
+
+
 def test_reference_beats_and_threshold_options(tmp_path):
     out = tmp_path / "ref.csv"
     p = run_cli("score", SAMPLES_DIR / "100", "--out", out, "--beats", "reference", "--threshold", "1e9")

@@ -394,9 +394,15 @@ def _read_csv_unguarded(data: bytes, name: str, fs: float | None, units: str,
     decimal = "."
     if delim == ";" and "," in text[:20000] and "." not in re.sub(r"[^\d.,;\n]", "", text[:20000]):
         decimal = ","
+    # blank lines between data rows are missing samples (all-NaN rows, counted and interpolated
+    # downstream), not rows to skip: skipping one would shift every later sample of a CSV without a
+    # time column; comment lines and the blank lines before and after the data carry nothing
+    body = [ln for ln in text.splitlines() if not ln.lstrip().startswith("#")]
+    filled = [i for i, ln in enumerate(body) if ln.strip()]
+    text = "\n".join(body[filled[0]:filled[-1] + 1]) + "\n"
     try:
         df = pd.read_csv(io.StringIO(text), sep=delim, header=0 if has_header else None, comment="#",
-                         skip_blank_lines=True, skipinitialspace=True, decimal=decimal,
+                         skip_blank_lines=False, skipinitialspace=True, decimal=decimal,
                          engine="c" if delim != "\\s+" else "python", dtype=np.float64,
                          na_values=["", "nan", "NaN", "NA"])
     except ValueError as e:
@@ -417,13 +423,16 @@ def _read_csv_unguarded(data: bytes, name: str, fs: float | None, units: str,
                 index_col = j
             elif time_col is None and _TIME_NAME.search(lc):
                 time_col = j
-    if time_col is None and index_col is None and arr.shape[1] >= 2 and _looks_like_time(arr[:, 0]):
-        d = np.diff(arr[:, 0])
-        integer_steps = np.allclose(arr[:, 0], np.round(arr[:, 0])) and np.allclose(d, 1.0)
+    first_col = arr[~np.isnan(arr).all(axis=1), 0]  # without the blank lines
+    if time_col is None and index_col is None and arr.shape[1] >= 2 and _looks_like_time(first_col):
+        d = np.diff(first_col)
+        integer_steps = np.allclose(first_col, np.round(first_col)) and np.allclose(d, 1.0)
         if integer_steps:
             index_col = 0
         else:
             time_col = 0
+    if time_col is not None and np.isnan(arr[:, time_col]).any():
+        arr = arr[~np.isnan(arr[:, time_col])]  # a row without a time has no place: blank lines
     drop = {j for j in (time_col, index_col) if j is not None}
     lead_idx = [j for j in range(arr.shape[1]) if j not in drop]
     if not lead_idx:
@@ -442,7 +451,8 @@ def _read_csv_unguarded(data: bytes, name: str, fs: float | None, units: str,
         if unit == "ms":
             span /= 1000.0
         fs = check_fs(name, (len(t) - 1) / span)
-    sig = (arr[:, lead_idx] * scale).astype(np.float32)
+    with np.errstate(over="ignore"):  # beyond float32 range -> inf: a missing sample, counted in the summary
+        sig = (arr[:, lead_idx] * scale).astype(np.float32)
     leads = [names[j] or (f"lead{k + 1}" if len(lead_idx) > 1 else "ECG") for k, j in enumerate(lead_idx)]
     check_duration(name, sig.shape[0], fs, max_duration_s)
     check_leads(name, sig, leads)

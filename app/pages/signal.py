@@ -14,6 +14,7 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import Input, Output, Patch, State, callback, clientside_callback, ctx, dash_table, dcc, html, no_update
 
+from app.analysis import missing_note
 from app.components import figures as F
 from app.components.ids import KEY_STORE
 from app.components.navigation import adjacent_anomaly, initial_window, parse_relayout, window_around
@@ -272,12 +273,16 @@ def load_analysis(key):
                for m in methods]
     marks = {lo: {"label": f"{lo:.3g}"}, hi: {"label": f"{hi:.3g}"}}
     step = grid.step
-    notice = None
+    notices = []
     if view.summary.get("short_record_fallback"):
         notice = dbc.Alert("Short recording (under a minute): there is no reliable dominant rhythm, so scores "
                            "are compared with the training calibration instead of this record's own beats. "
                            "Treat the flags with more caution.", color="warning", className="py-2")
-        notice = html.Div(notice, **{"data-testid": "short-record-notice"})
+        notices.append(html.Div(notice, **{"data-testid": "short-record-notice"}))
+    if missing_note(view.summary):
+        notices.append(html.Div(dbc.Alert(missing_note(view.summary), color="warning", className="py-2"),
+                                **{"data-testid": "missing-samples-notice"}))
+    notice = notices or None
     timeline = F.timeline_figure(view.time_s, view.score, view.low_quality, thr, (t0, t1))
     strip = F.strip_figure(view.signals, view.fs, view.leads, view.lead_index, view.time_s, view.sample,
                            flags, view.low_quality, view.ref_symbol, t0, t1)

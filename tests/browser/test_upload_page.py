@@ -76,6 +76,19 @@ def test_upload_short_csv_with_sampling_rate(page, app_url, tmp_path):
     assert page.locator("#table-class-box").is_hidden()
 
 
+def test_upload_csv_with_missing_samples_says_how_many(page, app_url, tmp_path):
+    path = _short_csv(tmp_path)
+    lines = path.read_text().splitlines()
+    lines[1000:1003] = ["nan", "", "inf"]  # a blank line is a missing sample too
+    path.write_text("\n".join(lines) + "\n")
+    page.goto(app_url + "/")
+    page.fill("#csv-fs", "360")
+    _set_upload_files(page, [path])
+    wait_for_signal_page(page, "holter_excerpt")
+    note = page.inner_text("[data-testid=missing-samples-notice]")
+    assert note.startswith("3 samples") and "lead MLII" in note and "interpolated" in note
+
+
 def test_bad_uploads_show_their_message_and_the_app_keeps_working(page, app_url, tmp_path):
     bad = tmp_path / "garbage.csv"
     bad.write_bytes(bytes(range(256)) * 40)

@@ -113,6 +113,24 @@ def test_csv_tab_delimited_with_sample_index_and_fs(tmp_path, rec100, write_csv)
     assert rec.leads == ["II"] and rec.n_samples == len(x)
 
 
+def test_csv_blank_and_empty_cells_are_missing_samples_in_place(rec100):
+    """Blank lines between data rows are missing samples where they stand (skipping them would shift
+    every later sample); blank lines and comments around the data are not samples; a blank line in a
+    file with a time column has no time, so it is no sample either."""
+    x = _ecg(rec100)[:3600]
+    cells = [f"{v:.4f}" for v in x]
+    cells[100], cells[101], cells[102] = "", "nan", "1e39"  # blank line, NaN, beyond float32
+    text = "\n# exported\nMLII\n" + "\n".join(cells) + "\n\n\n"
+    rec = read_csv_bytes(text.encode(), "gaps.csv", fs=360)
+    assert rec.n_samples == 3600 and rec.leads == ["MLII"]
+    assert np.flatnonzero(~np.isfinite(rec.signals[:, 0])).tolist() == [100, 101, 102]
+    np.testing.assert_allclose(rec.signals[103:, 0], x[103:], atol=1e-4)  # nothing after the gap moved
+    rows = [f"{i / 360:.6f},{c}" for i, c in enumerate(cells)]
+    rows[200] = ""
+    rec = read_csv_bytes(("\n".join(rows) + "\n").encode(), "timed.csv")
+    assert rec.n_samples == 3599 and rec.fs == pytest.approx(360.0, rel=1e-3)
+
+
 def test_csv_microvolts_and_volts(tmp_path, rec100, write_csv):
     x = _ecg(rec100)
     p = write_csv(tmp_path / "f.csv", [x * 1000.0], ["ecg_uv"], fmt="%.3f")

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from app.analysis import TABLE_COLUMNS, analyze, reflag
+from app.analysis import TABLE_COLUMNS, analyze, missing_note, reflag
 from app.config import SAMPLES_DIR
 from app.ecg.readers import read_record
 from app.ecg.record import Recording
@@ -26,6 +26,22 @@ def test_table_has_the_contract_columns_one_row_per_beat(a233):
     s = a233.summary
     assert s["n_beats"] == n and s["n_anomalies"] == int(t.anomaly.sum())
     assert s["has_reference"] and not s["short_record_fallback"] and s["lead"] == "MLII"
+    assert s["missing_samples"] == 0 and missing_note(s) == ""  # a complete record: nothing to say
+
+
+def test_missing_samples_of_the_analysed_lead_are_counted_and_reported():
+    """A second of NaN and a few infinite samples in MLII (and NaN in V5, not analysed): the
+    pipeline interpolates over them, and the summary says how many there were."""
+    rec = read_record(SAMPLES_DIR / "100")
+    sig = rec.signals.copy()
+    sig[36_000:36_360, 0] = np.nan
+    sig[[50_000, 50_010, 60_000], 0] = [np.inf, -np.inf, np.nan]
+    sig[:1000, 1] = np.nan
+    a = analyze(Recording(name="100-gaps", signals=sig, fs=rec.fs, leads=rec.leads, units=rec.units))
+    assert a.lead == "MLII" and a.summary["missing_samples"] == 363
+    note = missing_note(a.summary)
+    assert note.startswith("363 samples (0.056 %) of lead MLII were missing") and "interpolated" in note
+    assert np.isfinite(a.table.score).all() and len(a.table) > 2000
 
 
 def test_ventricular_beats_score_above_normal_beats(a233):
