@@ -284,8 +284,13 @@ def current_model_version(settings: Settings | None = None) -> str:
     return f"{current_model_id(settings)}+{digest}"
 
 
+# Bumped when what an analysis holds changes for the same recording and model, so that entries
+# cached by an older version are not served (2: summary["missing_samples"]).
+ANALYSIS_VERSION = 2
+
+
 def options_string(lead=None, beats: str = "detect") -> str:
-    return f"lead={'' if lead is None else lead}|beats={beats}"
+    return f"v{ANALYSIS_VERSION}|lead={'' if lead is None else lead}|beats={beats}"
 
 
 def analysis_key(chash: str, model_id: str, options: str, secret: bytes | None = None) -> str:

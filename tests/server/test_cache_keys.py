@@ -51,6 +51,8 @@ def test_keys_depend_on_secret_model_and_options(rec100):
         cache.analysis_key(h, "m1", cache.options_string("V1", "detect"), secret=b"s" * 32),
     }
     assert k not in others and len(others) == 4
+    # entries of an older analysis version (what an analysis holds) are not served
+    assert cache.options_string(None, "detect").startswith(f"v{cache.ANALYSIS_VERSION}|")
     # the key is not a plain hash of what a client knows: content hash, model id, options
     import hashlib
 
