@@ -138,9 +138,13 @@ def agreement(flags: np.ndarray, ref_class: np.ndarray | None) -> dict | None:
                           for c in AAMI_CLASSES if np.any(cls == c)}}
 
 
+def per_class_items(per_class: dict) -> list[str]:
+    """['N 584 of 2,230', 'V 830 of 831', ...]: flagged beats of each AAMI class in the reference."""
+    return [f"{c} {k:,} of {n:,}" for c, (k, n) in per_class.items()]
+
+
 def per_class_text(per_class: dict) -> str:
-    """'N 584 of 2,230 · V 830 of 831 ...': flagged beats of each AAMI class in the reference."""
-    return " · ".join(f"{c} {k:,} of {n:,}" for c, (k, n) in per_class.items())
+    return " · ".join(per_class_items(per_class))
 
 
 def slider_range(score: np.ndarray, thresholds: dict) -> tuple[float, float]:

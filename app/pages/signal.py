@@ -18,7 +18,7 @@ from app.analysis import missing_note
 from app.components import figures as F
 from app.components.ids import KEY_STORE
 from app.components.navigation import adjacent_anomaly, initial_window, parse_relayout, window_around
-from app.components.viewdata import (View, agreement, flags_at, per_class_text, slider_grid, sorted_order,
+from app.components.viewdata import (View, agreement, flags_at, per_class_items, slider_grid, sorted_order,
                                      view_for)
 from app.ecg.aami import AAMI_CLASSES
 
@@ -187,7 +187,7 @@ def agreement_body(view: View, flags: np.ndarray):
                         html.Tr([html.Th("not flagged"), html.Td(a["fn"]), html.Td(a["tn"])])]),
         ], bordered=True, size="sm", className="mb-1 text-center"),
         html.Div(["Flagged by reference class: ",
-                  html.Span(nowrap_items(per_class_text(a["per_class"]).split(" · ")),
+                  html.Span(nowrap_items(per_class_items(a["per_class"])),
                             **{"data-testid": "agree-per-class"})],
                  className="small mb-1"),
         html.Div(f"{a['matched']:,} beats matched a reference beat within 150 ms; {a['unmatched']:,} did not. "
