@@ -35,6 +35,16 @@ def test_every_page_is_served_and_renders_its_layout(server):
     assert health["cache"] == ("simple" if "gunicorn" not in server.cmd[0] else "filesystem")
 
 
+def test_csv_upload_with_gaps_counts_its_missing_samples(server):
+    files, data = csv_upload("100", 60.0)
+    name, payload, ctype = files[0][1]
+    lines = payload.decode().splitlines()
+    lines[500:502] = ["", "nan"]  # a blank line and a NaN between data rows
+    r = post_analysis(server.url, [("files", (name, ("\n".join(lines) + "\n").encode(), ctype))], data)
+    assert r.status_code == 200, r.text
+    assert r.json()["summary"]["missing_samples"] == 2
+
+
 def test_wfdb_upload_then_cached_summary_and_beats_csv(server):
     r1 = post_analysis(server.url, wfdb_upload("105"))
     assert r1.status_code == 200, r1.text
@@ -44,6 +54,7 @@ def test_wfdb_upload_then_cached_summary_and_beats_csv(server):
     assert summary["n_beats"] > 1500  # record 105: about 2,570 reference beats in 30 min
     assert summary["has_reference"] is True
     assert abs(summary["duration_s"] - 1805.6) < 1.0
+    assert summary["missing_samples"] == 0
 
     r2 = post_analysis(server.url, wfdb_upload("105"))
     assert r2.status_code == 200 and r2.json()["cached"] is True
