@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from app.config import get_settings
 from app.ecg.errors import InvalidRecordError
 from app.ecg.record import Recording
+from tests.hypothesis_budget import budget
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,7 @@ def recordings(draw):
     return Recording(name="gen", signals=sig, fs=fs, leads=leads, units=["mV"] * n_leads)
 
 
-@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(**budget(25, derandomize=True), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rec=recordings(), beats=st.sampled_from(["detect"]))
 def test_analyze_gives_a_valid_analysis_or_invalid_record_error(bundle, rec, beats):
     from app.analysis import TABLE_COLUMNS, analyze

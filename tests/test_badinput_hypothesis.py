@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 
 from app.ecg.errors import InvalidRecordError
 from app.ecg.readers import read_csv_bytes, read_upload
+from tests.hypothesis_budget import budget
 
-PROPS = settings(max_examples=250, deadline=None, derandomize=True,
+PROPS = settings(**budget(250, derandomize=True), deadline=None,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 

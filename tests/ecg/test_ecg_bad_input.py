@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from app.ecg.errors import InvalidRecordError
 from app.ecg.readers import read_csv_bytes, read_record, read_upload, read_wfdb_files
+from tests.hypothesis_budget import budget
 
 HEADER_100 = "100 2 360 650000\n100.dat 212 200 11 1024 995 -22131 0 MLII\n100.dat 212 200 11 1024 1011 20052 0 V5\n"
 
@@ -127,14 +128,14 @@ def test_no_header_or_empty_upload(dat100):
     raises(read_wfdb_files, {"a.hea": b"a 1 360 5000\n", "b.hea": b"b 1 360 5000\n"}, problem="several headers")
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(**budget(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(header=st.binary(max_size=300), dat=st.binary(max_size=3000))
 def test_random_wfdb_bytes_only_raise_invalid_record(header, dat):
     with pytest.raises(InvalidRecordError):
         read_wfdb_files({"r.hea": header, "r.dat": dat})
 
 
-@settings(max_examples=40, deadline=None)
+@settings(**budget(40), deadline=None)
 @given(text=st.text(max_size=400))
 def test_random_csv_text_only_raises_invalid_record(text):
     with pytest.raises(InvalidRecordError):
