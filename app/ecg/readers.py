@@ -423,14 +423,15 @@ def _read_csv_unguarded(data: bytes, name: str, fs: float | None, units: str,
                 index_col = j
             elif time_col is None and _TIME_NAME.search(lc):
                 time_col = j
-    first_col = arr[~np.isnan(arr).all(axis=1), 0]  # without the blank lines
-    if time_col is None and index_col is None and arr.shape[1] >= 2 and _looks_like_time(first_col):
-        d = np.diff(first_col)
-        integer_steps = np.allclose(first_col, np.round(first_col)) and np.allclose(d, 1.0)
-        if integer_steps:
-            index_col = 0
-        else:
-            time_col = 0
+    if time_col is None and index_col is None and arr.shape[1] >= 2:
+        first_col = arr[~np.isnan(arr).all(axis=1), 0]  # without the blank lines
+        if _looks_like_time(first_col):
+            d = np.diff(first_col)
+            integer_steps = np.allclose(first_col, np.round(first_col)) and np.allclose(d, 1.0)
+            if integer_steps:
+                index_col = 0
+            else:
+                time_col = 0
     if time_col is not None and np.isnan(arr[:, time_col]).any():
         arr = arr[~np.isnan(arr[:, time_col])]  # a row without a time has no place: blank lines
     drop = {j for j in (time_col, index_col) if j is not None}
