@@ -77,8 +77,9 @@ def score(args) -> int:
             wrote_header = True
             print(f"{a.record}: {a.summary['n_beats']} beats, {a.summary['n_anomalies']} anomalies "
                   f"(lead {a.lead}, threshold {a.threshold:.3f})")
-            if missing_note(a.summary):
-                print(f"{a.record}: note: {missing_note(a.summary)}")
+            note = missing_note(a.summary)
+            if note:
+                print(f"{a.record}: note: {note}")
         os.replace(tmp, out)
     finally:
         if tmp.exists():

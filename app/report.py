@@ -101,8 +101,9 @@ def build_report(view, flags: np.ndarray, threshold: float, method: str | None =
         beat_divs.append(fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False}))
     fallback = ('<p><b>Short recording:</b> scores were compared with the training calibration, not with '
                 "this record's own dominant beats.</p>") if s.get("short_record_fallback") else ""
-    if missing_note(s):
-        fallback += f"<p><b>Missing samples:</b> {_esc(missing_note(s))}</p>"
+    missing = missing_note(s)
+    if missing:
+        fallback += f"<p><b>Missing samples:</b> {_esc(missing)}</p>"
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return "".join([
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",

@@ -37,11 +37,15 @@ def feature_matrix(scores: dict, names) -> np.ndarray:
     return np.column_stack([FEATURES[n](scores) for n in names]).astype(np.float64)
 
 
+def standardized(scores: dict, weights: dict) -> np.ndarray:
+    """The model's features of every beat, standardized as when it was fit (beats x features)."""
+    X = feature_matrix(scores, weights["features"])
+    return (X - np.asarray(weights["mean"])) / np.asarray(weights["sd"])
+
+
 def logistic_logit(scores: dict, weights: dict) -> np.ndarray:
     """Logit of one fitted logistic model (``weights``: features, mean, sd, coef, intercept)."""
-    X = feature_matrix(scores, weights["features"])
-    Z = (X - np.asarray(weights["mean"])) / np.asarray(weights["sd"])
-    return Z @ np.asarray(weights["coef"]) + float(weights["intercept"])
+    return standardized(scores, weights) @ np.asarray(weights["coef"]) + float(weights["intercept"])
 
 
 def ensemble_score(scores: dict, ensemble: dict) -> np.ndarray:
@@ -74,8 +78,7 @@ def part_contributions(scores: dict, ensemble: dict) -> tuple[np.ndarray, np.nda
     """(shape, timing): the log-odds that the model's shape terms and its timing terms add to each
     beat's score, each counted from the record's median beat (``scores``: one whole record)."""
     weights = scoring_model(scores, ensemble)
-    X = feature_matrix(scores, weights["features"])
-    terms = (X - np.asarray(weights["mean"])) / np.asarray(weights["sd"]) * np.asarray(weights["coef"])
+    terms = standardized(scores, weights) * np.asarray(weights["coef"])
     is_shape = np.array([f in SHAPE_FEATURES for f in weights["features"]])
     parts = terms[:, is_shape].sum(axis=1), terms[:, ~is_shape].sum(axis=1)
     return tuple(p - np.median(p) if len(p) else p for p in parts)

@@ -279,8 +279,9 @@ def load_analysis(key):
                            "are compared with the training calibration instead of this record's own beats. "
                            "Treat the flags with more caution.", color="warning", className="py-2")
         notices.append(html.Div(notice, **{"data-testid": "short-record-notice"}))
-    if missing_note(view.summary):
-        notices.append(html.Div(dbc.Alert(missing_note(view.summary), color="warning", className="py-2"),
+    missing = missing_note(view.summary)
+    if missing:
+        notices.append(html.Div(dbc.Alert(missing, color="warning", className="py-2"),
                                 **{"data-testid": "missing-samples-notice"}))
     notice = notices or None
     timeline = F.timeline_figure(view.time_s, view.score, view.low_quality, thr, (t0, t1))
