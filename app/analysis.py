@@ -68,8 +68,7 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
     # made both slower (30-min record: 350-380 ms overlapped vs ~300 ms in sequence)
     x = vae_input(bs.windows, bs.time_s, bundle.manifest)  # the displayed windows stay as they are
     z_mean, z_log_var, recon = bundle.forward(x)
-    scores = beat_scores(x, z_mean, z_log_var, recon, bs.time_s, bundle.calibration, recording.duration_s,
-                          bs.quality)
+    scores = beat_scores(x, z_mean, z_log_var, recon, bs.time_s, bundle.calibration, recording.duration_s)
     score = ensemble_score(scores, bundle.calibration["ensemble"])
     table_thr = thresholds_table(bundle)
     method = default_method(bundle)

@@ -46,9 +46,8 @@ def global_statistics(train_z: np.ndarray, val_out: dict, val_beats: dict) -> di
 
 def scores_of(beats, out, calibration: dict, sl=slice(None), duration_s=None) -> dict:
     zm, zl, rc = (a[sl] for a in out)
-    quality = None if beats.quality is None else beats.quality[sl]
     s = beat_scores(beats.windows[sl], zm, zl, rc, beats.time_s[sl], calibration,
-                    beats.duration_s if duration_s is None else duration_s, quality)
+                    beats.duration_s if duration_s is None else duration_s)
     s["ref_class"] = beats.ref_class[sl]
     return s
 

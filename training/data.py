@@ -24,15 +24,13 @@ class RecordBeats:
     time_s: np.ndarray
     ref_class: np.ndarray  # AAMI class per beat ('' where unmatched)
     duration_s: float
-    quality: np.ndarray | None = None  # signal-quality index per beat (app.ecg.quality)
 
 
 def load_record_beats(data_dir, record: str, cfg) -> RecordBeats:
     rec = read_record(Path(data_dir) / record)
     bs = extract_beats(rec, lead=cfg.lead, beats=cfg.beats)
     return RecordBeats(record, np.asarray(bs.windows, np.float32), np.asarray(bs.time_s, np.float64),
-                       np.asarray(bs.ref_class, str), float(rec.duration_s),
-                       np.asarray(bs.quality, np.float32))
+                       np.asarray(bs.ref_class, str), float(rec.duration_s))
 
 
 def load_records(data_dir, records, cfg) -> dict[str, RecordBeats]:

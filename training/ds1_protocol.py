@@ -40,10 +40,6 @@ COMMITTED_SHIFT = {"record_shift_q": RECORD_SHIFT_Q}
 RECIPES = {
     "committed (rhythm z, detected, 2nd cluster, score - record q25)": ("detect", RHYTHM_Z_FEATURES, 1.0,
                                                                        TWO_REFERENCES, COMMITTED_SHIFT),
-    "(lf) committed + local floor of the latent distance": ("detect", RHYTHM_Z_FEATURES, 1.0,
-        {**TWO_REFERENCES, "latent_local_floor": {"beats": 31, "q": 25.0}}, COMMITTED_SHIFT),
-    "(lfq) committed + local floor where the signal quality is low": ("detect", RHYTHM_Z_FEATURES, 1.0,
-        {**TWO_REFERENCES, "latent_local_floor": {"beats": 31, "q": 25.0, "gate": [0.6, 0.8]}}, COMMITTED_SHIFT),
     "(e) rhythm z, detected, 2nd cluster, no record shift": ("detect", RHYTHM_Z_FEATURES, 1.0, TWO_REFERENCES, {}),
     "(d) 7 features, reference beats, 2nd cluster": ("reference", SEVEN_FEATURES, 1.0, TWO_REFERENCES, {}),
     "(0) 7 features, reference beats, one reference": ("reference", SEVEN_FEATURES, 1.0, ONE_REFERENCE, {}),

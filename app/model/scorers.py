@@ -8,7 +8,7 @@ calibration (``short_record_fallback``).
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import median_filter, percentile_filter
+from scipy.ndimage import median_filter
 
 MAD_TO_SD = 1.4826
 EPS = 1e-6
@@ -153,32 +153,8 @@ def second_cluster_distance(z: np.ndarray, d: np.ndarray, rhythm: dict, far_q: f
     return np.minimum(d, mahalanobis(z, centre, cov))
 
 
-def local_floor_distance(d: np.ndarray, quality: np.ndarray | None = None, beats: int = 31, q: float = 25.0,
-                         gate: tuple | None = None) -> np.ndarray:
-    """``d`` measured from its local floor where the signal is noisy: a stretch of beats that all sit
-    far from the record's normal cluster because noise moves every beat alike.
-
-    In log1p units: excess = max(0, q-th percentile over a centred window of ``beats`` beats - the
-    record's q-th percentile). With ``gate`` = (lo, hi) and the beats' ``quality`` index, the excess
-    counts in full where the window's median quality is <= lo, not at all where it is >= hi (clean
-    stretches, with their runs of ectopic beats, keep their scores)."""
-    d = np.asarray(d, np.float64)
-    if len(d) < beats:
-        return d
-    log_d = np.log1p(d)
-    local = percentile_filter(log_d, q, size=beats, mode="nearest")
-    excess = np.maximum(local - np.percentile(log_d, q), 0.0)
-    if gate is not None and quality is not None:
-        lo, hi = gate
-        m = median_filter(np.asarray(quality, np.float64), size=beats, mode="nearest")
-        excess *= np.clip((hi - m) / (hi - lo), 0.0, 1.0)
-    return np.expm1(log_d - excess)
-
-
-def beat_scores(windows, z_mean, z_log_var, recon, time_s, calibration: dict, duration_s: float,
-                quality: np.ndarray | None = None) -> dict:
-    """Every per-beat score (raw and record-normalized) plus the rhythm features (raw and z).
-    ``quality``: the beats' signal-quality index (app.ecg.quality), for the local-floor gate."""
+def beat_scores(windows, z_mean, z_log_var, recon, time_s, calibration: dict, duration_s: float) -> dict:
+    """Every per-beat score (raw and record-normalized) plus the rhythm features (raw and z)."""
     err = recon_error(windows, recon)
     log_err = np.log(err + EPS)
     kl = kl_divergence(z_mean, z_log_var)
@@ -189,9 +165,6 @@ def beat_scores(windows, z_mean, z_log_var, recon, time_s, calibration: dict, du
     second = calibration.get("latent_second_cluster")  # off unless the calibration asks for it
     if second and not ref["fallback"]:
         distance = second_cluster_distance(z_mean, distance, rhythm, **second)
-    floor = calibration.get("latent_local_floor")  # off unless the calibration asks for it
-    if floor and not ref["fallback"]:
-        distance = local_floor_distance(distance, quality, **floor)
     return {
         "recon_error": err,
         "recon_z": robust_z(log_err, *ref["recon"]),
