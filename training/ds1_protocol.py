@@ -40,10 +40,6 @@ COMMITTED_SHIFT = {"record_shift_q": RECORD_SHIFT_Q}
 RECIPES = {
     "committed (rhythm z, detected, 2nd cluster, score - record q25)": ("detect", RHYTHM_Z_FEATURES, 1.0,
                                                                        TWO_REFERENCES, COMMITTED_SHIFT),
-    "(q1) committed + own-QRS residual": ("detect", RHYTHM_Z_FEATURES + ("qrs_resid_z",), 1.0, TWO_REFERENCES,
-                                          COMMITTED_SHIFT),
-    "(q2) own-QRS residual instead of the latent distance": ("detect", ("qrs_resid_z",) + RHYTHM_Z_FEATURES[1:], 1.0,
-                                                             TWO_REFERENCES, COMMITTED_SHIFT),
     "(e) rhythm z, detected, 2nd cluster, no record shift": ("detect", RHYTHM_Z_FEATURES, 1.0, TWO_REFERENCES, {}),
     "(d) 7 features, reference beats, 2nd cluster": ("reference", SEVEN_FEATURES, 1.0, TWO_REFERENCES, {}),
     "(0) 7 features, reference beats, one reference": ("reference", SEVEN_FEATURES, 1.0, ONE_REFERENCE, {}),

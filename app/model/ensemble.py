@@ -16,7 +16,6 @@ FEATURES = {
     "recon_z": lambda s: np.clip(s["recon_z"], -5.0, 50.0),
     "log_latent_distance": lambda s: np.log1p(s["latent_distance"]),
     "kl_z": lambda s: np.clip(s["kl_z"], -5.0, 50.0),
-    "qrs_resid_z": lambda s: np.clip(s["qrs_resid_z"], -5.0, 50.0),
     "prematurity": lambda s: np.clip(s["rr_prematurity"], -1.5, 1.5),
     "compensation": lambda s: np.clip(s["rr_compensation"], -1.5, 1.5),
     "late": lambda s: np.clip(s["rr_late"], -1.5, 1.5),
@@ -30,7 +29,7 @@ FEATURES = {
 
 
 # Ensemble features that describe the beat's shape; the others describe its timing (rhythm).
-SHAPE_FEATURES = frozenset({"recon_z", "log_latent_distance", "kl_z", "qrs_resid_z"})
+SHAPE_FEATURES = frozenset({"recon_z", "log_latent_distance", "kl_z"})
 REASON_MIN_LOGODDS = 1.0  # a part names the reason when it adds this much over the record's median beat
 
 

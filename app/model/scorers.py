@@ -17,18 +17,11 @@ EPS = 1e-6
 RHYTHM_Z = ("prematurity", "compensation", "late", "rr_change")
 RR_CLIP = 1.5            # log RR ratios are clipped to +-1.5 before their record statistics
 RR_MIN_SCALE = 0.05      # floor of the MAD-based sd of a log RR ratio (very regular records)
-QRS_REGION = slice(54, 126)  # -100..+100 ms around the R-peak (sample 90 of the 256-sample window)
 
 
 def recon_error(windows: np.ndarray, recon: np.ndarray) -> np.ndarray:
     """Mean squared error between each beat and its VAE reconstruction (record-amplitude units)."""
     return np.mean((np.asarray(windows, np.float64) - recon) ** 2, axis=1)
-
-
-def qrs_residual(windows: np.ndarray, recon: np.ndarray, region: slice = QRS_REGION) -> np.ndarray:
-    """RMS of the VAE residual over the beat's own QRS (the next beat, in the window's tail, left out)."""
-    r = np.asarray(windows, np.float64)[:, region] - np.asarray(recon, np.float64)[:, region]
-    return np.sqrt(np.mean(r**2, axis=1))
 
 
 def kl_divergence(z_mean: np.ndarray, z_log_var: np.ndarray) -> np.ndarray:
@@ -172,12 +165,8 @@ def beat_scores(windows, z_mean, z_log_var, recon, time_s, calibration: dict, du
     second = calibration.get("latent_second_cluster")  # off unless the calibration asks for it
     if second and not ref["fallback"]:
         distance = second_cluster_distance(z_mean, distance, rhythm, **second)
-    log_qrs = np.log(qrs_residual(windows, recon) + EPS)
     return {
         "recon_error": err,
-        # the beat's own QRS residual, robust z within the record (the training calibration's when short)
-        "qrs_resid_z": robust_z(log_qrs, *(robust_location_scale(log_qrs, min_scale=0.05) if not ref["fallback"]
-                                          else ref.get("qrs", (float(np.median(log_qrs)), 1.0)))),
         "recon_z": robust_z(log_err, *ref["recon"]),
         "latent_distance": distance,
         "kl": kl,
