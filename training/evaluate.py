@@ -15,6 +15,10 @@ Protocol (de Chazal 2004 inter-patient split, AAMI EC57 classes, paced records e
   rates, a per-record table;
 - a clearly labelled SECONDARY intra-patient result (BeatGAN protocol), see ``intra_patient``.
 
+``--show evaluation.json [--without RECORD ...]`` prints the tables of an existing file; with
+``--without``, the detected-beat table is recomputed from the saved per-beat scores beside it with
+those records left out (same thresholds): how much one record weighs in the pooled figures.
+
 Writes ``evaluation.json`` and ``ds2_scores.csv.gz`` (one row per DS2 beat and beat mode: record,
 sample, ref_class, every scorer's and baseline's score) into the bundle directory.
 
@@ -497,9 +501,23 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="smoke test on bundled samples only")
     ap.add_argument("--no-intra-patient", action="store_true", help="skip the secondary intra-patient run")
     ap.add_argument("--show", metavar="EVALUATION_JSON", help="print the tables of an existing file and exit")
+    ap.add_argument("--without", nargs="+", metavar="RECORD", default=None,
+                    help="with --show: also the detected-beat table without these records (from the saved scores)")
     args = ap.parse_args(argv)
+    if args.without and not args.show:
+        ap.error("--without needs --show")
     if args.show:
-        print_report(json.loads(Path(args.show).read_text()))
+        ev = json.loads(Path(args.show).read_text())
+        print_report(ev)
+        if args.without:
+            try:
+                sub = summary_without(ev, Path(args.show).parent / SCORES_FILE, args.without)
+            except (FileNotFoundError, ValueError) as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            print(f"\nwithout record(s) {' '.join(args.without)} (from {SCORES_FILE}, same thresholds): "
+                  f"{sub['n_labelled']} labelled detected beats {sub['class_counts']}")
+            print("\n".join(table_lines(sub)))
         return 0
     try:
         ev = run_evaluation(args.model, args.data_dir, quick=args.quick, out_dir=args.out,
@@ -509,6 +527,22 @@ def main(argv=None) -> int:
         return 2
     print_report(ev)
     return 0
+
+
+def summary_without(ev: dict, scores_file: Path, records) -> dict:
+    """The detected-beat summary (as in evaluation.json) recomputed from the saved per-beat scores,
+    without ``records``, at the evaluation's thresholds."""
+    import gzip
+
+    if not scores_file.is_file():
+        raise FileNotFoundError(f"{scores_file}: the per-beat scores of this evaluation are missing")
+    with gzip.open(scores_file, "rt") as fh:
+        df = pd.read_csv(fh, keep_default_na=False, dtype={"record": str, "ref_class": str})
+    df = df[df["beats"] == "detect"]
+    unknown = sorted(set(map(str, records)) - set(df["record"]))
+    if unknown:
+        raise ValueError(f"{scores_file}: no beats of record(s) {' '.join(unknown)}")
+    return summarise(df[~df["record"].isin([str(r) for r in records])], ev["thresholds"], {})
 
 
 def print_report(ev: dict) -> None:
