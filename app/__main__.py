@@ -33,6 +33,10 @@ def score_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=None, help="ensemble-score threshold "
                    "(default: the model's default method)")
     p.add_argument("--lead", default=None, help="lead name or index (default: MLII/II, else the first)")
+    p.add_argument("--fs", type=float, default=None, metavar="HZ",
+                   help="sampling rate of a CSV without a time column (WFDB headers carry their own)")
+    p.add_argument("--units", default="mV", help="signal units of a CSV: mV (default), uV or V "
+                   "(WFDB headers carry their own)")
     return p
 
 
@@ -61,7 +65,7 @@ def score(args) -> int:
         wrote_header = False
         for path in args.records:
             try:
-                rec = read_record(path)
+                rec = read_record(path, fs=args.fs, units=args.units)
             except InvalidRecordError as exc:
                 raise CliError(str(exc)) from None
             except OSError as exc:

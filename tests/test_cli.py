@@ -52,6 +52,27 @@ def test_a_csv_with_missing_values_is_scored_and_the_gaps_reported(tmp_path):
     assert "RuntimeWarning" not in p.stderr  # 1e39 overflows float32: counted, not warned about
 
 
+def test_a_csv_without_time_column_takes_fs_and_units(tmp_path):
+    """A one-column CSV has no sampling rate: `--fs` gives it (and `--units` its scale); without it,
+    exit 2 naming the file and what to give."""
+    import wfdb
+
+    sig, _ = wfdb.rdsamp(str(SAMPLES_DIR / "100"), sampto=360 * 60, channels=[0])
+    src = tmp_path / "no_time.csv"
+    src.write_text("\n".join(f"{1000 * v:.1f}" for v in sig[:, 0]) + "\n")  # microvolts, no header
+    p = run_cli("score", src, "--out", tmp_path / "x.csv")
+    assert p.returncode == 2 and p.stderr.count("\n") == 1
+    assert "no_time.csv" in p.stderr and "fs" in p.stderr
+    out = tmp_path / "ok.csv"
+    p = run_cli("score", src, "--out", out, "--fs", "360", "--units", "uV")
+    assert p.returncode == 0, p.stderr
+    rows = list(csv.DictReader(out.open()))
+    times = [float(r["time_s"]) for r in rows]
+    assert 60 <= len(rows) <= 100 and 0 < times[0] < 2 and 58 < times[-1] <= 60  # ~75 bpm over 60 s
+    p = run_cli("score", src, "--out", tmp_path / "y.csv", "--fs", "360", "--units", "furlongs")
+    assert p.returncode == 2 and "furlongs" in p.stderr and p.stderr.count("\n") == 1
+
+
 def test_reference_beats_and_threshold_options(tmp_path):
     out = tmp_path / "ref.csv"
     p = run_cli("score", SAMPLES_DIR / "100", "--out", out, "--beats", "reference", "--threshold", "1e9")

@@ -507,14 +507,15 @@ def main(argv=None) -> int:
     if args.without and not args.show:
         ap.error("--without needs --show")
     if args.show:
-        ev = json.loads(Path(args.show).read_text())
-        print_report(ev)
-        if args.without:
-            try:
-                sub = summary_without(ev, Path(args.show).parent / SCORES_FILE, args.without)
-            except (FileNotFoundError, ValueError) as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                return 2
+        try:
+            ev = read_evaluation(Path(args.show))
+            sub = summary_without(ev, Path(args.show).parent / SCORES_FILE, args.without) if args.without else None
+            report = report_lines(ev, args.show)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print("\n".join(report))
+        if sub is not None:
             print(f"\nwithout record(s) {' '.join(args.without)} (from {SCORES_FILE}, same thresholds): "
                   f"{sub['n_labelled']} labelled detected beats {sub['class_counts']}")
             print("\n".join(table_lines(sub)))
@@ -525,8 +526,21 @@ def main(argv=None) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print_report(ev)
+    print("\n".join(report_lines(ev)))
     return 0
+
+
+def read_evaluation(path: Path) -> dict:
+    """An evaluation.json, or FileNotFoundError / ValueError with one line naming the file."""
+    try:
+        ev = json.loads(path.read_text())
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        raise FileNotFoundError(f"{path}: cannot read ({exc.strerror})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ValueError(f"{path}: not an evaluation.json (not JSON)") from None
+    if not isinstance(ev, dict) or not {"protocol", "scorers", "baselines", "thresholds"} <= set(ev):
+        raise ValueError(f"{path}: not an evaluation.json (no protocol, scorers, baselines and thresholds)")
+    return ev
 
 
 def summary_without(ev: dict, scores_file: Path, records) -> dict:
@@ -545,23 +559,31 @@ def summary_without(ev: dict, scores_file: Path, records) -> dict:
     return summarise(df[~df["record"].isin([str(r) for r in records])], ev["thresholds"], {})
 
 
-def print_report(ev: dict) -> None:
-    print(f"{ev['protocol']['name']}: model {ev['model_id']}, {ev['n_labelled']} labelled detected beats "
-          f"{ev['class_counts']}")
-    print("\n".join(table_lines(ev)))
+def report_lines(ev: dict, source: str = "evaluation") -> list[str]:
+    """The printed report of an evaluation (ValueError naming ``source`` and what is missing from a
+    partial file)."""
+    try:
+        return _report_lines(ev)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{source}: not a complete evaluation.json ({exc!s} missing or malformed)") from None
+
+
+def _report_lines(ev: dict) -> list[str]:
     d = ev["detection"]
-    print(f"detection: se={d['se']:.4f} ppv={d['ppv']:.4f} missed={d['missed']} "
-          f"false_detections={d['false_detections']} (flagged by the ensemble: "
-          f"{d['false_detections_flagged_by_ensemble']})")
-    print("\nsecondary: reference beat positions")
-    print("\n".join(table_lines(ev["reference_beats"])))
+    out = [f"{ev['protocol']['name']}: model {ev['model_id']}, {ev['n_labelled']} labelled detected beats "
+           f"{ev['class_counts']}", *table_lines(ev),
+           f"detection: se={d['se']:.4f} ppv={d['ppv']:.4f} missed={d['missed']} "
+           f"false_detections={d['false_detections']} (flagged by the ensemble: "
+           f"{d['false_detections_flagged_by_ensemble']})",
+           "", "secondary: reference beat positions", *table_lines(ev["reference_beats"])]
     ip = ev.get("intra_patient") or {}
-    print(f"\nintra-patient (BeatGAN protocol, SECONDARY): {ip.get('status')}")
-    for name, s in (ip.get("scorers") or {}).items():
-        print(f"  {name:<20} AUROC {s['auroc']:.3f} AP {s['average_precision']:.3f}")
+    out.append(f"\nintra-patient (BeatGAN protocol, SECONDARY): {ip.get('status')}")
+    out += [f"  {name:<20} AUROC {s['auroc']:.3f} AP {s['average_precision']:.3f}"
+            for name, s in (ip.get("scorers") or {}).items()]
     if ip.get("reason"):
-        print(f"  {ip['reason']}")
-    print(f"timings_s: {ev['timings_s']}")
+        out.append(f"  {ip['reason']}")
+    out.append(f"timings_s: {ev['timings_s']}")
+    return out
 
 
 if __name__ == "__main__":

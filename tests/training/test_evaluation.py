@@ -145,11 +145,31 @@ def test_show_without_on_the_command_line(capsys):
     out = capsys.readouterr().out
     assert "without record(s) 232 233" in out and "baseline:template_rr" in out.split("without record(s)")[1]
     assert main(["--show", str(EVAL), "--without", "999"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
+    got = capsys.readouterr()
+    err = got.err.strip().splitlines()
     assert len(err) == 1 and "999" in err[0] and "ds2_scores.csv.gz" in err[0]
+    assert got.out == ""  # checked before anything is printed
     with pytest.raises(SystemExit) as exc:
         main(["--without", "232"])
     assert exc.value.code == 2
+
+
+@pytest.mark.parametrize("make, needle", [
+    (lambda d: d / "missing.json", "cannot read"),
+    (lambda d: d, "cannot read"),
+    (lambda d: (d / "t.json").write_text("not json {") and d / "t.json", "not JSON"),
+    (lambda d: (d / "m.json").write_text('{"model_id": "x"}') and d / "m.json", "not an evaluation.json"),
+    (lambda d: (d / "p.json").write_text('{"protocol": {"name": "x"}, "scorers": {}, "baselines": {}, '
+                                         '"thresholds": {}}') and d / "p.json", "not a complete"),
+])
+def test_show_of_a_bad_file_is_one_line_and_exit_2(tmp_path, capsys, make, needle):
+    from training.evaluate import main
+
+    path = make(tmp_path)
+    assert main(["--show", str(path)]) == 2
+    got = capsys.readouterr()
+    err = got.err.strip().splitlines()
+    assert got.out == "" and len(err) == 1 and str(path) in err[0] and needle in err[0]
 
 
 @pytest.mark.slow
