@@ -30,7 +30,8 @@ def choose_lead(recording: Recording, override: str | int | None = None) -> int:
                 raise InvalidRecordError(recording.name, f"no lead named {override!r}; leads are {names}")
             idx = matches[0]
         if not 0 <= idx < recording.n_leads:
-            raise InvalidRecordError(recording.name, f"no lead {idx}; the record has {recording.n_leads}: {names}")
+            raise InvalidRecordError(recording.name, f"no lead {idx} (lead #{idx + 1}, counting from 1): the record "
+                                                     f"has {recording.n_leads}: {names}")
         problem = lead_problems(recording.signals[:, idx:idx + 1])[0]
         if problem:
             raise InvalidRecordError(recording.name, f"lead {names[idx]!r} is {problem}; choose another lead")

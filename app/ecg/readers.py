@@ -397,7 +397,8 @@ def _read_csv_unguarded(data: bytes, name: str, fs: float | None, units: str,
     # blank lines between data rows are missing samples (all-NaN rows, counted and interpolated
     # downstream), not rows to skip: skipping one would shift every later sample of a CSV without a
     # time column; comment lines and the blank lines before and after the data carry nothing
-    body = [ln for ln in text.splitlines() if not ln.lstrip().startswith("#")]
+    raw_lines = text.splitlines()
+    body = [ln for ln in raw_lines if not ln.lstrip().startswith("#")]
     filled = [i for i, ln in enumerate(body) if ln.strip()]
     text = "\n".join(body[filled[0]:filled[-1] + 1]) + "\n"
     try:
@@ -407,7 +408,8 @@ def _read_csv_unguarded(data: bytes, name: str, fs: float | None, units: str,
                          na_values=["", "nan", "NaN", "NA"])
     except ValueError as e:
         msg = str(e).split("\n")[0][:120]
-        raise InvalidRecordError(name, f"non-numeric value in the data ({msg})") from None
+        where = _bad_cell(raw_lines, delim, msg)
+        raise InvalidRecordError(name, where or f"non-numeric value in the data ({msg})") from None
     except Exception as e:  # noqa: BLE001 - pandas parser errors
         msg = str(e).split("\n")[0][:120]
         raise InvalidRecordError(name, f"cannot be parsed as CSV ({msg})") from None
@@ -462,6 +464,20 @@ def _read_csv_unguarded(data: bytes, name: str, fs: float | None, units: str,
                      source="csv")
 
 
+def _bad_cell(lines: list[str], delim: str, msg: str) -> str:
+    """"line N: 'x' is not a number" for pandas' "could not convert string to float: 'x'" (lines
+    counted as in the file, comment lines included), or "" when the cell cannot be found."""
+    m = re.search(r"could not convert string to float: '(.*)'$", msg)
+    if not m:
+        return ""
+    token = m.group(1).strip()
+    for i, ln in enumerate(lines, 1):
+        cells = re.split(delim, ln.strip()) if delim == "\\s+" else ln.split(delim)
+        if any(c.strip().strip('"') == token for c in cells):
+            return f"line {i}: {token!r} is not a number"
+    return ""
+
+
 def read_upload(files: dict[str, bytes], fs: float | None = None, units: str = "mV",
                 max_duration_s: float | None = None) -> Recording:
     """Dispatch an upload: a single .csv/.txt file -> CSV, otherwise WFDB files."""
@@ -474,6 +490,11 @@ def read_upload(files: dict[str, bytes], fs: float | None = None, units: str = "
         if n.lower().endswith(CSV_EXTS):
             return read_csv_bytes(data, n, fs=fs, units=units, max_duration_s=max_duration_s)
     csvs = [n for n in files if n.lower().endswith(CSV_EXTS)]
+    if len(csvs) == 1 and not any(n.lower().endswith(".hea") for n in files):
+        others = sorted(n for n in files if n not in csvs)
+        raise InvalidRecordError(", ".join(sorted(files)), f"a CSV is read on its own ({', '.join(others)} "
+                                 "cannot go with it: reference annotations need a WFDB record); upload "
+                                 f"{csvs[0]} alone")
     if csvs and not any(n.lower().endswith(".hea") for n in files):
         raise InvalidRecordError(", ".join(sorted(files)), "upload one CSV file at a time")
     if not any(n.lower().endswith(".hea") for n in files):

@@ -109,7 +109,25 @@ def test_all_nan_or_flat_lead(column, problem):
 def test_non_numeric_csv():
     rows = ["time,ecg"] + [f"{i / 250},{np.sin(i / 9):.3f}" for i in range(3000)]
     rows[1500] = "6.0,abc"
-    raises(read_csv_bytes, "\n".join(rows).encode(), "words.csv", file="words.csv", problem="non-numeric")
+    raises(read_csv_bytes, "\n".join(rows).encode(), "words.csv", file="words.csv",
+           problem="line 1501: 'abc' is not a number")
+    # the line as the user's editor counts it: comment lines included
+    raises(read_csv_bytes, ("# exported\n" + "\n".join(rows)).encode(), "words.csv", file="words.csv",
+           problem="line 1502: 'abc'")
+
+
+def test_lead_index_out_of_range_says_how_it_counts(samples_dir):
+    from app.ecg.leads import choose_lead
+    from app.ecg.readers import read_record
+
+    err = raises(choose_lead, read_record(samples_dir / "100"), 2, file="100")
+    assert "no lead 2 (lead #3, counting from 1)" in err.problem and "has 2" in err.problem
+
+
+def test_a_csv_with_an_annotation_file_is_told_to_come_alone():
+    err = raises(read_upload, {"a.csv": b"1\n2\n", "a.atr": b"\x00"}, file="a.csv",
+                 problem="upload a.csv alone")
+    assert "a.atr" in err.problem and "WFDB" in err.problem
 
 
 def test_binary_garbage_as_csv():
