@@ -46,9 +46,10 @@ def sample_card(rec: str, description: str) -> dbc.Col:
     return dbc.Col(dbc.Card(dbc.CardBody([
         html.H5(f"Record {rec}", className="card-title mb-1"),
         html.P(description, className="card-text small text-muted sample-desc"),
+        # mt-auto: every card's button on the same line, however long its description
         html.Div(dbc.Button("Analyze", id={"type": "sample-btn", "record": rec}, color="primary", size="sm"),
-                 **{"data-testid": f"sample-{rec}"}),
-    ]), className="h-100 sample-card"), xs=12, sm=6, lg=True, className="mb-3")
+                 className="mt-auto", **{"data-testid": f"sample-{rec}"}),
+    ], className="d-flex flex-column"), className="h-100 sample-card"), xs=12, sm=6, lg=True, className="mb-3")
 
 
 def layout(**_):

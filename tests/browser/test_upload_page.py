@@ -32,6 +32,15 @@ def test_sample_shows_flagged_beats_with_local_assets_only(page, app_url):
     assert any(u.endswith("bootstrap.min.css") or "bootstrap.min.css?" in u for u in requested)
 
 
+def test_sample_buttons_line_up_whatever_the_description(page, app_url):
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(app_url + "/")
+    page.wait_for_selector("[data-testid=sample-232] button")
+    tops = {r: page.locator(f"[data-testid=sample-{r}] button").bounding_box()["y"]
+            for r in ("100", "105", "213", "232", "233")}
+    assert max(tops.values()) - min(tops.values()) < 1, tops  # 232's description is a line longer
+
+
 def _set_upload_files(page, paths):
     page.set_input_files("#upload input[type=file]", [str(p) for p in paths])
 
