@@ -254,8 +254,10 @@ def _register_analysis_callback():
     """In-process callback, or a background one with progress and cancel (rule: app.jobs docstring)."""
     from app.jobs import current_ui_mode
 
+    busy = [(Output({"type": "sample-btn", "record": ALL}, "disabled"), True, False),
+            (Output("reanalyze", "disabled"), True, False)]  # no second analysis while one runs
     if current_ui_mode() is None:
-        @callback(*ANALYSIS_OUTPUTS, *ANALYSIS_INPUTS, prevent_initial_call=True)
+        @callback(*ANALYSIS_OUTPUTS, *ANALYSIS_INPUTS, running=busy, prevent_initial_call=True)
         def analyze_input(*args):
             return analysis_outcome(None, *args)
         return analyze_input
@@ -265,11 +267,7 @@ def _register_analysis_callback():
         background=True,
         progress=[Output("analysis-progress", "value"), Output("analysis-progress", "label")],
         progress_default=[0, ""],
-        running=[
-            (Output({"type": "sample-btn", "record": ALL}, "disabled"), True, False),
-            (Output("reanalyze", "disabled"), True, False),
-            (Output("analysis-running", "style"), {"display": "block"}, {"display": "none"}),
-        ],
+        running=[*busy, (Output("analysis-running", "style"), {"display": "block"}, {"display": "none"})],
         cancel=[Input("cancel-analysis", "n_clicks")],
         interval=500,
         prevent_initial_call=True,
