@@ -13,6 +13,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -113,8 +115,12 @@ def per_class_rows(bs: dict) -> list[dict]:
     return rows
 
 
-def curves_figure(bs: dict, kind: str = "roc", height: int = 420) -> go.Figure:
-    """ROC (kind="roc") or precision-recall (kind="pr") curves of every scorer, overlaid."""
+def curves_figure(bs: dict, kind: str = "roc", height: int = 540) -> go.Figure:
+    """ROC (kind="roc") or precision-recall (kind="pr") curves of every scorer, overlaid.
+
+    The legend sits below the plot, two entries a row: inside it would cover curves and
+    operating points (the precision-recall curves fill every corner).
+    """
     fig = go.Figure()
     for i, (key, label, is_base, s) in enumerate(all_summaries(bs)):
         c = s.get(kind) or {}
@@ -143,9 +149,9 @@ def curves_figure(bs: dict, kind: str = "roc", height: int = 420) -> go.Figure:
         title, xt, yt = "Precision-recall (AP)", "recall (sensitivity)", "precision"
     fig.update_layout(**_layout(height=height, title=dict(text=title, x=0.01, font=dict(size=14)),
                                 xaxis=dict(title=xt, range=[0, 1]), yaxis=dict(title=yt, range=[0, 1.02]),
-                                legend=dict(font=dict(size=10), x=1.0, xanchor="right",
-                                            y=0.0 if kind == "roc" else 0.0, yanchor="bottom",
-                                            bgcolor="rgba(255,255,255,0.7)")))
+                                margin=dict(l=55, r=15, t=40, b=10),
+                                legend=dict(font=dict(size=10), orientation="h", x=0.0, xanchor="left",
+                                            y=-0.16, yanchor="top", entrywidth=0.5, entrywidthmode="fraction")))
     return fig
 
 
@@ -178,6 +184,104 @@ def threshold_bounds(scores: np.ndarray, default: float | None = None) -> tuple[
     return lo, hi
 
 
+SLIDER_POSITIONS = 1000   # threshold slider: steps between the 0.1st and 99.9th percentile
+
+
+def slider_grid(lo: float, hi: float, anchor: float | None = None,
+                positions: int = SLIDER_POSITIONS) -> tuple[float, float, float]:
+    """(min, max, step) of a slider over [lo, hi] with ``positions`` steps, on a grid through ``anchor``.
+
+    The slider snaps to min + k * step; putting ``anchor`` (the DS1 threshold) on that grid
+    lets a drag or an arrow key land on it (to float rounding, about 1e-15). min and max widen
+    by less than one step to do so.
+    """
+    lo, hi = float(lo), float(hi)
+    if not (np.isfinite(lo) and np.isfinite(hi)) or hi <= lo:
+        hi = lo + 1.0
+    step = (hi - lo) / max(int(positions), 1)
+    if anchor is None or not np.isfinite(anchor) or not lo <= anchor <= hi:
+        return lo, hi, step
+    a = float(anchor)
+    below, above = math.ceil((a - lo) / step - 1e-9), math.ceil((hi - a) / step - 1e-9)
+    return a - below * step, a + above * step, step
+
+
+def slider_marks(lo: float, hi: float, default: float | None = None) -> dict:
+    """Marks of the threshold slider: min and max (labels kept inside the track), and "DS1"."""
+    marks = {lo: {"label": fmt(lo, 2), "style": {"transform": "none", "whiteSpace": "nowrap"}},
+             hi: {"label": fmt(hi, 2), "style": {"transform": "translateX(-100%)", "whiteSpace": "nowrap"}}}
+    if default is not None:
+        marks[default] = {"label": "DS1", "style": {"color": "#d62728"}}
+    return marks
+
+
+# --------------------------------------------------------------------------- the model card as Markdown
+
+_FENCE = re.compile(r"^[ ]{0,3}(`{3,}|~{3,})[^\n]*\n.*?(?:^[ ]{0,3}\1[^\n]*$|\Z)", re.M | re.S)
+_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)(?:(?!\n[ \t]*\n).)+?(?<!`)\1(?!`)", re.S)
+_INLINE_LINK = re.compile(r"!?\[[^\[\]\n]*\]\([^()\s]*(?:\([^()\s]*\)[^()\s]*)*(?:\s+\"[^\"\n]*\")?\)")
+_REF_DEFINITION = re.compile(r"^[ ]{0,3}\[([^\[\]\n]+)\]:[ \t]*\S+[^\n]*$", re.M)
+_REF_LINK = re.compile(r"!?\[([^\[\]\n]*)\](?:\[([^\[\]\n]*)\])?")
+_COMPARISON = re.compile(r"^[ \t]*(>)(?=[=\d.])", re.M)
+
+
+def _protected_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of what Markdown must see as written: code, real links, link definitions."""
+    spans: list[tuple[int, int]] = []
+
+    def free(a: int, b: int) -> bool:
+        return all(b <= s or a >= e for s, e in spans)
+
+    for pattern in (_FENCE, _CODE_SPAN, _REF_DEFINITION, _INLINE_LINK):
+        spans += [m.span() for m in pattern.finditer(text) if free(*m.span())]
+    labels = {m.group(1).strip().lower() for m in _REF_DEFINITION.finditer(text)}
+    if labels:
+        for m in _REF_LINK.finditer(text):
+            label = (m.group(2) or m.group(1) or "").strip().lower()
+            if label in labels and free(*m.span()):
+                spans.append(m.span())
+    return sorted(spans)
+
+
+def escaped_markdown(text: str) -> str:
+    """``text`` with the Markdown it does not mean escaped, for ``dcc.Markdown``.
+
+    Square brackets that are not part of a real link (``[text](url)``, or a reference link
+    whose label is defined) are escaped: dcc.Markdown's parser turns "[0.98, 0.99]" into a
+    link with an empty address and drops the brackets. A ">" that starts a line and is
+    followed by "=", a digit or a point is a comparison ("  >= 0.95"), not a quote. Code
+    (fenced blocks, `spans`) is left as written. Characters already escaped stay so.
+    """
+    spans = _protected_spans(text)
+    comparisons = {m.start(1) for m in _COMPARISON.finditer(text)}
+    out, pos = [], 0
+    for start, end in spans + [(len(text), len(text))]:
+        for i in range(pos, start):
+            ch = text[i]
+            escaped = _backslashes_before(text, i) % 2 == 1
+            if not escaped and (ch in "[]" or (ch == ">" and i in comparisons)):
+                out.append("\\")
+            out.append(ch)
+        out.append(text[start:end])
+        pos = end
+    return "".join(out)
+
+
+def _backslashes_before(text: str, i: int) -> int:
+    n = 0
+    while i - n - 1 >= 0 and text[i - n - 1] == "\\":
+        n += 1
+    return n
+
+
+def card_parts(md: str) -> tuple[str, str]:
+    """(lead, rest) of a model card: the text before its first level-2 heading, and the rest."""
+    m = re.search(r"^## ", md, re.M)
+    if m is None:
+        return md.strip(), ""
+    return md[:m.start()].strip(), md[m.start():].strip()
+
+
 def history_figure(history: dict, height: int = 340) -> go.Figure:
     """Training curves from history.json (name -> one value per epoch; optional ``epoch``)."""
     fig = go.Figure()
@@ -199,9 +303,21 @@ def history_figure(history: dict, height: int = 340) -> go.Figure:
                      legend=dict(orientation="h", y=-0.25))
     if secondary:
         layout["yaxis2"] = dict(title=" / ".join(secondary), overlaying="y", side="right", type="log",
-                                showgrid=False)
+                                showgrid=False, **secondary_ticks([series[k] for k in secondary]))
     fig.update_layout(**layout)
     return fig
+
+
+def secondary_ticks(series: list[list], most: int = 6) -> dict:
+    """Tick settings of the learning-rate axis: a step schedule's few values, else compact labels.
+
+    A log axis over less than a decade gets plotly's dense linear ticks ("0.001001, 0.000937");
+    a schedule has few distinct values, and those are the ticks worth reading.
+    """
+    values = sorted({float(f"{float(x):.3g}") for s in series for x in s if x is not None and x > 0})
+    if 0 < len(values) <= most:
+        return dict(tickvals=values, tickformat="~g")
+    return dict(tickformat=".1e")
 
 
 def per_record_rows(bs: dict, scorer: str = "score") -> list[dict]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import dash
 import dash_bootstrap_components as dbc
 import numpy as np
-from dash import Input, Output, callback, dash_table, dcc, html, no_update
+from dash import Input, Output, callback, clientside_callback, dash_table, dcc, html, no_update
 
 from app.components import evaluation_figures as EF
 
@@ -217,8 +217,8 @@ def evaluation_layout(ev: dict, directory: Path) -> html.Div:
                              dbc.Select(id="eval-scorer", value="score", options=scorer_options, size="sm")], md=3),
                     dbc.Col([dbc.Label(["Threshold ", html.Span(id="eval-thr-value", className="fw-semibold")],
                                        className="small mb-0"),
-                             dcc.Slider(id="eval-thr", min=0, max=1, value=0.5, step=None, updatemode="mouseup",
-                                        tooltip={"placement": "bottom"})], md=9),
+                             dcc.Slider(id="eval-thr", min=0, max=1, value=0.5, step=0.001, updatemode="mouseup",
+                                        allow_direct_input=False)], md=9),
                 ]),
                 dbc.Row([dbc.Col(dcc.Graph(id="eval-confusion", config=GRAPH_CONFIG), lg=5),
                          dbc.Col(html.Div(id="eval-at-threshold", **{"data-testid": "eval-at-threshold"}), lg=7)]),
@@ -236,11 +236,23 @@ def evaluation_layout(ev: dict, directory: Path) -> html.Div:
             html.P(f"No {HISTORY_FILE} in model_store/{directory.name}.", className="small text-muted"), className="p-2")],
             className="mb-3"),
         intra_patient_card(ev),
-        html.Div(dbc.Card([dbc.CardHeader("Model card"), dbc.CardBody(
-            dcc.Markdown(card_md, className="model-card") if card_md else
-            html.P(f"No {MODEL_CARD_FILE} in model_store/{directory.name}.", className="small text-muted"))],
-            className="mb-3"), **{"data-testid": "eval-model-card"}),
+        model_card(card_md, directory),
     ])
+
+
+def model_card(card_md: str | None, directory: Path) -> html.Div:
+    """The model card: its lead shown, the full text (data, model, results, logs) collapsed."""
+    if not card_md:
+        body = html.P(f"No {MODEL_CARD_FILE} in model_store/{directory.name}.", className="small text-muted")
+    else:
+        lead, rest = EF.card_parts(card_md)
+        body = [dcc.Markdown(EF.escaped_markdown(lead), className="model-card"),
+                dbc.Accordion(dbc.AccordionItem(
+                    dcc.Markdown(EF.escaped_markdown(rest), className="model-card"),
+                    title="Model card (full text)", item_id="full"),
+                    start_collapsed=True, id="eval-card-accordion") if rest else None]
+    return html.Div(dbc.Card([dbc.CardHeader("Model card"), dbc.CardBody(body)], className="mb-3"),
+                    **{"data-testid": "eval-model-card"})
 
 
 # --------------------------------------------------------------------------- callbacks
@@ -266,30 +278,36 @@ def show_beat_set(mode):
 @callback(
     Output("eval-thr", "min"),
     Output("eval-thr", "max"),
+    Output("eval-thr", "step"),
     Output("eval-thr", "marks"),
     Output("eval-thr", "value"),
     Input("eval-mode", "value"),
     Input("eval-scorer", "value"),
 )
 def threshold_range(mode, key):
-    """Slider range of the scorer's saved scores, set to its DS1 threshold."""
+    """Slider range of the scorer's saved scores (1,000 steps, one on the DS1 threshold), set to it."""
     directory = model_dir()
     ev = load_evaluation(directory)
     data = labelled_scores(directory, mode or "detect", key or "score", scores_file(ev)) if ev else None
     if data is None:
-        return 0, 1, {}, 0.5
+        return 0, 1, 0.001, {}, 0.5
     default = default_threshold(ev, mode or "detect", key)
-    lo, hi = EF.threshold_bounds(data[1], default)
-    marks = {lo: EF.fmt(lo, 2), hi: EF.fmt(hi, 2)}
-    if default is not None:
-        marks[default] = {"label": "DS1", "style": {"color": "#d62728"}}
-    return lo, hi, marks, default if default is not None else float(np.median(data[1]))
+    lo, hi, step = EF.slider_grid(*EF.threshold_bounds(data[1], default), default)
+    return lo, hi, step, EF.slider_marks(lo, hi, default), default if default is not None else float(np.median(data[1]))
+
+
+# the threshold as it is dragged (4 significant digits), in the browser
+clientside_callback(
+    """v => (v === null || v === undefined || isNaN(v)) ? '' :
+         Number(Number(v).toPrecision(4)).toString()""",
+    Output("eval-thr-value", "children"),
+    Input("eval-thr", "drag_value"),
+)
 
 
 @callback(
     Output("eval-confusion", "figure"),
     Output("eval-at-threshold", "children"),
-    Output("eval-thr-value", "children"),
     Output("eval-records", "data"),
     Output("eval-records", "columns"),
     Input("eval-thr", "value"),
@@ -306,7 +324,7 @@ def at_threshold(threshold, mode, key):
     data = labelled_scores(directory, mode, key, scores_file(ev))
     if data is None or threshold is None:
         msg = html.P(f"No saved per-beat scores ({SCORES_FILE}) for this scorer.", className="small text-muted")
-        return EF.confusion_figure({}), msg, "", records, columns
+        return EF.confusion_figure({}), msg, records, columns
     y, s, cls = data
     report = EF.threshold_report(y, s, cls, float(threshold))
     default = default_threshold(ev, mode, key)
@@ -316,4 +334,4 @@ def at_threshold(threshold, mode, key):
                  + (f" (DS1 threshold {default:.4g})" if default is not None else ""), className="small text-muted"),
         _kv_table(rows),
     ])
-    return EF.confusion_figure(report["confusion"]), body, f"{float(threshold):.4g}", records, columns
+    return EF.confusion_figure(report["confusion"]), body, records, columns

@@ -3,6 +3,7 @@ own summariser (same schema), and on the committed model_store evaluation when i
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -172,3 +173,105 @@ def test_intra_patient_block_lists_baselines_among_its_scorers(synthetic):
     rows = EF.all_summaries(intra)
     assert [(k, label, base) for k, label, base, _ in rows] == [
         ("kl_z", "VAE KL divergence (z in record)", False), ("baseline_pca", "Baseline: pca", True)]
+
+
+# --------------------------------------------------------------------------- threshold slider
+
+def test_slider_grid_has_a_thousand_steps_and_one_lands_on_the_ds1_threshold():
+    lo, hi, step = EF.slider_grid(-9.506, 24.873, 5.295852647359893)
+    assert step == pytest.approx((24.873 + 9.506) / 1000)
+    assert lo <= -9.506 and lo > -9.506 - step and hi >= 24.873 and hi < 24.873 + step
+    k = round((5.295852647359893 - lo) / step)  # the slider's own snapping: min + k * step
+    assert abs(lo + k * step - 5.295852647359893) < 1e-9
+    assert 999 <= round((hi - lo) / step) <= 1001
+    # no anchor (or one outside the range): the plain range
+    assert EF.slider_grid(0.0, 2.0) == (0.0, 2.0, 0.002)
+    assert EF.slider_grid(0.0, 2.0, 5.0) == (0.0, 2.0, 0.002)
+    assert EF.slider_grid(1.0, 1.0)[1] == 2.0  # an empty range still gives a slider
+
+
+def test_slider_marks_keep_the_end_labels_inside_the_track_and_mark_ds1():
+    marks = EF.slider_marks(-9.52, 24.89, 5.2958)
+    assert marks[-9.52]["label"] == "-9.52" and marks[24.89]["label"] == "24.89"
+    assert marks[-9.52]["style"]["transform"] == "none"             # left edge at the track's start
+    assert marks[24.89]["style"]["transform"] == "translateX(-100%)"  # right edge at the track's end
+    assert marks[5.2958]["label"] == "DS1"
+    assert set(EF.slider_marks(0.0, 1.0)) == {0.0, 1.0}
+
+
+def test_threshold_slider_of_the_committed_evaluation_reaches_every_scorers_ds1_threshold():
+    ev = EF.load_evaluation(COMMITTED)
+    assert ev is not None
+    for key, _, _, _ in EF.all_summaries(ev):
+        _, s, _ = EF.labelled_scores(COMMITTED, "detect", key, ev["files"]["scores"])
+        default = EF.default_threshold(ev, "detect", key)
+        lo, hi, step = EF.slider_grid(*EF.threshold_bounds(s, default), default)
+        assert 999 <= round((hi - lo) / step) <= 1001, key
+        assert abs(lo + round((default - lo) / step) * step - default) < 1e-9 * max(1.0, abs(default)), key
+
+
+# --------------------------------------------------------------------------- figures: legend, axes
+
+def test_curve_legends_sit_below_the_plot_in_two_columns(synthetic):
+    _, ev = synthetic
+    for kind in ("roc", "pr"):
+        legend = EF.curves_figure(ev, kind).layout.legend
+        assert legend.orientation == "h" and legend.y < 0 and legend.yanchor == "top"
+        assert legend.entrywidth == 0.5 and legend.entrywidthmode == "fraction"
+
+
+def test_learning_rate_axis_ticks_are_the_schedule_values(synthetic):
+    d, _ = synthetic
+    axis = EF.history_figure(EF.load_history(d)).layout.yaxis2
+    assert list(axis.tickvals) == [0.0005, 0.001] and axis.tickformat == "~g" and axis.type == "log"
+    # the committed history: float32 learning rates (0.0010000000474974513) read as 0.001 and 0.0005
+    history = EF.load_history(COMMITTED)
+    if history is not None and "learning_rate" in history:
+        assert list(EF.history_figure(history).layout.yaxis2.tickvals) == [0.0005, 0.001]
+    # a schedule with many values: compact exponent labels instead of plotly's dense decimals
+    assert EF.secondary_ticks([list(np.geomspace(1e-3, 1e-4, 20))]) == {"tickformat": ".1e"}
+
+
+# --------------------------------------------------------------------------- the model card as Markdown
+
+LINK = re.compile(r"(?<!\\)\[[^\]]*(?<!\\)\]")  # an unescaped [...] that a Markdown parser may read as a link
+
+
+def test_escaped_markdown_leaves_real_markdown_and_escapes_the_rest():
+    md = ("See [the docs](https://example.org/a_(b) \"t\") and ![img](x.png); mean [min, max] = [0.98, 0.99].\n"
+          "  >= 0.95 and V sensitivity\n"
+          "> a real quote\n"
+          "Code `x[0] >= 1` and\n```\n[1, 2]\n>= 3\n```\n"
+          "Already \\[escaped\\]; [label] and [text][label] are defined.\n\n[label]: https://example.org\n")
+    out = EF.escaped_markdown(md)
+    assert "[the docs](https://example.org/a_(b) \"t\")" in out and "![img](x.png)" in out
+    assert "mean \\[min, max\\] = \\[0.98, 0.99\\]." in out
+    assert "\n  \\>= 0.95 and V" in out and "\n> a real quote" in out
+    assert "`x[0] >= 1`" in out and "```\n[1, 2]\n>= 3\n```" in out
+    assert "Already \\[escaped\\];" in out
+    assert "[label] and [text][label]" in out and "\n[label]: https://example.org" in out
+    assert EF.escaped_markdown(out) == out  # idempotent: escaped text stays as it is
+
+
+def test_escaped_markdown_of_the_committed_model_card():
+    """The real card: no bracket pair left for the parser to read as a (dead) link, the ">= 0.95"
+    line not a blockquote, and the card's text otherwise unchanged."""
+    md = EF.load_model_card(COMMITTED)
+    assert md is not None, f"{COMMITTED / EF.MODEL_CARD_FILE} is missing"
+    out = EF.escaped_markdown(md)
+    code = re.compile(r"`[^`]*`")
+    assert not LINK.findall(code.sub("", out).replace("\n", " "))
+    assert not [line for line in out.splitlines() if re.match(r"\s*>(?!\s)", line)]  # no ">=" quote
+    assert len(LINK.findall(code.sub("", md).replace("\n", " "))) >= 14  # what the walkthrough saw
+    assert "\\[0.9826, 0.9848\\]" in out and "\\[min, max\\]" in out
+    assert out.replace("\\[", "[").replace("\\]", "]").replace("\\>", ">") == md
+
+
+def test_card_parts_split_the_lead_from_the_full_text():
+    lead, rest = EF.card_parts("# Card\n\nIntro.\n\n## Data\n- a\n\n## Results\nx\n")
+    assert lead == "# Card\n\nIntro." and rest.startswith("## Data") and rest.endswith("x")
+    assert EF.card_parts("# Only a title\n") == ("# Only a title", "")
+    md = EF.load_model_card(COMMITTED)
+    lead, rest = EF.card_parts(md)
+    assert "Intended use" in lead and "not diagnosis" in lead and len(lead) < len(md) / 10
+    assert rest.startswith("## ") and lead in md and rest in md
