@@ -198,7 +198,7 @@ def _load_cloud_cached(path: str, _mtime: int) -> ReferenceCloud:
 def _subsample_note(idx: np.ndarray, n_total: int, priority: np.ndarray | None) -> str:
     n_shown = len(idx)
     if n_shown >= n_total:
-        return f"all {n_total:,} beats shown"
+        return f"All {n_total:,} beats shown"
     kept = priority is not None and bool(np.any(priority)) and bool(np.all(np.isin(np.flatnonzero(priority), idx)))
     return (f"{n_shown:,} of {n_total:,} beats shown (random subsample"
             + ("; every flagged beat kept)" if kept else ")"))
@@ -233,14 +233,14 @@ def project_record(latent: np.ndarray, method: str, cloud: ReferenceCloud | None
     if method == "pca":
         idx = subsample_indices(n, max_points, priority, seed)
         xy = pca_transform(latent[idx], cloud.pca_mean, cloud.pca_components)
-        note = (f"PCA fitted on {len(cloud.latent)} training normal beats (DS1); this record's "
+        note = (f"PCA fitted on {len(cloud.latent):,} training normal beats (DS1); this record's "
                 f"beats placed with that same PCA. {_subsample_note(idx, n, priority)}.")
         return Projection("pca", xy, idx, cloud.pca_xy, n, note)
 
     if method == "umap" and cloud.umap_xy is not None:
         idx = subsample_indices(n, max_points, priority, seed)
         xy, _ = neighbour_placement(latent[idx], cloud.latent, cloud.umap_xy)
-        note = (f"UMAP fitted on {len(cloud.latent)} training normal beats (DS1); each of this "
+        note = (f"UMAP fitted on {len(cloud.latent):,} training normal beats (DS1); each of this "
                 f"record's beats placed at the weighted mean of its {UMAP_NEIGHBOURS} nearest "
                 f"training normals (in the 16-d latent space), as UMAP's transform starts, "
                 f"without its refining epochs. Beats unlike every training normal are therefore "
@@ -254,7 +254,7 @@ def project_record(latent: np.ndarray, method: str, cloud: ReferenceCloud | None
     ref_idx = np.sort(rng_ref.choice(m, min(m, TSNE_MAX_REFERENCE), replace=False))
     joint = tsne_joint if method == "tsne" else umap_joint
     xy, ref_xy = joint(latent[idx], cloud.latent[ref_idx], seed)
-    note = (f"{METHOD_LABELS[method]} computed jointly on {len(ref_idx)} training normal beats "
+    note = (f"{METHOD_LABELS[method]} computed jointly on {len(ref_idx):,} training normal beats "
             f"(DS1, subsample) and this record's beats ({METHOD_LABELS[method]} has no stored "
             f"transform here). {_subsample_note(idx, n, priority)}.")
     return Projection(method, xy, idx, ref_xy, n, note)

@@ -100,7 +100,7 @@ def test_project_record_pca_and_umap_use_the_stored_cloud(tmp_path):
     assert "5,000 of 7,000" in p.note and "every flagged beat kept" in p.note and "PCA fitted on 300" in p.note
     u = P.project_record(lat[:100], "umap", cloud)
     assert u.xy.shape == (100, 2) and np.array_equal(u.ref_xy, cloud.umap_xy)
-    assert "nearest" in u.note and "all 100 beats" in u.note
+    assert "nearest" in u.note and "All 100 beats" in u.note
     # placed inside the hull of the reference embedding
     assert u.xy.min() >= cloud.umap_xy.min() - 1e-9 and u.xy.max() <= cloud.umap_xy.max() + 1e-9
 
