@@ -15,6 +15,7 @@ CLASS_NAMES = {"N": "N (normal)", "S": "S (supraventricular)", "V": "V (ventricu
                "F": "F (fusion)", "Q": "Q (unknown/paced)", "": "no reference beat"}
 COLOUR_MODES = {"score": "ensemble score", "flag": "flag", "ref_class": "reference class"}
 MAX_OVERLAY = 60          # beats drawn in the overlay figure
+SCORE_LEGEND = "this record's beats (colour: score)"
 
 
 def _layout(**kw) -> dict:
@@ -32,7 +33,7 @@ def message_figure(message: str, height: int = 300) -> go.Figure:
 
 def _hover(beat_idx: np.ndarray, time_s: np.ndarray, score: np.ndarray, ref_class: np.ndarray | None) -> list[str]:
     cls = ref_class if ref_class is not None else np.full(len(beat_idx), "")
-    return [f"beat {b}<br>t = {t:.2f} s<br>score {s:.3g}" + (f"<br>ref {c}" if c else "")
+    return [f"beat {b:,}<br>t = {t:.2f} s<br>score {s:.3g}" + (f"<br>ref {c}" if c else "")
             for b, t, s, c in zip(beat_idx, time_s, score, cls)]
 
 
@@ -66,20 +67,26 @@ def latent_scatter(xy: np.ndarray, beat_idx: np.ndarray, ref_xy: np.ndarray, met
                             marker=dict(size=6, color=colour, line=dict(width=0), **marker))
 
     if colour_by == "score":
+        # the legend would draw this trace with one arbitrary colour of the scale: it gets a
+        # neutral legend-only entry instead (same group, so clicking it still hides the beats).
+        # A short name: a legend wider than the first (narrow) draw wraps onto the axis title.
         fig.add_trace(go.Scattergl(
             x=xy[:, 0], y=xy[:, 1], mode="markers", name="this record's beats", customdata=beat_idx.tolist(),
-            text=hover, hovertemplate="%{text}<extra></extra>",
+            text=hover, hovertemplate="%{text}<extra></extra>", legendgroup="record", showlegend=False,
             marker=dict(size=6, color=score, colorscale="Viridis", showscale=True,
                         colorbar=dict(title=dict(text="score"), thickness=12))))
+        fig.add_trace(go.Scattergl(
+            x=[None], y=[None], mode="markers", name=SCORE_LEGEND, legendgroup="record", hoverinfo="skip",
+            marker=dict(size=8, color="white", line=dict(color="#495057", width=1.5))))
     elif colour_by == "flag":
-        fig.add_trace(points(~flags, f"not flagged ({int((~flags).sum())})", NORMAL))
-        fig.add_trace(points(flags, f"flagged ({int(flags.sum())})", ANOMALY, symbol="x"))
+        fig.add_trace(points(~flags, f"not flagged ({int((~flags).sum()):,})", NORMAL))
+        fig.add_trace(points(flags, f"flagged ({int(flags.sum()):,})", ANOMALY, symbol="x"))
     elif colour_by == "ref_class":
         cls = (np.asarray(ref_class).astype(str) if ref_class is not None else np.full(len(xy), ""))
         for c in ("N", "S", "V", "F", "Q", ""):
             m = cls == c
             if m.any():
-                fig.add_trace(points(m, f"{CLASS_NAMES[c]} ({int(m.sum())})", CLASS_COLOURS[c]))
+                fig.add_trace(points(m, f"{CLASS_NAMES[c]} ({int(m.sum()):,})", CLASS_COLOURS[c]))
     else:
         raise ValueError(f"unknown colour mode {colour_by!r}")
     fig.update_layout(**_layout(
@@ -102,33 +109,66 @@ def selected_beats(selected_data: dict | None, click_data: dict | None = None) -
     return []
 
 
+def beat_caption(beat: int, time_s: float | None = None, score: float | None = None,
+                 flagged: bool | None = None, ref_class: str | None = None) -> str:
+    """One beat in words: "beat 1,914 at 25:25.60 (1,525.60 s), score 0.501, ..."."""
+    parts = [f"beat {beat:,}"]
+    if time_s is not None and np.isfinite(time_s):
+        minutes, seconds = divmod(float(time_s), 60.0)
+        parts[0] += f" at {int(minutes)}:{seconds:05.2f} ({float(time_s):,.2f} s)"
+    if score is not None and np.isfinite(score):
+        parts.append(f"score {float(score):.3g}")
+    if flagged is not None:
+        parts.append(("flagged" if flagged else "not flagged") + " (default threshold)")
+    if ref_class:
+        parts.append(f"reference {CLASS_NAMES.get(ref_class, ref_class)}")
+    return ", ".join(parts)
+
+
+def _at(values, b: int):
+    return None if values is None else np.asarray(values)[b]
+
+
 def beats_overlay(windows: np.ndarray, beat_idx: list[int], flags: np.ndarray | None = None,
                   fs: float = MODEL_FS, pre: int = WINDOW_PRE, max_beats: int = MAX_OVERLAY,
-                  height: int = 360) -> go.Figure:
-    """The chosen beats' windows overlaid (ms from the R-peak), with their mean in black."""
+                  height: int = 360, time_s: np.ndarray | None = None, score: np.ndarray | None = None,
+                  ref_class: np.ndarray | None = None) -> go.Figure:
+    """The chosen beats' windows overlaid (ms from the R-peak), with their mean in black.
+
+    One chosen beat is drawn and named alone (number, time, score, flag, reference class when
+    given: ``time_s``, ``score``, ``ref_class`` are per beat of the record, like ``flags``).
+    """
     if not len(beat_idx):
         return message_figure("Click a point, or draw a lasso around points, to overlay those beats here.",
                               height)
     idx = np.asarray(beat_idx, dtype=int)
-    shown = idx[np.linspace(0, len(idx) - 1, min(len(idx), max_beats)).round().astype(int)]
     w = np.asarray(windows[idx], dtype=float)  # only the chosen rows (a cached entry decodes rows on demand)
-    row = {int(b): i for i, b in enumerate(idx)}
     t_ms = (np.arange(w.shape[1]) - pre) / fs * 1000.0
+    layout = dict(height=height, xaxis=dict(title="ms from R-peak"), yaxis=dict(title="amplitude (record scale)"),
+                  legend=dict(orientation="h", yanchor="top", y=-0.2, x=0.0, xanchor="left"))  # the title is long
+    if len(idx) == 1:
+        b = int(idx[0])
+        flagged = None if flags is None else bool(flags[b])
+        caption = beat_caption(b, _at(time_s, b), _at(score, b), flagged, _at(ref_class, b))
+        fig = go.Figure(go.Scattergl(
+            x=t_ms, y=w[0], mode="lines", name=f"beat {b:,}",
+            line=dict(width=2.5, color=ANOMALY if flagged else NORMAL), hovertemplate=f"beat {b:,}<extra></extra>"))
+        fig.update_layout(**_layout(**layout, showlegend=True,
+                                    title=dict(text=caption[0].upper() + caption[1:], x=0.01, font=dict(size=14))))
+        return fig
+    shown = idx[np.linspace(0, len(idx) - 1, min(len(idx), max_beats)).round().astype(int)]
+    row = {int(b): i for i, b in enumerate(idx)}
     fig = go.Figure()
     for b in shown:
         flagged = bool(flags[b]) if flags is not None else False
-        fig.add_trace(go.Scattergl(x=t_ms, y=w[row[int(b)]], mode="lines", name=f"beat {b}", showlegend=False,
-                                   line=dict(width=1, color=ANOMALY if flagged else NORMAL),
-                                   opacity=0.35 if len(shown) > 1 else 0.9,
-                                   hovertemplate=f"beat {b}<extra></extra>"))
+        fig.add_trace(go.Scattergl(x=t_ms, y=w[row[int(b)]], mode="lines", name=f"beat {b:,}", showlegend=False,
+                                   line=dict(width=1, color=ANOMALY if flagged else NORMAL), opacity=0.35,
+                                   hovertemplate=f"beat {b:,}<extra></extra>"))
     fig.add_trace(go.Scattergl(x=t_ms, y=w.mean(axis=0), mode="lines", name="mean of the chosen beats",
                                line=dict(width=3, color="black")))
-    title = f"{len(idx)} beat{'s' if len(idx) != 1 else ''} chosen"
+    title = f"{len(idx):,} beats chosen"
     if len(shown) < len(idx):
         title += f" ({len(shown)} drawn, mean over all)"
     title += "; red: flagged, blue: not flagged"
-    fig.update_layout(**_layout(
-        height=height, title=dict(text=title, x=0.01, font=dict(size=14)),
-        xaxis=dict(title="ms from R-peak"), yaxis=dict(title="amplitude (record scale)"),
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1.0, xanchor="right")))
+    fig.update_layout(**_layout(**layout, title=dict(text=title, x=0.01, font=dict(size=14))))
     return fig

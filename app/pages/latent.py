@@ -132,5 +132,8 @@ def show_chosen_beats(selected, clicked, key):
     if entry is None:
         return no_update
     a = entry.analysis
+    t = a.table
     beats = [b for b in LF.selected_beats(selected, clicked) if 0 <= b < len(a.windows)]
-    return LF.beats_overlay(a.windows, beats, a.table["anomaly"].to_numpy(bool))
+    return LF.beats_overlay(a.windows, beats, t["anomaly"].to_numpy(bool), time_s=t["time_s"].to_numpy(),
+                            score=t["score"].to_numpy(),
+                            ref_class=t["ref_class"].to_numpy().astype(str) if "ref_class" in t else None)
