@@ -212,3 +212,55 @@ def slider_grid(score: np.ndarray, thresholds: dict) -> SliderGrid:
     step = nice_step(hi - lo)
     dec = max(0, -int(np.floor(np.log10(step))))
     return SliderGrid(min=round(np.floor(lo / step) * step, dec), max=round(np.ceil(hi / step) * step, dec), step=step)
+
+
+# --------------------------------------------------------------------------- threshold methods
+
+CUSTOM = "custom"          # the threshold method shown when the threshold is no method's value
+THRESHOLD_DECIMALS = 3     # the threshold is shown (label, box, report) to this many decimals
+METHOD_ORDER = ("statistical", "percentile", "fixed")
+
+
+def threshold_text(value: float) -> str:
+    """The threshold as shown everywhere: 3 decimals, trailing zeros dropped ('5.296', '12')."""
+    return np.format_float_positional(round(float(value), THRESHOLD_DECIMALS), trim="-")
+
+
+def ordered_methods(thresholds: dict) -> list[str]:
+    return [m for m in METHOD_ORDER if m in thresholds] + [m for m in thresholds if m not in METHOD_ORDER]
+
+
+def matching_method(threshold: float, thresholds: dict, preferred: str | None = None,
+                    tol: float = 1e-9) -> str:
+    """The method whose threshold ``threshold`` is (within ``tol``; ``preferred`` first when it
+    matches), else ``CUSTOM``: a threshold set by hand."""
+    t = float(threshold)
+    names = ([preferred] if preferred in thresholds else []) + ordered_methods(thresholds)
+    for m in names:
+        v = float(thresholds[m]["value"])
+        if np.isfinite(v) and abs(t - v) <= tol * max(1.0, abs(v)):
+            return m
+    return CUSTOM
+
+
+def method_description(method: str, thresholds: dict) -> str:
+    """What a threshold method is, from the bundle's threshold table: 'statistical method: mean +
+    2.25 sd of normal beats' scores', 'percentile method: 99th percentile of normal beats' scores',
+    'fixed method', 'custom: set by hand'."""
+    param = thresholds.get(method, {}).get("param")
+    if method == "statistical" and param is not None:
+        return f"statistical method: mean + {float(param):g} sd of normal beats' scores"
+    if method == "percentile" and param is not None:
+        return f"percentile method: {ordinal(float(param))} percentile of normal beats' scores"
+    if method == CUSTOM:
+        return "custom: set by hand"
+    return f"{method} method"
+
+
+def ordinal(p: float) -> str:
+    """99 -> '99th', 1 -> '1st', 99.5 -> '99.5th'."""
+    if p != int(p):
+        return f"{p:g}th"
+    n = int(p)
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"

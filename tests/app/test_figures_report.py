@@ -50,3 +50,34 @@ def test_report_is_self_contained_and_lists_flagged_beats(view233):
     assert len(re.findall(r'<tr class="anom">', text)) == min(TABLE_ROWS, int(flags.sum()))
     assert f"{int(flags.sum()):,} of {v.n_beats:,} beats" in text
     assert "Sensitivity" in text  # reference annotations came with the record
+
+
+def test_report_names_the_threshold_method_only_for_its_own_value(view233):
+    """A threshold set by hand is 'custom', even when the page says which method was picked last."""
+    from app.components.viewdata import ordinal, threshold_text
+    from app.report import build_report
+
+    v = view233
+    stat, k = float(v.thresholds["statistical"]["value"]), float(v.thresholds["statistical"]["param"])
+    text = build_report(v, flags_at(v, 9.0), 9.0, "statistical")
+    assert "above <b>9</b> (custom: set by hand; the model's default, statistical, is " \
+           f"{threshold_text(stat)})" in text
+    assert "statistical method" not in text
+    text = build_report(v, flags_at(v, stat), stat, "statistical")
+    assert f"above <b>{threshold_text(stat)}</b> (statistical method: mean + {k:g} sd of normal beats&#x27; scores)" \
+        in text
+    pct, p = float(v.thresholds["percentile"]["value"]), float(v.thresholds["percentile"]["param"])
+    assert f"(percentile method: {ordinal(p)} percentile of normal beats&#x27; scores)" in \
+        build_report(v, flags_at(v, pct), pct)  # no method passed: found from the value
+
+
+def test_report_fits_narrow_screens_and_gives_the_residual_room(view233):
+    from app.report import BEAT_HEIGHT, build_report
+
+    v = view233
+    text = build_report(v, flags_at(v, v.threshold), v.threshold)
+    assert "<meta name='viewport' content='width=device-width, initial-scale=1'>" in text
+    assert "padding:0 1rem" in text and "box-sizing:border-box" in text  # never touches the edges
+    assert "<div class='scroll'><table>" in text  # wide tables scroll in their box, not the page
+    assert BEAT_HEIGHT >= 360 and f'"height":{BEAT_HEIGHT}' in text
+    assert '"nticks":4' in text  # the residual panel's ticks are few enough to read
