@@ -154,19 +154,20 @@ def callback_rows(data_dir: Path, hours: float, repeats: int) -> tuple[list[list
         thrs = np.quantile(view.score, np.linspace(0.80, 0.995, max(repeats, 2)))
         t_mid = view.duration_s / 2
         rng = [t_mid - 5.0, t_mid + 5.0]
-        out, thr_ms = time_calls(lambda i: S.rethreshold(float(thrs[i % len(thrs)]), rng, key), repeats)
+        out, thr_ms = time_calls(lambda i: S.rethreshold({"key": key, "value": float(thrs[i % len(thrs)])}, rng, key),
+                                 repeats)
         thr_kb = payload_bytes(out) / 1024
         rows.append(["threshold (rethreshold)", n, thr_ms, thr_kb, "<= 50 ms"])
         viewer = []
         for label, width in (("10 s", 10.0), ("60 s", 60.0), ("10 min", 600.0), ("whole record", None)):
             def zoom(i, width=width):
-                if width is None:
-                    relayout = {"xaxis.autorange": True}
+                if width is None:  # (a double-click, autorange, now asks for a 10 s window)
+                    relayout = {"xaxis.range[0]": 0.0, "xaxis.range[1]": view.duration_s}
                 else:
                     c = (0.1 + 0.8 * ((i * 0.37) % 1.0)) * view.duration_s
                     relayout = {"xaxis.range[0]": c - width / 2, "xaxis.range[1]": c + width / 2}
                 return run_in_callback_context(S.navigate, "strip.relayoutData", relayout, None, None, None,
-                                               None, rng, float(view.threshold), key)
+                                               None, rng, {"key": key, "value": float(view.threshold)}, key)
             out, ms = time_calls(zoom, repeats)
             kb = payload_bytes(out) / 1024
             viewer.append((ms, kb))

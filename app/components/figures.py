@@ -67,14 +67,15 @@ def downsample_lead(signal: np.ndarray, fs: float, t0: float, t1: float,
 
 
 def beat_classes(flags: np.ndarray, low_quality: np.ndarray) -> np.ndarray:
-    """0 normal, 1 anomaly, 2 low quality (a flag wins over low quality)."""
-    cls = np.where(low_quality, 2, 0).astype(np.int8)
-    cls[flags] = 1
-    return cls
+    """0 normal, 1 anomaly, 2 low quality (not flagged), 3 anomaly of low quality: a low-quality
+    beat stays flagged, and its low quality stays visible."""
+    return (np.asarray(flags, bool).astype(np.int8) + 2 * np.asarray(low_quality, bool)).astype(np.int8)
 
 
-CLASS_COLOURS = np.array([NORMAL, ANOMALY, LOW_QUALITY])
-CLASS_NAMES = np.array(["normal", "anomaly", "low quality"])
+CLASS_COLOURS = np.array([NORMAL, ANOMALY, LOW_QUALITY, ANOMALY])
+CLASS_SYMBOLS = np.array(["circle", "circle", "x", "x"])  # low quality: a cross, flagged or not
+CLASS_NAMES = np.array(["normal", "anomaly", "normal (low quality)", "anomaly (low quality)"])
+MAX_LABELS = 150  # reference labels drawn in the strip's label band (beyond, the band stays empty)
 
 
 def visible_beats(time_s: np.ndarray, flags: np.ndarray, low_quality: np.ndarray,
@@ -92,18 +93,29 @@ def visible_beats(time_s: np.ndarray, flags: np.ndarray, low_quality: np.ndarray
 
 
 def marker_payload(beat_idx: np.ndarray, time_s: np.ndarray, y: np.ndarray, flags: np.ndarray,
-                   low_quality: np.ndarray, ref_symbol: np.ndarray | None) -> dict:
-    """The beat-marker trace's x, y, colours, customdata (beat index) and labels."""
+                   low_quality: np.ndarray) -> dict:
+    """The beat-marker trace's x, y, colours, symbols, customdata (beat index) and hover texts."""
     cls = beat_classes(flags[beat_idx], low_quality[beat_idx])
-    text = ref_symbol[beat_idx].tolist() if ref_symbol is not None else None
     return {
         "x": np.round(time_s[beat_idx], 4).tolist(),
         "y": np.round(y, 4).tolist(),
         "marker.color": CLASS_COLOURS[cls].tolist(),
+        "marker.symbol": CLASS_SYMBOLS[cls].tolist(),
         "customdata": beat_idx.tolist(),
-        "text": text,
         "hovertext": [f"beat {i}: {n}" for i, n in zip(beat_idx.tolist(), CLASS_NAMES[cls])],
     }
+
+
+def label_payload(time_s: np.ndarray, ref_symbol: np.ndarray | None, t0: float, t1: float,
+                  max_labels: int = MAX_LABELS) -> dict:
+    """The reference labels ('N', 'V', ...) of the beats in [t0, t1] for the strip's label band:
+    none without a reference or when more than ``max_labels`` beats would crowd the band."""
+    a, b = np.searchsorted(time_s, [t0, t1], side="left")
+    if ref_symbol is None or b - a > max_labels:
+        return {"x": [], "y": [], "text": [], "customdata": []}
+    idx = np.arange(a, b, dtype=np.int64)
+    return {"x": np.round(time_s[idx], 4).tolist(), "y": [0.5] * len(idx),
+            "text": ref_symbol[idx].tolist(), "customdata": idx.tolist()}
 
 
 def lead_payloads(signals: np.ndarray, fs: float, t0: float, t1: float,
@@ -116,13 +128,18 @@ def lead_payloads(signals: np.ndarray, fs: float, t0: float, t1: float,
     return out
 
 
+LABEL_BAND_PX = 18  # height of the strip's reference-label band, above the analysed lead's trace
+
+
 def strip_figure(signals: np.ndarray, fs: float, leads: list[str], lead_index: int,
                  time_s: np.ndarray, r_samples: np.ndarray, flags: np.ndarray,
                  low_quality: np.ndarray, ref_symbol: np.ndarray | None,
                  t0: float, t1: float) -> go.Figure:
     """ECG strip of all leads over [t0, t1] s with beat markers on the analysed lead.
 
-    Trace order (relied upon by the Patch updates): one line per lead, then the markers.
+    The reference labels sit in a band of their own at the top of the analysed lead's panel
+    (a hidden y axis), so they never cover the trace, whichever way its QRS points.
+    Trace order (relied upon by the Patch updates): one line per lead, the markers, the labels.
     """
     n_leads = signals.shape[1]
     fig = make_subplots(rows=n_leads, cols=1, shared_xaxes=True, vertical_spacing=0.04)
@@ -133,17 +150,28 @@ def strip_figure(signals: np.ndarray, fs: float, leads: list[str], lead_index: i
         fig.update_yaxes(title_text=f"{leads[j]} (mV)", row=j + 1, col=1, fixedrange=True)
     idx = visible_beats(time_s, flags, low_quality, t0, t1)
     y = signals[np.clip(r_samples[idx], 0, len(signals) - 1), lead_index]
-    m = marker_payload(idx, time_s, y, flags, low_quality, ref_symbol)
-    fig.add_trace(go.Scatter(x=m["x"], y=m["y"], mode="markers+text" if m["text"] else "markers",
-                             text=m["text"], textposition="top center",
-                             textfont=dict(size=10, color="#555"),
-                             marker=dict(color=m["marker.color"], size=9, line=dict(width=1, color="white")),
+    m = marker_payload(idx, time_s, y, flags, low_quality)
+    fig.add_trace(go.Scatter(x=m["x"], y=m["y"], mode="markers",
+                             marker=dict(color=m["marker.color"], symbol=m["marker.symbol"], size=9,
+                                         line=dict(width=1, color="white")),
                              customdata=m["customdata"], hovertext=m["hovertext"], hoverinfo="text",
                              name="beats", showlegend=False), row=lead_index + 1, col=1)
+    height = 170 + 150 * n_leads
+    layout = _base_layout(height=height, dragmode="zoom", uirevision="strip", hovermode="closest")
+    suffix = "" if lead_index == 0 else str(lead_index + 1)  # the analysed lead's axes: x/y, x2/y2, ...
+    lab = label_payload(time_s, ref_symbol, t0, t1)
+    fig.add_trace(go.Scatter(x=lab["x"], y=lab["y"], text=lab["text"], customdata=lab["customdata"],
+                             mode="text", textfont=dict(size=10, color="#555"), hoverinfo="skip",
+                             name="reference labels", showlegend=False, xaxis="x" + suffix, yaxis=f"y{n_leads + 1}"))
+    d0, d1 = fig.layout["yaxis" + suffix].domain
+    plot_px = height - layout["margin"]["t"] - layout["margin"]["b"]
+    band = LABEL_BAND_PX / plot_px if ref_symbol is not None else 0.0
+    fig.layout["yaxis" + suffix].domain = [d0, d1 - band]
+    fig.layout[f"yaxis{n_leads + 1}"] = dict(domain=[d1 - band, d1], range=[0, 1], visible=False, fixedrange=True,
+                                             anchor="x" + suffix)
     fig.update_xaxes(range=[t0, t1])
     fig.update_xaxes(title_text="time (s)", row=n_leads, col=1)
-    fig.update_layout(**_base_layout(height=170 + 150 * n_leads, dragmode="zoom", uirevision="strip",
-                                     hovermode="closest"))
+    fig.update_layout(**layout)
     return fig
 
 
@@ -157,11 +185,11 @@ def timeline_points(time_s: np.ndarray, score: np.ndarray,
     return minmax_indices(0, n, score, max_points // 2)
 
 
-def threshold_colorscale(threshold: float, cmin: float, cmax: float) -> list:
-    """Two-colour step colour scale: below the threshold normal, at or above it anomaly."""
+def threshold_colorscale(threshold: float, cmin: float, cmax: float, below: str = NORMAL) -> list:
+    """Two-colour step colour scale: ``below`` up to the threshold, anomaly above it."""
     span = max(cmax - cmin, 1e-12)
     p = float(np.clip((threshold - cmin) / span, 1e-9, 1 - 1e-9))
-    return [[0.0, NORMAL], [p, NORMAL], [p, ANOMALY], [1.0, ANOMALY]]
+    return [[0.0, below], [p, below], [p, ANOMALY], [1.0, ANOMALY]]
 
 
 def timeline_figure(time_s: np.ndarray, score: np.ndarray, low_quality: np.ndarray,
@@ -170,7 +198,8 @@ def timeline_figure(time_s: np.ndarray, score: np.ndarray, low_quality: np.ndarr
     window (shape 1). Colours follow the threshold through the colour scale only, so a
     threshold change patches a few bytes, not one colour per beat.
 
-    Traces: 0 = beats of acceptable quality, 1 = low-quality beats (grey).
+    Traces: 0 = beats of acceptable quality (dots), 1 = low-quality beats (crosses: grey, red
+    when flagged).
     """
     idx = timeline_points(time_s, score)
     good = idx[~low_quality[idx]]
@@ -184,8 +213,10 @@ def timeline_figure(time_s: np.ndarray, score: np.ndarray, low_quality: np.ndarr
                     colorscale=threshold_colorscale(threshold, cmin, cmax), showscale=False)))
     fig.add_trace(go.Scattergl(
         x=time_s[bad].astype(np.float32), y=score[bad].astype(np.float32), mode="markers", name="low quality",
-        customdata=bad.astype(np.int32), hovertemplate="beat %{customdata} (low quality)<br>score=%{y:.3f}<extra></extra>",
-        marker=dict(size=5, color=LOW_QUALITY, symbol="x")))
+        customdata=bad.astype(np.int32),
+        hovertemplate="beat %{customdata} (low quality)<br>t=%{x:.1f}s<br>score=%{y:.3f}<extra></extra>",
+        marker=dict(size=7, color=score[bad].astype(np.float32), cmin=cmin, cmax=cmax, symbol="x",
+                    colorscale=threshold_colorscale(threshold, cmin, cmax, below=LOW_QUALITY), showscale=False)))
     shapes = [dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=threshold, y1=threshold,
                    line=dict(color=ANOMALY, dash="dash", width=1.5))]
     w = window or (0.0, 0.0)

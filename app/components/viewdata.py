@@ -176,11 +176,11 @@ def sorted_order(view: View, column: str, ascending: bool) -> np.ndarray:
 
 @dataclass(frozen=True)
 class SliderGrid:
-    """The threshold slider's bounds and step; values on it are ``min + k * step``.
+    """The threshold slider's bounds and keyboard/drag step; values on it are ``min + k * step``.
 
-    The slider snaps (and re-emits) any value off its grid, so every value the page puts on
-    it goes through ``snap`` first: a threshold set by the page is then exactly what the
-    slider keeps, and no second re-flag round trip follows.
+    The slider is the coarse control: the threshold itself (in the page's threshold store) may
+    sit between two steps (a method's exact value, or a value typed in the box), and the
+    slider shows it where it is; a key press or a drag then moves it onto the grid.
     """
 
     min: float
@@ -191,14 +191,19 @@ class SliderGrid:
     def decimals(self) -> int:
         return max(0, -int(np.floor(np.log10(self.step))))
 
+    def clip(self, value: float) -> float:
+        return float(np.clip(value, self.min, self.max))
+
     def snap(self, value: float) -> float:
-        v = float(np.clip(value, self.min, self.max))
-        return round(round(v / self.step) * self.step, self.decimals)
+        v = self.clip(value)
+        return round(round((v - self.min) / self.step) * self.step + self.min, self.decimals)
 
 
-def nice_step(span: float, n: int = 100_000) -> float:
-    """A 1-2-5 step giving about ``n`` positions over ``span`` (fine enough that snapping a
-    method's threshold to it moves it by a negligible 1/200,000 of the score range)."""
+SLIDER_POSITIONS = 2000  # about this many steps over the slider: 0.01 log-odds on a typical record
+
+
+def nice_step(span: float, n: int = SLIDER_POSITIONS) -> float:
+    """A 1-2-5 step giving about ``n`` positions over ``span`` (e.g. 0.01 for a span of 17)."""
     raw = max(span, 1e-12) / n
     mag = 10.0 ** np.floor(np.log10(raw))
     for m in (1.0, 2.0, 5.0, 10.0):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 
 import dash
 import dash_bootstrap_components as dbc
@@ -17,9 +18,9 @@ from dash import Input, Output, Patch, State, callback, clientside_callback, ctx
 from app.analysis import missing_note
 from app.components import figures as F
 from app.components.ids import KEY_STORE
-from app.components.navigation import adjacent_anomaly, initial_window, parse_relayout, window_around
-from app.components.viewdata import (View, agreement, flags_at, per_class_items, slider_grid, sorted_order,
-                                     view_for)
+from app.components.navigation import WINDOW_S, adjacent_anomaly, initial_window, parse_relayout, window_around
+from app.components.viewdata import (CUSTOM, View, agreement, flags_at, matching_method, ordered_methods, ordinal,
+                                     per_class_items, slider_grid, sorted_order, threshold_text, view_for)
 from app.ecg.aami import AAMI_CLASSES
 
 log = logging.getLogger(__name__)
@@ -30,8 +31,11 @@ TABLE_PAGE = 12
 ALL_CLASSES = "all"  # the table's reference-class filter: no filter
 TABLE_COLUMNS = ["beat", "time_s", "score", "anomaly", "raised_by", "recon_error", "latent_distance", "kl", "rr_score",
                  "rr_prev_s", "rr_next_s", "quality", "low_quality", "ref_symbol", "ref_class"]
-METHOD_LABELS = {"statistical": "Statistical (mean + k sd)", "percentile": "Percentile", "fixed": "Fixed"}
 GRAPH_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d", "autoScale2d"]}
+# a double-click always asks for autorange, which the page answers with a 10 s window
+STRIP_CONFIG = {**GRAPH_CONFIG, "doubleClick": "autosize"}
+THR_STORE = "thr-store"  # the threshold: {"key", "value"}; the one source of truth
+NEAR_METHOD = 0.5 * 10 ** -3  # a value typed or slid this close to a method's threshold is that threshold
 
 
 # --------------------------------------------------------------------------- layout
@@ -51,20 +55,27 @@ def layout(**_):
             html.Div(id="short-record-notice"),
             dbc.Card(dbc.CardBody(dbc.Row([
                 dbc.Col([dbc.Label("Threshold method", html_for="thr-method", className="small mb-0"),
-                         dbc.Select(id="thr-method", size="sm")], md=3),
+                         dbc.Select(id="thr-method", size="sm")], xs=12, md=6, xl=3),
                 dbc.Col([dbc.Label(["Threshold: ", html.Span(id="thr-value", className="fw-semibold")],
-                                   className="small mb-0"),
-                         dcc.Slider(id="thr-slider", min=0, max=1, value=0.5, step=0.001, allow_direct_input=True,
-                                    updatemode="mouseup", tooltip={"placement": "bottom"})], md=4),
-                dbc.Col(html.Div([html.Div("Anomalies", className="small text-muted"),
-                                  html.Div(id="anomaly-count", className="fs-4 fw-bold text-danger",
-                                           **{"data-testid": "anomaly-count"})]), md=1),
+                                   html_for="thr-box", className="small mb-0 text-nowrap"),
+                         html.Div([
+                             html.Div(dcc.Slider(id="thr-slider", min=0, max=1, value=0.5, step=0.01,
+                                                 allow_direct_input=False, updatemode="mouseup"),
+                                      className="flex-grow-1", style={"minWidth": "8rem"}),
+                             dbc.Input(id="thr-box", type="number", debounce=True, step="any", size="sm",
+                                       inputmode="decimal", style={"width": "6.5rem"}),
+                         ], className="d-flex align-items-center gap-2")], xs=12, md=6, xl=4),
+                dbc.Col(html.Div([html.Div("Anomalies", className="small text-muted text-nowrap"),
+                                  html.Div(id="anomaly-count", className="fs-4 fw-bold text-danger text-nowrap",
+                                           **{"data-testid": "anomaly-count"})]), xs="auto"),
                 dbc.Col(dbc.ButtonGroup([
-                    dbc.Button("\u25c0 Previous anomaly", id="prev-anomaly", color="secondary", outline=True, size="sm"),
-                    dbc.Button("Next anomaly \u25b6", id="next-anomaly", color="secondary", outline=True, size="sm"),
-                ]), md="auto", className="align-self-center"),
+                    dbc.Button("\u25c0 Previous anomaly", id="prev-anomaly", color="secondary", outline=True,
+                               size="sm", className="text-nowrap"),
+                    dbc.Button("Next anomaly \u25b6", id="next-anomaly", color="secondary", outline=True, size="sm",
+                               className="text-nowrap"),
+                ]), xs="auto", className="align-self-center"),
                 dbc.Col([dbc.Label("Lead", html_for="lead-switch", className="small mb-0"),
-                         dbc.Select(id="lead-switch", size="sm")], md=1),
+                         dbc.Select(id="lead-switch", size="sm", style={"minWidth": "6.5rem"})], xs="auto"),
             ], className="g-3 align-items-end")), className="mb-2 controls-card"),
             dcc.Download(id="download-csv"),
             dcc.Download(id="download-report"),
@@ -73,12 +84,15 @@ def layout(**_):
                       dbc.CardBody(dcc.Graph(id="timeline", config=GRAPH_CONFIG), className="p-1")],
                      className="mb-2"),
             dbc.Card([dbc.CardHeader(html.Div([
-                html.Span("ECG strip (drag to zoom, double-click to reset; click a beat to inspect)"),
-                html.Span([html.Span("\u25cf", style={"color": F.NORMAL}), " normal  ",
-                           html.Span("\u25cf", style={"color": F.ANOMALY}), " anomaly  ",
-                           html.Span("\u25cf", style={"color": F.LOW_QUALITY}), " low quality"],
-                          className="float-end small")])),
-                dbc.CardBody(dcc.Graph(id="strip", config=GRAPH_CONFIG), className="p-1")], className="mb-2"),
+                html.Span("ECG strip (drag to zoom, double-click for a 10 s window; click a beat to inspect)",
+                          className="me-auto"),
+                html.Span([html.Span("\u25cf", style={"color": F.NORMAL}), " normal ",
+                           html.Span("\u25cf", style={"color": F.ANOMALY}), " anomaly ",
+                           html.Span("\u2716", style={"color": F.LOW_QUALITY}), " low quality (",
+                           html.Span("\u2716", style={"color": F.ANOMALY}), " flagged)"],
+                          className="small text-nowrap", **{"data-testid": "strip-legend"})],
+                className="d-flex flex-wrap align-items-center column-gap-3")),
+                dbc.CardBody(dcc.Graph(id="strip", config=STRIP_CONFIG), className="p-1")], className="mb-2"),
             dbc.Row([
                 dbc.Col(dbc.Card([dbc.CardHeader(html.Span(id="inspector-title", children="Beat inspector")),
                                   dbc.CardBody([dcc.Graph(id="beat-figure", config=GRAPH_CONFIG),
@@ -88,13 +102,19 @@ def layout(**_):
                                    dbc.CardBody(html.Div(id="agreement", **{"data-testid": "agreement"}))], className="mb-2"),
                          dbc.Card([dbc.CardHeader("How to read this"),
                                    dbc.CardBody(html.Ul([
+                                       html.Li("Strip: dots are beats (blue normal, red flagged), crosses "
+                                               "low-quality beats; the letters above the trace are the "
+                                               "reference annotation of each beat, when the record has one."),
                                        html.Li("Score: log-odds that a beat is not normal, from its latent "
                                                "distance to this record's own normal beats and its rhythm (RR), "
                                                "counted from the record's typical beat (0 = as usual as its "
                                                "25th-percentile beat). Records under 60 s also use the "
                                                "reconstruction error and KL."),
-                                       html.Li("A beat is flagged when its score reaches the threshold; "
-                                               "low-quality beats are grey and not trusted."),
+                                       html.Li("A beat is flagged when its score is above the threshold "
+                                               "(score > threshold). Beats of low signal quality (noise, "
+                                               "artefacts) are crosses: grey, or red when flagged; their "
+                                               "scores are not to be trusted. The threshold method shows "
+                                               "'custom' when the threshold was set by hand."),
                                        html.Li("raised_by: what lifts the beat's score above the record's "
                                                "typical beat by at least 1 log-odds: its shape (latent "
                                                "distance), its timing (rhythm), or both."),
@@ -115,13 +135,16 @@ def layout(**_):
                 dbc.CardBody(dash_table.DataTable(
                     id="beat-table", page_action="custom", sort_action="custom", sort_mode="single",
                     page_current=0, page_size=TABLE_PAGE, sort_by=[{"column_id": "score", "direction": "desc"}],
-                    style_table={"overflowX": "auto"}, style_cell={"fontSize": 13, "padding": "3px 8px"},
-                    style_header={"fontWeight": "600"},
+                    style_table={"overflowX": "auto"}, style_cell={"fontSize": 13, "padding": "3px 6px"},
+                    style_header={"fontWeight": "600", "whiteSpace": "normal", "height": "auto",
+                                  "verticalAlign": "bottom"},
                     style_data_conditional=[{"if": {"filter_query": "{anomaly} = 1"},
                                              "backgroundColor": "#fdecea"}]), className="p-1")]),
             dcc.Store(id="view-range"),
             dcc.Store(id="strip-zoom"),
             dcc.Store(id="selected-beat"),
+            dcc.Store(id=THR_STORE),
+            dcc.Store(id="loaded-key"),  # the key whose page is drawn: the threshold is set after it
         ]),
     ])
 
@@ -134,18 +157,20 @@ def fmt_duration(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-def card(title: str, value, testid: str, value_id: str | None = None) -> dbc.Col:
-    body = html.Div(value, className="fs-5 fw-semibold", id=value_id or f"card-{testid}",
-                    **{"data-testid": f"card-{testid}"})
-    return dbc.Col(dbc.Card(dbc.CardBody([html.Div(title, className="small text-muted"), body],
-                                         className="py-2 px-3"), className="summary-card h-100"), xs=6, md=True)
+def card(title: str, value, testid: str, value_id: str | None = None, wrap: bool = False) -> dbc.Col:
+    """A summary card: 2 a row on phones, 3 on small screens, 4 from md, all 8 in one row from xl."""
+    body = html.Div(value, className="fs-5 fw-semibold " + ("text-break" if wrap else "text-nowrap"),
+                    id=value_id or f"card-{testid}", **{"data-testid": f"card-{testid}"})
+    return dbc.Col(dbc.Card(dbc.CardBody([html.Div(title, className="small text-muted text-nowrap"), body],
+                                         className="py-2 px-3"), className="summary-card h-100"),
+                   xs=6, sm=4, md=3, xl=True)
 
 
 def summary_cards(view: View, n_anomalies: int) -> list:
     s = view.summary
     hr = s.get("heart_rate_bpm")
     return [
-        card("Record", str(view.analysis.record), "record"),
+        card("Record", str(view.analysis.record), "record", wrap=True),
         card("Duration", fmt_duration(view.duration_s), "duration"),
         card("Leads", ", ".join(view.leads), "leads"),
         card("Sampling rate", f"{view.fs:g} Hz", "fs"),
@@ -202,9 +227,18 @@ def strip_patch(view: View, flags: np.ndarray, t0: float, t1: float, set_range: 
         p["data"][j]["x"] = d["x"]
         p["data"][j]["y"] = d["y"]
     apply_markers(p, view, flags, t0, t1)
+    lab = F.label_payload(view.time_s, view.ref_symbol, t0, t1)
+    for k, v in lab.items():
+        p["data"][view.signals.shape[1] + 1][k] = v
     if set_range:
         for j in range(view.signals.shape[1]):
-            p["layout"][f"xaxis{'' if j == 0 else j + 1}"]["range"] = [t0, t1]
+            axis = f"xaxis{'' if j == 0 else j + 1}"
+            p["layout"][axis]["range"] = [t0, t1]
+            p["layout"][axis]["autorange"] = False
+        # A new uirevision makes plotly take this range even where it equals the range from
+        # before the user's last zoom or double-click (which it would otherwise keep).
+        # dcc.Graph copies the user's layout changes (e.g. pan mode) into the figure, so they stay.
+        p["layout"]["uirevision"] = f"strip-{time.time_ns()}"
     return p
 
 
@@ -214,14 +248,44 @@ def apply_markers(p: Patch, view: View, flags: np.ndarray, t0: float, t1: float,
     beat of the window drawn, only colours and hover texts change: the positions stay as sent."""
     idx = F.visible_beats(view.time_s, flags, view.low_quality, t0, t1)
     y = view.signals[np.clip(view.sample[idx], 0, len(view.signals) - 1), view.lead_index]
-    m = F.marker_payload(idx, view.time_s, y, flags, view.low_quality, view.ref_symbol)
+    m = F.marker_payload(idx, view.time_s, y, flags, view.low_quality)
     n = view.signals.shape[1]
     a, b = np.searchsorted(view.time_s, [t0, t1])
-    keys = ("hovertext",) if colours_only and len(idx) == b - a else ("x", "y", "customdata", "hovertext", "text")
-    for k in keys:
-        if m[k] is not None:
-            p["data"][n][k] = m[k]
+    same = colours_only and len(idx) == b - a
+    for k in ("hovertext",) if same else ("x", "y", "customdata", "hovertext"):
+        p["data"][n][k] = m[k]
     p["data"][n]["marker"]["color"] = m["marker.color"]
+    if not same:
+        p["data"][n]["marker"]["symbol"] = m["marker.symbol"]
+
+
+def threshold_of(store, view: View) -> float:
+    """The page's threshold for this view (the analysis default until one is set)."""
+    if store and store.get("key") == view.key and store.get("value") is not None:
+        return float(store["value"])
+    return view.threshold
+
+
+def method_label(method: str, thresholds: dict) -> str:
+    """The method dropdown's entry: 'Statistical (mean + 2.25 sd): 5.296', 'Percentile (99th): 8.182'."""
+    t = thresholds.get(method, {})
+    param = t.get("param")
+    if method == "statistical" and param is not None:
+        name = f"Statistical (mean + {float(param):g} sd)"
+    elif method == "percentile" and param is not None:
+        name = f"Percentile ({ordinal(float(param))})"
+    else:
+        name = method.capitalize()
+    return f"{name}: {threshold_text(float(t['value']))}"
+
+
+def method_options(thresholds: dict, threshold: float, method: str) -> list[dict]:
+    """Every method with its threshold, and 'Custom' while the threshold is no method's value
+    (picking a method then puts its threshold back)."""
+    options = [{"label": method_label(m, thresholds), "value": m} for m in ordered_methods(thresholds)]
+    if method == CUSTOM:
+        options.append({"label": f"Custom (set by hand): {threshold_text(threshold)}", "value": CUSTOM})
+    return options
 
 
 def window_shape_patch(p: Patch, t0: float, t1: float) -> None:
@@ -237,8 +301,6 @@ def window_shape_patch(p: Patch, t0: float, t1: float) -> None:
     Output("signal-title", "children"),
     Output("summary-cards", "children"),
     Output("short-record-notice", "children"),
-    Output("thr-method", "options"),
-    Output("thr-method", "value"),
     Output("thr-slider", "min"),
     Output("thr-slider", "max"),
     Output("thr-slider", "marks"),
@@ -250,8 +312,7 @@ def window_shape_patch(p: Patch, t0: float, t1: float) -> None:
     Output("lead-switch", "value"),
     Output("selected-beat", "data"),
     Output("anomaly-count", "children"),
-    Output("thr-slider", "value"),
-    Output("thr-value", "children"),
+    Output("loaded-key", "data"),
     Input(KEY_STORE, "data"),
 )
 def load_analysis(key):
@@ -261,16 +322,12 @@ def load_analysis(key):
         empty = html.Div(dbc.Alert(["No analysis loaded (or it expired). ",
                                     dcc.Link("Pick a sample or upload a recording.", href="/")],
                                    color="info", className="mt-3"), **{"data-testid": "signal-empty"})
-        return (empty, {"display": "none"}) + (no_update,) * 18
+        return (empty, {"display": "none"}) + (no_update,) * 15
     grid = slider_grid(view.score, view.thresholds)
     lo, hi = grid.min, grid.max
-    thr = grid.snap(view.threshold)  # on the slider's grid, so the slider keeps it as is
+    thr = view.threshold  # what set_threshold puts in the store for a new key
     flags = flags_at(view, thr)
     t0, t1 = initial_window(view.time_s, flags, view.duration_s)
-    methods = [m for m in ("statistical", "percentile", "fixed") if m in view.thresholds] + \
-        [m for m in view.thresholds if m not in ("statistical", "percentile", "fixed")]
-    options = [{"label": f"{METHOD_LABELS.get(m, m)}: {float(view.thresholds[m]['value']):.3g}", "value": m}
-               for m in methods]
     marks = {lo: {"label": f"{lo:.3g}"}, hi: {"label": f"{hi:.3g}"}}
     step = grid.step
     notices = []
@@ -290,24 +347,62 @@ def load_analysis(key):
     leads = [{"label": name, "value": str(i)} for i, name in enumerate(view.leads)]
     first = int(np.flatnonzero(flags)[0]) if flags.any() else 0
     title = f"Record {view.analysis.record}: lead {view.leads[view.lead_index]}"
-    return (None, {"display": "block"}, title, summary_cards(view, int(flags.sum())), notice, options,
-            view.default_method if view.default_method in view.thresholds else methods[0],
+    return (None, {"display": "block"}, title, summary_cards(view, int(flags.sum())), notice,
             lo, hi, marks, step, timeline, strip, [t0, t1], leads, str(view.lead_index), first,
-            f"{int(flags.sum()):,}", thr, f"{thr:.4g}")
+            f"{int(flags.sum()):,}", key)
 
 
 @callback(
-    Output("thr-slider", "value", allow_duplicate=True),
+    Output(THR_STORE, "data"),
+    Output("thr-method", "value"),
+    Output("thr-method", "options"),
+    Output("thr-slider", "value"),
+    Output("thr-box", "value"),
+    Output("thr-value", "children"),
+    Input("loaded-key", "data"),
     Input("thr-method", "value"),
-    State(KEY_STORE, "data"),
-    prevent_initial_call=True,
+    Input("thr-slider", "value"),
+    Input("thr-box", "value"),
+    State(THR_STORE, "data"),
 )
-def method_threshold(method, key):
-    """The method's threshold (computed at analysis time) onto the slider."""
+def set_threshold(key, method, slider, box, store):
+    """The one place the threshold is set: from a newly drawn analysis (its default), the method
+    dropdown, the slider or the box (Enter or leaving it). Every control is then rewritten from
+    the stored value, so none goes stale; the method shows 'custom' when it is no method's value.
+    (Controls that are Inputs and Outputs of this one callback: Dash's documented way to keep
+    components in sync without a circular chain of callbacks.)"""
     view = view_for(key)
-    if view is None or method not in view.thresholds:
-        return no_update
-    return slider_grid(view.score, view.thresholds).snap(float(view.thresholds[method]["value"]))
+    if view is None:
+        return (no_update,) * 6
+    grid = slider_grid(view.score, view.thresholds)
+    trig = ctx.triggered_id
+    known = bool(store) and store.get("key") == view.key
+    current = threshold_of(store, view)
+    if not known or trig in (None, "loaded-key"):
+        thr = view.threshold
+    elif trig == "thr-method":
+        thr = float(view.thresholds[method]["value"]) if method in view.thresholds else current
+    elif trig == "thr-slider":
+        thr = grid.clip(slider) if slider is not None else current
+    elif trig == "thr-box":
+        if box is None or not math.isfinite(float(box)) or round(float(box), 3) == round(current, 3):
+            thr = current  # emptied, not a number, or the value shown: keep the exact threshold
+        else:
+            thr = grid.clip(float(box))
+    else:
+        thr = current
+    near = matching_method(thr, view.thresholds, tol=NEAR_METHOD)
+    if near != CUSTOM:
+        thr = float(view.thresholds[near]["value"])  # e.g. 5.296 typed: the statistical 5.29586
+    chosen = matching_method(thr, view.thresholds, preferred=method)
+    new_store = {"key": view.key, "value": thr}
+    unchanged = known and trig not in (None, "loaded-key") and thr == current
+    # The control the user is moving keeps its own value (writing it back while further key presses
+    # are on their way would undo them), unless the threshold differs from it (clipped, a method's).
+    slider_out = no_update if trig == "thr-slider" and slider is not None and thr == float(slider) else thr
+    box_out = no_update if trig == "thr-box" and box is not None and round(thr, 3) == float(box) else round(thr, 3)
+    return (no_update if unchanged else new_store, chosen, method_options(view.thresholds, thr, chosen),
+            slider_out, box_out, threshold_text(thr))
 
 
 @callback(
@@ -315,40 +410,45 @@ def method_threshold(method, key):
     Output("strip", "figure", allow_duplicate=True),
     Output("anomaly-count", "children", allow_duplicate=True),
     Output("card-anomalies", "children"),
-    Output("thr-value", "children", allow_duplicate=True),
     Output("agreement", "children"),
-    Input("thr-slider", "value"),
+    Input(THR_STORE, "data"),
     State("view-range", "data"),
     State(KEY_STORE, "data"),
     prevent_initial_call=True,
 )
-def rethreshold(threshold, view_range, key):
-    """Re-flag from cached scores; patch colours, markers and counts only."""
+def rethreshold(store, view_range, key):
+    """Re-flag from cached scores; patch colours, markers, counts and the agreement only."""
     view = view_for(key)
-    if view is None or threshold is None or view_range is None:
-        return (no_update,) * 6
-    threshold = float(threshold)
+    if view is None or not store or store.get("key") != view.key or view_range is None:
+        return (no_update,) * 5
+    threshold = threshold_of(store, view)
     flags = flags_at(view, threshold)
     tl = Patch()
     cmin, cmax = float(view.sorted_parts["score"][0]), float(view.sorted_parts["score"][-1])
     tl["data"][0]["marker"]["colorscale"] = F.threshold_colorscale(threshold, cmin, cmax)
+    tl["data"][1]["marker"]["colorscale"] = F.threshold_colorscale(threshold, cmin, cmax, below=F.LOW_QUALITY)
     tl["layout"]["shapes"][0]["y0"] = threshold
     tl["layout"]["shapes"][0]["y1"] = threshold
     st = Patch()
     apply_markers(st, view, flags, float(view_range[0]), float(view_range[1]), colours_only=True)
     n = f"{int(flags.sum()):,}"
-    return tl, st, n, n, f"{threshold:.4g}", agreement_body(view, flags)
+    return tl, st, n, n, agreement_body(view, flags)
 
 
 # Only zoom/pan events reach the server: plotly also emits relayoutData on resizes
 # ({"autosize": true}), and such an event arriving while a zoom is being answered would make
-# Dash drop that answer as stale.
+# Dash drop that answer as stale. relayoutData is cleared once passed on: Dash ignores a prop
+# set to the value it already has, so a second double-click (the same autorange event) would
+# otherwise go unanswered.
 clientside_callback(
     """
     function(r) {
         if (!r) { return window.dash_clientside.no_update; }
         for (const k in r) {
-            if (/^xaxis[0-9]*\.(range(\[[01]\])?|autorange)$/.test(k)) { return r; }
+            if (/^xaxis[0-9]*\\.(range(\\[[01]\\])?|autorange)$/.test(k)) {
+                window.dash_clientside.set_props('strip', {relayoutData: null});
+                return r;
+            }
         }
         return window.dash_clientside.no_update;
     }
@@ -370,11 +470,11 @@ clientside_callback(
     Input("timeline", "clickData"),
     Input("beat-table", "active_cell"),
     State("view-range", "data"),
-    State("thr-slider", "value"),
+    State(THR_STORE, "data"),
     State(KEY_STORE, "data"),
     prevent_initial_call=True,
 )
-def navigate(relayout, _prev, _next, tl_click, cell, view_range, threshold, key):
+def navigate(relayout, _prev, _next, tl_click, cell, view_range, thr_store, key):
     """Zoom/pan, previous/next anomaly, timeline and table clicks: move the strip's window."""
     view = view_for(key)
     if view is None or view_range is None:
@@ -382,10 +482,13 @@ def navigate(relayout, _prev, _next, tl_click, cell, view_range, threshold, key)
     trig = ctx.triggered_id
     t0, t1 = float(view_range[0]), float(view_range[1])
     width = max(t1 - t0, 0.5)
-    thr = float(threshold) if threshold is not None else view.threshold
-    flags = flags_at(view, thr)
+    flags = flags_at(view, threshold_of(thr_store, view))
     selected, set_range = no_update, True
-    if trig in ("strip-zoom", "strip"):
+    if trig in ("strip-zoom", "strip") and is_autorange(relayout):
+        # a double-click: a 10 s window around where the user was, not the whole record (a solid
+        # block on a 30-minute record)
+        t0, t1 = window_around((t0 + t1) / 2, WINDOW_S, view.duration_s)
+    elif trig in ("strip-zoom", "strip"):
         rng = parse_relayout(relayout, view.duration_s)
         if rng is None:
             return (no_update,) * 4
@@ -411,6 +514,12 @@ def navigate(relayout, _prev, _next, tl_click, cell, view_range, threshold, key)
     return strip_patch(view, flags, t0, t1, set_range), tl, [t0, t1], selected
 
 
+def is_autorange(relayout) -> bool:
+    """Whether a strip relayout event asks for autorange (what a double-click sends)."""
+    return bool(relayout) and any(k.startswith("xaxis") and k.endswith(".autorange") and v
+                                  for k, v in relayout.items())
+
+
 @callback(
     Output("selected-beat", "data", allow_duplicate=True),
     Input("strip", "clickData"),
@@ -431,29 +540,45 @@ def click_beat(click, key):
     return i
 
 
+def inspector_title(view: View, beat: int, threshold: float) -> str:
+    """'Beat 0 at 0.12 s: ANOMALY (shape) (low quality), reference V' at ``threshold``."""
+    row = view.analysis.table.iloc[beat]
+    flagged = bool(flags_at(view, threshold)[beat])
+    ref = f", reference {row['ref_symbol']}" if view.ref_symbol is not None and row["ref_symbol"] else ""
+    status = "ANOMALY" if flagged else "normal"
+    if flagged and row.get("raised_by", ""):
+        status += f" ({row['raised_by'].replace('+', ' and ')})"
+    if row["low_quality"]:
+        status += " (low quality)"
+    return f"Beat {beat} at {row['time_s']:.2f} s: {status}{ref}"
+
+
+def selected_in(view: View | None, beat) -> int | None:
+    if view is None or beat is None or not (0 <= int(beat) < view.n_beats):
+        return None
+    return int(beat)
+
+
 @callback(
     Output("beat-figure", "figure"),
     Output("breakdown-figure", "figure"),
     Output("inspector-title", "children"),
     Input("selected-beat", "data"),
-    State("thr-slider", "value"),
+    Input(THR_STORE, "data"),
     State(KEY_STORE, "data"),
 )
-def inspect_beat(beat, threshold, key):
-    """The beat against its reconstruction, the residual, and where its scores rank."""
+def inspect_beat(beat, thr_store, key):
+    """The beat against its reconstruction, the residual, and where its scores rank; the title's
+    verdict follows the threshold (a threshold change re-sends the title only)."""
     view = view_for(key)
-    if view is None or beat is None or not (0 <= int(beat) < view.n_beats):
+    b = selected_in(view, beat)
+    if b is None:
         return F.empty_figure("Click a beat to inspect it", 340), F.empty_figure("", 220), "Beat inspector"
-    b = int(beat)
+    title = inspector_title(view, b, threshold_of(thr_store, view))
+    if list(ctx.triggered_prop_ids) == [f"{THR_STORE}.data"]:  # the threshold alone moved
+        return no_update, no_update, title
     an = view.analysis
     row = an.table.iloc[b]
-    thr = float(threshold) if threshold is not None else view.threshold
-    flagged = bool(flags_at(view, thr)[b])
-    ref = f", reference {row['ref_symbol']}" if view.ref_symbol is not None and row["ref_symbol"] else ""
-    status = "ANOMALY" if flagged else ("low quality" if row["low_quality"] else "normal")
-    if flagged and row.get("raised_by", ""):
-        status += f" ({row['raised_by'].replace('+', ' and ')})"
-    title = f"Beat {b} at {row['time_s']:.2f} s: {status}{ref}"
     fig = F.beat_figure(np.asarray(an.windows[b]), np.asarray(an.recon[b]),
                         neighbours=F.neighbour_beats_ms(view.time_s, b))
     names, ranks, values = [], [], []
@@ -492,13 +617,16 @@ def class_options(ref_class: np.ndarray | None) -> list[dict]:
     Output("table-class", "options"),
     Output("table-class", "value"),
     Output("table-class-box", "style"),
+    Output("beat-table", "active_cell"),
+    Output("beat-table", "selected_cells"),
     Input(KEY_STORE, "data"),
 )
 def table_class_filter(key):
-    """Offer the reference-class filter when the record came with reference annotations."""
+    """Offer the reference-class filter when the record came with reference annotations; a new
+    analysis (another lead) starts with no highlighted cell."""
     view = view_for(key)
     options = class_options(None if view is None else view.ref_class)
-    return options, ALL_CLASSES, {"display": "block" if len(options) > 1 else "none"}
+    return options, ALL_CLASSES, {"display": "block" if len(options) > 1 else "none"}, None, []
 
 
 @callback(
@@ -507,18 +635,18 @@ def table_class_filter(key):
     Output("beat-table", "page_count"),
     Input("beat-table", "page_current"),
     Input("beat-table", "sort_by"),
-    Input("thr-slider", "value"),
+    Input(THR_STORE, "data"),
     Input("table-flagged-only", "value"),
     Input("table-class", "value"),
     State(KEY_STORE, "data"),
 )
-def beat_table(page, sort_by, threshold, flagged_only, ref_class, key):
+def beat_table(page, sort_by, thr_store, flagged_only, ref_class, key):
     """One page of the beat table, sorted and filtered on the server (flagged only; one reference
     class: with both, e.g. the false alarms among the normal beats)."""
     view = view_for(key)
-    if view is None or threshold is None:
+    if view is None:
         return [], [], 0
-    flags = flags_at(view, float(threshold))
+    flags = flags_at(view, threshold_of(thr_store, view))
     col, asc = "score", False
     if sort_by:
         col, asc = sort_by[0]["column_id"], sort_by[0]["direction"] == "asc"
@@ -536,45 +664,45 @@ def beat_table(page, sort_by, threshold, flagged_only, ref_class, key):
     page = min(int(page or 0), n_pages - 1)
     rows = table_rows(view, flags, order, page * TABLE_PAGE, TABLE_PAGE)
     names = [c for c in TABLE_COLUMNS if c in view.analysis.table.columns or c == "anomaly"]
-    columns = [{"name": c, "id": c} for c in names]
+    columns = [{"name": c.replace("_", " "), "id": c} for c in names]  # headers may wrap at the spaces
     return rows, columns, n_pages
 
 
 @callback(
     Output("download-csv", "data"),
     Input("export-csv", "n_clicks"),
-    State("thr-slider", "value"),
+    State(THR_STORE, "data"),
     State(KEY_STORE, "data"),
     prevent_initial_call=True,
 )
-def export_csv(_n, threshold, key):
+def export_csv(_n, thr_store, key):
     """The per-beat table (the CLI's columns) with the flags at the current threshold."""
     from app.api import beats_csv
 
     view = view_for(key)
     if view is None:
         return no_update
-    thr = float(threshold) if threshold is not None else view.threshold
+    thr = threshold_of(thr_store, view)
     return dcc.send_string(beats_csv(view.analysis, thr), f"{safe_name(view.analysis.record)}_beats.csv")
 
 
 @callback(
     Output("download-report", "data"),
     Input("export-report", "n_clicks"),
-    State("thr-slider", "value"),
+    State(THR_STORE, "data"),
     State("thr-method", "value"),
     State(KEY_STORE, "data"),
     prevent_initial_call=True,
 )
-def export_report(_n, threshold, method, key):
+def export_report(_n, thr_store, method, key):
     """A self-contained HTML report (figures and plotly.js inlined)."""
     from app.report import build_report
 
     view = view_for(key)
     if view is None:
         return no_update
-    thr = float(threshold) if threshold is not None else view.threshold
-    html_text = build_report(view, flags_at(view, thr), thr, method)
+    thr = threshold_of(thr_store, view)
+    html_text = build_report(view, flags_at(view, thr), thr, method)  # it names the method only if it is thr's
     return dcc.send_string(html_text, f"{safe_name(view.analysis.record)}_report.html")
 
 

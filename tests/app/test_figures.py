@@ -54,9 +54,19 @@ def test_visible_beats_prefers_flags_when_crowded():
     assert np.array_equal(near, np.flatnonzero((t >= 80) & (t < 90)))
 
 
-def test_beat_classes_flag_wins_over_low_quality():
-    cls = F.beat_classes(np.array([True, False, True, False]), np.array([False, False, True, True]))
-    assert cls.tolist() == [1, 0, 1, 2]
+def test_flagged_low_quality_beats_stay_flagged_and_show_their_quality():
+    flags = np.array([True, False, True, False])
+    lowq = np.array([False, False, True, True])
+    assert F.beat_classes(flags, lowq).tolist() == [1, 0, 3, 2]
+    m = F.marker_payload(np.arange(4), np.arange(4.0), np.zeros(4), flags, lowq)
+    assert m["marker.color"] == [F.ANOMALY, F.NORMAL, F.ANOMALY, F.LOW_QUALITY]  # still red when flagged
+    assert m["marker.symbol"] == ["circle", "circle", "x", "x"]  # and a cross: low quality
+    assert m["hovertext"] == ["beat 0: anomaly", "beat 1: normal", "beat 2: anomaly (low quality)",
+                              "beat 3: normal (low quality)"]
+    # the timeline: low-quality beats are crosses coloured by the threshold (grey below, red above)
+    fig = F.timeline_figure(np.arange(4.0), np.array([1.0, 0.0, 9.0, 0.5]), lowq, 5.0)
+    assert fig.data[1].marker.symbol == "x" and list(fig.data[1].customdata) == [2, 3]
+    assert [c[1] for c in fig.data[1].marker.colorscale] == [F.LOW_QUALITY, F.LOW_QUALITY, F.ANOMALY, F.ANOMALY]
 
 
 def test_strip_figure_has_every_lead_and_the_window_markers(rec100):
@@ -64,13 +74,32 @@ def test_strip_figure_has_every_lead_and_the_window_markers(rec100):
     t = samples / fs
     flags = np.isin(symbols, ["A", "V"])
     fig = F.strip_figure(sig, fs, leads, 0, t, samples, flags, np.zeros(len(t), bool), symbols, 60.0, 70.0)
-    assert len(fig.data) == len(leads) + 1
-    markers = fig.data[-1]
+    assert len(fig.data) == len(leads) + 2  # the leads, the markers, the reference labels
+    markers, labels = fig.data[len(leads)], fig.data[len(leads) + 1]
     assert all(60.0 <= x <= 70.0 for x in markers.x)
-    assert set(markers.text) <= set(symbols)
     assert list(fig.layout.xaxis.range) == [60.0, 70.0]
     # markers sit on the analysed lead's R-peaks
     assert np.allclose(markers.y, np.round(sig[samples[(t >= 60) & (t < 70)], 0], 4))
+    # the labels are the window's reference symbols, each at its beat, in a band of their own
+    window = (t >= 60) & (t < 70)
+    assert list(labels.text) == symbols[window].tolist() and np.allclose(labels.x, np.round(t[window], 4))
+    assert labels.mode == "text" and labels.xaxis == "x" and labels.yaxis == "y3"
+    band, lead_axis = fig.layout.yaxis3.domain, fig.layout.yaxis.domain
+    assert band[0] == pytest.approx(lead_axis[1]) and band[1] > band[0]  # right above the trace, not on it
+    assert list(fig.layout.yaxis3.range) == [0, 1] and fig.layout.yaxis3.visible is False
+
+
+def test_strip_labels_of_the_second_lead_and_crowded_windows(rec100):
+    sig, fs, leads, samples, symbols = rec100
+    t = samples / fs
+    none = np.zeros(len(t), bool)
+    fig = F.strip_figure(sig, fs, leads, 1, t, samples, none, none, symbols, 0.0, 10.0)
+    assert fig.data[-1].xaxis == "x2" and fig.layout.yaxis3.domain[0] == pytest.approx(fig.layout.yaxis2.domain[1])
+    # a whole-record window has far too many beats to label; a record without reference has none
+    assert F.label_payload(t, symbols, 0.0, 1805.0)["text"] == []
+    assert F.label_payload(t, None, 0.0, 10.0)["text"] == []
+    no_ref = F.strip_figure(sig, fs, leads, 0, t, samples, none, none, None, 0.0, 10.0)
+    assert not no_ref.data[-1].text and no_ref.layout.yaxis3.domain[0] == pytest.approx(no_ref.layout.yaxis.domain[1])
 
 
 def test_threshold_colorscale_splits_at_the_threshold():
@@ -147,14 +176,38 @@ def test_slider_range_covers_every_method_threshold():
     assert lo < -1.0 and hi > 5.0
 
 
-def test_slider_grid_values_survive_snapping():
+def test_slider_step_is_a_usable_keyboard_step():
     from app.components.viewdata import nice_step, slider_grid
 
-    assert nice_step(21.4, 500) == 0.05 and nice_step(1.0, 500) == 0.002 and nice_step(21.4) == 0.0005
+    assert nice_step(21.4, 500) == 0.05 and nice_step(1.0, 500) == 0.002
+    assert nice_step(17.0) == 0.01 and nice_step(21.4) == 0.02  # about 2,000 positions, not 100,000
     score = np.random.default_rng(1).normal(size=5000) * 5
     g = slider_grid(score, {"statistical": {"value": 5.349685, "param": 3.0}})
+    assert g.step == 0.02 and g.min <= 5.349685 <= g.max
+    k = (g.max - g.min) / g.step
+    assert abs(k - round(k)) < 1e-6  # the bounds are on the grid
     v = g.snap(5.349685)
-    assert abs(v - 5.349685) <= g.step / 2 < 1e-3
-    k = (v - g.min) / g.step
-    assert abs(k - round(k)) < 1e-6  # on the grid: the slider keeps it
-    assert g.snap(v) == v and g.min <= v <= g.max
+    assert abs(v - 5.349685) <= g.step / 2 and g.snap(v) == v
+    assert g.clip(1e9) == g.max and g.clip(-1e9) == g.min
+
+
+THRESHOLDS = {"statistical": {"value": 5.29586, "param": 2.25}, "percentile": {"value": 8.1839, "param": 99.0},
+              "fixed": {"value": 5.0, "param": 5.0}}
+
+
+def test_threshold_method_is_named_only_for_its_own_value():
+    from app.components.viewdata import CUSTOM, matching_method, method_description, ordinal, threshold_text
+
+    assert matching_method(5.29586, THRESHOLDS) == "statistical"
+    assert matching_method(5.0, THRESHOLDS) == "fixed"
+    assert matching_method(9.0, THRESHOLDS) == CUSTOM
+    assert matching_method(5.296, THRESHOLDS) == CUSTOM  # not its value, only close to it
+    assert matching_method(5.296, THRESHOLDS, tol=5e-4) == "statistical"  # within the 3 decimals shown
+    same = {"a": {"value": 1.0}, "b": {"value": 1.0}}
+    assert matching_method(1.0, same) == "a" and matching_method(1.0, same, preferred="b") == "b"
+    assert threshold_text(5.29586) == "5.296" and threshold_text(9.0) == "9" and threshold_text(-1.5) == "-1.5"
+    assert [ordinal(p) for p in (1, 2, 3, 11, 12, 13, 21, 99, 99.5)] == \
+        ["1st", "2nd", "3rd", "11th", "12th", "13th", "21st", "99th", "99.5th"]
+    assert method_description("percentile", THRESHOLDS) == "percentile method: 99th percentile of normal beats' scores"
+    assert method_description("statistical", THRESHOLDS) == "statistical method: mean + 2.25 sd of normal beats' scores"
+    assert method_description(CUSTOM, THRESHOLDS) == "custom: set by hand"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 
@@ -41,6 +42,7 @@ def test_threshold_slider_method_and_csv_export(page, app_url):
     open_sample(page, app_url, "233")
     beats = int(page.inner_text("[data-testid=card-beats]").replace(",", ""))
     before = anomaly_count(page)
+    default = page.input_value("#thr-method")
     red_before = _red_markers(page)
     thumb = page.locator("#thr-slider [role=slider]")
     thumb.focus()
@@ -63,12 +65,12 @@ def test_threshold_slider_method_and_csv_export(page, app_url):
 
     # the method selector puts that method's threshold back on the slider
     methods = [o for o in page.eval_on_selector_all("#thr-method option", "os => os.map(o => o.value)") if o]
-    assert set(methods) >= {"statistical", "percentile", "fixed"}
-    current = page.input_value("#thr-method")
-    other = [m for m in methods if m != current][0]
+    assert set(methods) >= {"statistical", "percentile", "fixed", "custom"}  # the slider moved: custom
+    assert page.input_value("#thr-method") == "custom"
+    other = [m for m in methods if m not in (default, "custom")][0]
     page.select_option("#thr-method", other)
     _wait_count_change(page, low)
-    page.select_option("#thr-method", current)
+    page.select_option("#thr-method", default)
     page.wait_for_function(
         "b => Number(document.querySelector('[data-testid=anomaly-count]').innerText.replace(/,/g, '')) === b",
         arg=before, timeout=20_000)
@@ -153,4 +155,163 @@ def test_signal_page_without_analysis_points_to_upload(browser, app_url):
     pg.goto(app_url + "/signal")
     pg.wait_for_selector("[data-testid=signal-empty]")
     assert "upload" in pg.inner_text("[data-testid=signal-empty]").lower()
+    ctx.close()
+
+
+def _strip_beat(page, beat: int) -> dict:
+    """The strip marker of one beat: symbol, colour, hover text (None when not drawn)."""
+    return page.evaluate(
+        """b => { const gd = document.querySelector('#strip .js-plotly-plot');
+                  const t = gd.data.find(t => t.name === 'beats'); const i = t.customdata.indexOf(b);
+                  return i < 0 ? null : {symbol: t.marker.symbol[i], color: t.marker.color[i], hover: t.hovertext[i]}; }""",
+        beat)
+
+
+def _wait_text(page, selector: str, text: str, contains: bool = False) -> None:
+    page.wait_for_function(
+        "([s, t, c]) => { const e = document.querySelector(s); const v = e && (e.value !== undefined ? e.value : e.innerText);"
+        " return e && (c ? v.includes(t) : v === t); }", arg=[selector, text, contains], timeout=20_000)
+
+
+def _options(page) -> dict[str, str]:
+    return dict(page.eval_on_selector_all("#thr-method option", "os => os.filter(o => o.value).map(o => [o.value, o.text])"))
+
+
+def test_threshold_box_method_dropdown_inspector_and_report(page, app_url, tmp_path):
+    """One threshold for every control: Enter in the box applies it, the method dropdown says
+    'custom' for a hand-set value and puts a method's value back, the inspector's verdict and the
+    HTML report follow it; a flagged low-quality beat stays flagged and says so."""
+    open_sample(page, app_url, "233")
+    before = anomaly_count(page)
+    default, shown = page.input_value("#thr-method"), page.input_value("#thr-box")
+    assert default in ("statistical", "percentile", "fixed")
+    assert page.inner_text("#thr-value") == shown and len(shown.split(".")[-1]) <= 3  # label and box agree
+    options = _options(page)
+    assert "custom" not in options and options[default].endswith(": " + shown)
+    assert re.fullmatch(r"Percentile \(\d+(\.\d+)?(st|nd|rd|th)\): [\d.]+", options["percentile"])  # which one
+    assert "is above the threshold (score > threshold)" in page.inner_text("#signal-body")  # not 'reaches'
+
+    # beat 0 of record 233 (quality 0) is flagged and inspected first: red, but a cross, and said to be low quality
+    _wait_text(page, "#inspector-title", "Beat 0 ", contains=True)
+    title = page.inner_text("#inspector-title")
+    assert "ANOMALY" in title and "(low quality)" in title
+    assert _strip_beat(page, 0) == {"symbol": "x", "color": ANOMALY_COLOUR, "hover": "beat 0: anomaly (low quality)"}
+
+    box = page.locator("#thr-box")
+    box.fill("14")
+    box.press("Enter")  # Enter applies the box (no need to leave it)
+    high = _wait_count_change(page, before)
+    assert high < before
+    _wait_text(page, "#inspector-title", "Beat 0 at 0.12 s: normal (low quality)", contains=True)
+    assert page.input_value("#thr-method") == "custom" and _options(page)["custom"] == "Custom (set by hand): 14"
+    assert page.inner_text("#thr-value") == "14"
+    assert _strip_beat(page, 0)["color"] != ANOMALY_COLOUR
+
+    page.select_option("#thr-method", default)  # picking the method again restores its threshold
+    assert _wait_count_change(page, high) == before
+    _wait_text(page, "#thr-box", shown)
+    assert page.inner_text("#thr-value") == shown and "custom" not in _options(page)
+    _wait_text(page, "#inspector-title", "ANOMALY", contains=True)
+
+    thumb = page.locator("#thr-slider [role=slider]")
+    thumb.focus()
+    for _ in range(5):
+        thumb.press("ArrowLeft")  # a keyboard step of 0.01 log-odds (0.0002 before)
+    # five steps down from the method's value (the first one onto the 0.01 grid): 5.296 -> 5.25
+    page.wait_for_function("s => { const v = Number(document.querySelector('#thr-value').innerText);"
+                           " return v > s - 0.06 && v < s - 0.04; }", arg=float(shown), timeout=20_000)
+    assert page.input_value("#thr-method") == "custom"
+
+    box.fill("9")
+    box.press("Tab")
+    _wait_text(page, "#thr-value", "9")
+    page.wait_for_load_state("networkidle")
+    text, _ = _download(page, "#export-report")
+    assert "above <b>9</b> (custom: set by hand; the model's default" in text
+    assert f"{default} method" not in text
+
+    # the report at 800 px: margins on both sides, nothing wider than the page
+    report = tmp_path / "report.html"
+    report.write_text(text, encoding="utf-8")
+    ctx = page.context.browser.new_context(viewport={"width": 800, "height": 900})
+    narrow = ctx.new_page()
+    narrow.goto(report.as_uri())
+    narrow.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length > 2", timeout=30_000)
+    scroll, client, left = narrow.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth,"
+                                           " document.querySelector('h1').getBoundingClientRect().left]")
+    assert scroll <= client and left >= 8
+    ctx.close()
+
+
+def _x_range(page) -> list[float]:
+    return page.evaluate("document.querySelector('#strip .js-plotly-plot')._fullLayout.xaxis.range")
+
+
+def _drag_zoom(page, box, a: float, b: float) -> None:
+    y = box["y"] + box["height"] * 0.5
+    page.mouse.move(box["x"] + box["width"] * a, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * b, y, steps=8)
+    page.mouse.up()
+    page.wait_for_function("document.querySelector('#strip .js-plotly-plot')._fullLayout.xaxis.range[1]"
+                           " - document.querySelector('#strip .js-plotly-plot')._fullLayout.xaxis.range[0] < 5",
+                           timeout=20_000)
+
+
+def test_strip_double_click_returns_to_a_10_s_window(page, app_url):
+    """Not to the whole 30-minute record; a second double-click (the same event) is answered too."""
+    open_sample(page, app_url, "233")
+    assert _x_range(page) == [0, 10]
+    box = page.locator("#strip .nsewdrag").first.bounding_box()
+    for a, b in ((0.3, 0.5), (0.6, 0.7)):
+        _drag_zoom(page, box, a, b)
+        centre = sum(_x_range(page)) / 2
+        page.mouse.dblclick(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+        page.wait_for_function(
+            "() => { const r = document.querySelector('#strip .js-plotly-plot')._fullLayout.xaxis.range;"
+            " return Math.abs(r[1] - r[0] - 10) < 1e-6; }", timeout=20_000)
+        t0, t1 = _x_range(page)
+        assert t0 == max(0.0, centre - 5) or abs((t0 + t1) / 2 - centre) < 1e-6  # around where the user was
+        page.wait_for_load_state("networkidle")
+        lead = graph_data(page, "strip")[0]
+        assert lead["x"][0] >= t0 - 0.01 and lead["x"][-1] <= t1 + 0.01  # the window's data, not the record's
+
+
+def _one_line(page, selector: str) -> bool:
+    return page.eval_on_selector(selector, "e => e.getBoundingClientRect().height"
+                                           " < 1.5 * parseFloat(getComputedStyle(e).lineHeight)")
+
+
+def test_controls_fit_at_800px_table_at_1280px_and_a_lead_switch_clears_the_table_cell(browser, app_url):
+    ctx = browser.new_context(viewport={"width": 800, "height": 900})
+    pg = ctx.new_page()
+    open_sample(pg, app_url, "233")
+    assert pg.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    for sel in ("#anomaly-count", "[data-testid=card-fs]", "[data-testid=card-hr]", "[data-testid=card-leads]",
+                "#thr-value"):
+        assert _one_line(pg, sel), sel  # no '1,4 / 29', no '360 / Hz'
+    assert pg.eval_on_selector("#anomaly-count", "e => e.previousElementSibling.scrollWidth"
+                                                 " <= e.previousElementSibling.clientWidth + 1")  # 'Anomalies' whole
+    card = pg.locator(".controls-card").bounding_box()
+    for sel, min_width in (("#thr-method", 250), ("#thr-box", 60), ("#lead-switch", 80), ("#thr-slider", 100)):
+        b = pg.locator(sel).bounding_box()
+        assert b is not None and b["width"] >= min_width, sel
+        assert card["x"] <= b["x"] and b["x"] + b["width"] <= card["x"] + card["width"], sel  # inside, not cut
+    assert pg.eval_on_selector("#lead-switch", "e => e.options[e.selectedIndex].text") == "MLII"
+    ctx.close()
+
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    pg = ctx.new_page()
+    open_sample(pg, app_url, "233")
+    table = pg.locator("#beat-table .dash-spreadsheet-container").bounding_box()
+    last = pg.locator("#beat-table th[data-dash-column=ref_class]").bounding_box()
+    assert last["x"] + last["width"] <= table["x"] + table["width"] + 1  # every column in view at 1280 px
+
+    pg.click("#beat-table td[data-dash-column=time_s] >> nth=2")
+    pg.wait_for_selector("#beat-table td.focused")
+    pg.select_option("#lead-switch", "1")
+    pg.wait_for_function("document.querySelector('#signal-title').innerText.endsWith('lead V1')", timeout=120_000)
+    pg.wait_for_load_state("networkidle")
+    assert pg.locator("#beat-table td.focused").count() == 0  # the old lead's cell is not highlighted
+    assert pg.input_value("#thr-method") != "custom"  # the new analysis starts at its method's threshold
     ctx.close()
