@@ -56,8 +56,17 @@ def check_duration(filename: str, n_samples: int, fs: float, max_duration_s: flo
         raise InvalidRecordError(filename, f"record is {dur:.1f} s long; at least {MIN_DURATION_S:.0f} s is needed")
     limit = default_max_duration_s() if max_duration_s is None else float(max_duration_s)
     if dur > limit:
-        raise InvalidRecordError(filename, f"record is {dur / 3600:.1f} h long; the limit is {limit / 3600:.1f} h "
+        raise InvalidRecordError(filename, f"record is {duration_text(dur)} long; the limit is {duration_text(limit)} "
                                            "(split it, or raise ECG_MAX_DURATION_H)")
+
+
+def duration_text(seconds: float) -> str:
+    """'90 s', '12.5 min', '26.2 h': a duration in the unit that keeps it readable (3 significant digits)."""
+    if seconds < 120:
+        return f"{seconds:.3g} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds / 3600:.3g} h"
 
 
 def check_fs(filename: str, fs) -> float:
@@ -137,8 +146,9 @@ def _expected_bytes(fmt: str, n_values: int) -> float | None:
     return n_values * bps
 
 
-def _check_signal_files(base: Path, hea_name: str, header, max_duration_s) -> None:
-    """Signal files named by the header: bare names, present, and as long as the header says."""
+def _check_signal_files(base: Path, hea_name: str, header, max_duration_s, uploaded: bool = True) -> None:
+    """Signal files named by the header: bare names, present, and as long as the header says.
+    ``uploaded``: the files came in one upload (else they are read from ``base``'s directory)."""
     n_sig = int(header.n_sig or 0)
     if n_sig < 1:
         raise InvalidRecordError(hea_name, "header declares no signals")
@@ -159,7 +169,8 @@ def _check_signal_files(base: Path, hea_name: str, header, max_duration_s) -> No
             raise InvalidRecordError(hea_name, f"header names signal file {fname!r} with a directory part")
         path = base.parent / fname
         if not path.is_file():
-            raise InvalidRecordError(fname, f"signal file named by {hea_name} was not given")
+            raise InvalidRecordError(fname, f"signal file named by {hea_name} was not given" if uploaded else
+                                     f"signal file named by {hea_name} not found in {base.parent}")
         fmts = {str(header.fmt[i]) for i in idx}
         if len(fmts) != 1:
             raise InvalidRecordError(hea_name, f"signals in {fname} mix storage formats {sorted(fmts)}")
@@ -227,7 +238,8 @@ def _read_wfdb_base_unguarded(base: Path, display: str, max_duration_s=None, sou
 
     hea = base.with_name(base.name + ".hea")
     if not hea.is_file():
-        raise InvalidRecordError(display, "WFDB header (.hea) not found")
+        where = "" if source == "upload" else f" ({hea})"
+        raise InvalidRecordError(display, f"WFDB header (.hea) not found{where}")
     tokens = _record_line(hea)
     fs = _header_fs(hea.name, tokens)
     for fname in _signal_file_names(hea):
@@ -242,7 +254,7 @@ def _read_wfdb_base_unguarded(base: Path, display: str, max_duration_s=None, sou
     if not hasattr(header, "file_name") or getattr(header, "n_seg", None):
         raise InvalidRecordError(hea.name, "multi-segment records are not supported")
     header.fs = fs
-    _check_signal_files(base, hea.name, header, max_duration_s)
+    _check_signal_files(base, hea.name, header, max_duration_s, uploaded=source == "upload")
     try:
         rec = wfdb.rdrecord(str(base), physical=True, return_res=32)  # float32 signals: half the memory
     except Exception as e:  # noqa: BLE001
@@ -408,7 +420,7 @@ def _read_csv_unguarded(data: bytes, name: str, fs: float | None, units: str,
                          na_values=["", "nan", "NaN", "NA"])
     except ValueError as e:
         msg = str(e).split("\n")[0][:120]
-        where = _bad_cell(raw_lines, delim, msg)
+        where = _bad_cell(raw_lines, delim, has_header, decimal)
         raise InvalidRecordError(name, where or f"non-numeric value in the data ({msg})") from None
     except Exception as e:  # noqa: BLE001 - pandas parser errors
         msg = str(e).split("\n")[0][:120]
@@ -443,7 +455,8 @@ def _read_csv_unguarded(data: bytes, name: str, fs: float | None, units: str,
     if fs is None:
         if time_col is None:
             hint = " (the first column looks like sample numbers)" if index_col is not None else ""
-            raise InvalidRecordError(name, f"missing sampling rate: give fs or a time column{hint}")
+            raise InvalidRecordError(name, "missing sampling rate: add a time column, or give the sampling rate "
+                                     f"(the fs field; --fs on the command line){hint}")
         t = arr[:, time_col]
         if not _looks_like_time(t):
             raise InvalidRecordError(name, f"time column {names[time_col] or 1!s} is not strictly increasing")
@@ -453,7 +466,9 @@ def _read_csv_unguarded(data: bytes, name: str, fs: float | None, units: str,
             unit = "ms" if np.median(np.diff(t)) > 0.05 else "s"
         if unit == "ms":
             span /= 1000.0
-        fs = check_fs(name, (len(t) - 1) / span)
+        est = (len(t) - 1) / span
+        # a rate within 10 ppm of a whole number is that number (times written to a few decimals)
+        fs = check_fs(name, float(round(est)) if abs(est - round(est)) <= 1e-5 * est else est)
     with np.errstate(over="ignore"):  # beyond float32 range -> inf: a missing sample, counted in the summary
         sig = (arr[:, lead_idx] * scale).astype(np.float32)
     leads = [names[j] or (f"lead{k + 1}" if len(lead_idx) > 1 else "ECG") for k, j in enumerate(lead_idx)]
@@ -464,17 +479,22 @@ def _read_csv_unguarded(data: bytes, name: str, fs: float | None, units: str,
                      source="csv")
 
 
-def _bad_cell(lines: list[str], delim: str, msg: str) -> str:
-    """"line N: 'x' is not a number" for pandas' "could not convert string to float: 'x'" (lines
-    counted as in the file, comment lines included), or "" when the cell cannot be found."""
-    m = re.search(r"could not convert string to float: '(.*)'$", msg)
-    if not m:
-        return ""
-    token = m.group(1).strip()
+def _bad_cell(lines: list[str], delim: str, has_header: bool, decimal: str = ".") -> str:
+    """"line N: 'x' is not a number" for the first data cell that is neither a number nor empty
+    (lines counted as in the file, comment lines included), or "" when there is none."""
+    missing = {"", "nan", "na"}
+    header_seen = not has_header
     for i, ln in enumerate(lines, 1):
+        if not ln.strip() or ln.lstrip().startswith("#"):
+            continue
+        if not header_seen:
+            header_seen = True
+            continue
         cells = re.split(delim, ln.strip()) if delim == "\\s+" else ln.split(delim)
-        if any(c.strip().strip('"') == token for c in cells):
-            return f"line {i}: {token!r} is not a number"
+        for c in cells:
+            v = c.strip().strip('"')
+            if v.lower() not in missing and not _is_number(v.replace(decimal, ".") if decimal != "." else v):
+                return f"line {i}: {v!r} is not a number"
     return ""
 
 

@@ -50,11 +50,11 @@ def test_header_names_signal_file_with_directory_part(dat100):
 
 def test_missing_dat_from_path(tmp_path, samples_dir):
     (tmp_path / "100.hea").write_bytes((samples_dir / "100.hea").read_bytes())
-    raises(read_record, tmp_path / "100", file="100.dat", problem="not given")
+    raises(read_record, tmp_path / "100", file="100.dat", problem=f"not found in {tmp_path}")
 
 
 def test_missing_record_path(tmp_path):
-    raises(read_record, tmp_path / "nothing", file="nothing", problem="header")
+    raises(read_record, tmp_path / "nothing", file="nothing", problem=f"header (.hea) not found ({tmp_path / 'nothing.hea'})")
 
 
 def test_truncated_dat(dat100):
@@ -95,7 +95,7 @@ def test_shorter_than_10_s(dat100):
 def test_longer_than_max_duration(samples_dir, monkeypatch):
     raises(read_record, samples_dir / "100", max_duration_s=600, file="100", problem="limit")
     monkeypatch.setenv("ECG_MAX_DURATION_H", "0.25")  # the Settings default applies without the kwarg
-    raises(read_record, samples_dir / "100", file="100", problem="limit is 0.2 h")
+    raises(read_record, samples_dir / "100", file="100", problem="limit is 15 min")
 
 
 @pytest.mark.parametrize("column,problem", [
@@ -114,6 +114,20 @@ def test_non_numeric_csv():
     # the line as the user's editor counts it: comment lines included
     raises(read_csv_bytes, ("# exported\n" + "\n".join(rows)).encode(), "words.csv", file="words.csv",
            problem="line 1502: 'abc'")
+
+
+def test_a_csv_of_words_names_the_first_word_and_its_line():
+    text = "this is not an ecg\n" + "just some words\n" * 50
+    raises(read_csv_bytes, text.encode(), "words.csv", fs=250, file="words.csv",
+           problem="line 2: 'just' is not a number")
+
+
+def test_duration_limit_message_in_a_readable_unit():
+    from app.ecg.readers import check_duration, duration_text
+
+    assert [duration_text(s) for s in (90, 720, 36.0 * 3600, 0.25 * 3600)] == ["90 s", "12 min", "36 h", "15 min"]
+    err = raises(check_duration, "long.csv", 360 * 120, 360.0, 36.0, file="long.csv")
+    assert "record is 2 min long; the limit is 36 s" in err.problem  # not "0.0 h ... 0.0 h"
 
 
 def test_lead_index_out_of_range_says_how_it_counts(samples_dir):

@@ -84,6 +84,20 @@ def test_csv_header_time_seconds(tmp_path, rec100, write_csv):
     np.testing.assert_allclose(rec.signals[:, 0], x, atol=1e-5)
 
 
+def test_csv_rate_from_rounded_times_is_the_whole_number(tmp_path, rec100):
+    """Times written to 6 decimals give 360.0000007 Hz; a rate that close to a whole number is it,
+    and a rate that is not (250.3 Hz) stays as measured."""
+    x = _ecg(rec100)
+    for fs, name in ((360.0, "r.csv"), (250.3, "q.csv")):
+        t = np.arange(len(x)) / fs
+        (tmp_path / name).write_text("time,ecg\n" + "\n".join(f"{a:.6f},{v:.4f}" for a, v in zip(t, x)))
+        rec = read_record(tmp_path / name)
+        if fs == 360.0:
+            assert rec.fs == 360.0 and rec.duration_s == len(x) / 360.0
+        else:
+            assert rec.fs != round(rec.fs) and rec.fs == pytest.approx(250.3, rel=1e-6)
+
+
 def test_csv_time_in_ms_detected_without_unit_in_name(tmp_path, rec100, write_csv):
     x = _ecg(rec100)
     t = np.arange(len(x)) * 1000.0 / 360.0
