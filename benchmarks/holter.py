@@ -11,6 +11,9 @@ TensorFlow import and model load included), CPU time (user + system), peak RSS (
 ru_maxrss of the child) and beats per second of wall time. The LAST line is:
 
     TOTAL h24_s=<s> h24_rss_mb=<MB> scaling_exponent=<slope of log time vs log hours>
+
+(h24_* are the longest run's: the 24-hour record by default; a line before TOTAL says so when the
+longest run is shorter.)
 """
 from __future__ import annotations
 
@@ -124,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(HEADER, rows))
     print(f"# {load_average()} (end)")
     big = max(range(len(hours)), key=lambda i: hours[i])
+    if hours[big] != 24:
+        print(f"# h24_* below are the longest run's: {hours[big]:g} h, not 24 h")
     print(f"TOTAL h24_s={walls[big]:.2f} h24_rss_mb={rows[big][6]:.0f} "
           f"scaling_exponent={scaling_exponent(hours, walls):.3f}")
     return 0

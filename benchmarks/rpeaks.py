@@ -26,6 +26,7 @@ from app.ecg.leads import choose_lead, helper_leads
 from app.ecg.matching import excluded_mask, match_beats
 from app.ecg.readers import read_record
 from app.ecg.rpeaks import detect_rpeaks
+from benchmarks._util import load_average
 
 WINDOW_S = 0.15
 
@@ -89,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"data directory not found: {args.data_dir}; pass --data-dir", file=sys.stderr)
         return 2
     names = record_names(Path(args.data_dir), args.records)
+    print(f"# {load_average()} (start)", flush=True)
     head = f"{'record':>6} {'lead':>5} {'ref':>6} {'det':>6} {'TP':>6} {'FN':>4} {'FP':>4} {'Se':>7} {'+P':>7}" \
            f" {'ms_ours':>8} {'ms_xqrs':>8} {'x':>6} {'xqrs_Se':>7} {'xqrs_+P':>7} {'vf_det':>6}"
     print(head)
@@ -140,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     ppv_all = tp_all / (tp_all + fp_all) if tp_all + fp_all else 1.0
     print(f"beats={tp + fn} TP={tp} FN={fn} FP={fp} median_ms_ours={np.median(ms_ours_all):.1f}"
           f" (without the VF-episode exclusion: FP={fp_all} ppv={ppv_all:.5f})")
+    print(f"# {load_average()} (end)")
     print(f"TOTAL se={se:.5f} ppv={ppv:.5f} f1={f1:.5f} speedup_vs_xqrs={speed:.1f}")
     return 0
 
