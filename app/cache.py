@@ -7,8 +7,9 @@ enumerate another user's key without the secret.
 
 Backend, from ``Settings.cache_url`` (env ``ECG_CACHE_URL``):
   ""/"simple"          in-process SimpleCache (one process: ``python -m app``); under
-                       gunicorn with no URL, a FileSystemCache is used instead (shared by the
-                       workers of one host) in ``ECG_CACHE_DIR`` or a private temp dir.
+                       gunicorn, or with a broker (``ECG_BROKER_URL``: web and Celery workers
+                       alike), no URL means a FileSystemCache instead (shared by the processes
+                       of one host) in ``ECG_CACHE_DIR`` or a private temp dir.
   "filesystem:///dir"  FileSystemCache in /dir (several workers on one host).
   "redis://host:port/db"  RedisCache (several hosts).
 Entries kept: ``ECG_CACHE_MAX_ENTRIES`` (default 16 in memory, 64 on disk; Redis: its own
@@ -25,8 +26,13 @@ If the backend fails (Redis down, entry too big), the failure is logged with the
 and the reason, and the analysis is served anyway from a small in-process store of the process
 that computed it. A caller whose result must reach another process (a Celery or spawned job)
 passes ``require_shared=True`` to ``submit`` and gets a ``StoreError`` with a message for the
-user instead. A per-process semaphore bounds the number of analyses running at once
+user instead (``EntryTooLarge`` when the size limit refused it: trying again cannot help).
+A per-process semaphore bounds the number of analyses running at once
 (``Settings.max_concurrent_analyses``).
+
+Each process also keeps its last ``ECG_CACHE_LOCAL_ENTRIES`` entries live; one that was in the
+shared backend is checked against it (a cheap ``has``) on each read and dropped once the backend
+no longer has it (expired, evicted), so every worker answers the same for a key.
 """
 from __future__ import annotations
 
@@ -50,7 +56,7 @@ import numpy as np
 from flask_caching import Cache
 
 from app import compact
-from app.config import Settings, get_settings
+from app.config import ConfigError, Settings, env_number, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +64,11 @@ KEY_PREFIX = "ecg:"
 SUMMARY_PREFIX = "summary:"
 _SECRET_KEY_NAME = "secret"
 # live Entry objects kept per process (avoids re-unpickling on every callback)
-_LOCAL_ENTRIES = int(os.environ.get("ECG_CACHE_LOCAL_ENTRIES", 4))
+_LOCAL_ENTRIES = env_number("ECG_CACHE_LOCAL_ENTRIES")
 # entries kept by the backend before the oldest are dropped (a 30-min record is ~3 MB compact)
-_MAX_ENTRIES = os.environ.get("ECG_CACHE_MAX_ENTRIES", "")
+_MAX_ENTRIES = env_number("ECG_CACHE_MAX_ENTRIES")  # None: 16 in memory, 64 on disk
 _LOCK_TTL_S = 600
-_LOCK_WAIT_S = float(os.environ.get("ECG_LOCK_WAIT_S", 120))
+_LOCK_WAIT_S = env_number("ECG_LOCK_WAIT_S")
 _WAIT_POLL_S = 0.1
 
 
@@ -74,11 +80,15 @@ class StoreError(RuntimeError):
     """An analysis was computed but could not be put in the shared cache (message for the user)."""
 
 
+class EntryTooLarge(StoreError):
+    """The analysis is larger than ECG_CACHE_MAX_ENTRY_MB: sending it again fails the same way."""
+
+
 def max_entry_bytes(backend: str) -> int:
     """Largest entry sent to the backend (0: no limit); Redis refuses values over 512 MB."""
-    env = os.environ.get("ECG_CACHE_MAX_ENTRY_MB", "")
-    if env:
-        return int(float(env) * 1e6)
+    mb = env_number("ECG_CACHE_MAX_ENTRY_MB")
+    if mb is not None:
+        return int(mb * 1e6)
     return 500_000_000 if backend == "redis" else 0
 
 
@@ -97,11 +107,12 @@ class _State:
     secret: bytes
     settings: Settings
     semaphore: threading.BoundedSemaphore
-    local: "OrderedDict[str, Entry]"
+    local: "OrderedDict[str, tuple[Entry, bool]]"  # key -> (entry, also in the shared backend)
     local_lock: threading.Lock
     key_locks: dict
     key_locks_lock: threading.Lock
     analyses_run: int = 0  # analyses computed by this process (for logs and tests)
+    probe: Any = None  # a Redis client with short timeouts for ping() (health checks)
 
 
 _state: _State | None = None
@@ -134,10 +145,18 @@ def backend_config(settings: Settings) -> tuple[str, dict]:
         path = url[len("filesystem://"):] or str(settings.cache_dir or default_cache_dir())
         return "filesystem", _fs_config(base, Path(path))
     if url in ("", "simple"):
-        if settings.cache_dir or (url == "" and under_gunicorn()):
+        if settings.cache_dir or (url == "" and needs_shared_default(settings)):
             return "filesystem", _fs_config(base, Path(settings.cache_dir or default_cache_dir()))
         return "simple", {**base, "CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": int(_MAX_ENTRIES or 16)}
-    raise ValueError(f"ECG_CACHE_URL: unsupported cache URL {url!r} (use simple, filesystem:///dir or redis://host:port/db)")
+    raise ConfigError(f"ECG_CACHE_URL: unsupported cache URL {url!r} (use simple, filesystem:///dir or redis://host:port/db)")
+
+
+def needs_shared_default(settings: Settings) -> bool:
+    """With no ECG_CACHE_URL/ECG_CACHE_DIR: True where several processes must share the cache, so
+    the default is the filesystem cache in default_cache_dir(): gunicorn workers, and every process
+    of a deployment with a broker (web and Celery workers: jobs read their uploads there and
+    store their results there). Only ``python -m app`` without a broker keeps SimpleCache."""
+    return under_gunicorn() or bool(settings.broker_url)
 
 
 def _fs_config(base: dict, root: Path) -> dict:
@@ -203,6 +222,7 @@ def init_cache(server, settings: Settings | None = None) -> Cache:
         secret = _redis_secret(cache)
     else:
         secret = secrets.token_bytes(32)
+    max_entry_bytes(backend), env_number("ECG_QUEUE_TIMEOUT_S")  # a bad value fails here, at start-up
     _state = _State(
         cache=cache, backend=backend, secret=secret, settings=settings,
         semaphore=threading.BoundedSemaphore(max(1, int(settings.max_concurrent_analyses))),
@@ -222,6 +242,45 @@ def _current() -> _State:
 
 def backend_name() -> str:
     return _current().backend
+
+
+def backend_location() -> str:
+    """Where the backend keeps entries, for operators' log lines: a directory, a Redis URL
+    without its password, or "this process"."""
+    st = _current()
+    backend, config = backend_config(st.settings)
+    if backend == "filesystem":
+        return str(Path(config["CACHE_DIR"]).parent)
+    if backend == "redis":
+        from urllib.parse import urlsplit
+
+        u = urlsplit(config["CACHE_REDIS_URL"])
+        return f"{u.scheme}://{u.hostname or ''}{f':{u.port}' if u.port else ''}{u.path}"
+    return "this process"
+
+
+def ping(timeout: float = 1.0) -> tuple[bool, str]:
+    """(reachable, problem) of the cache backend, cheaply: a Redis PING with a ``timeout``-second
+    connect/read limit; a filesystem cache directory that exists and is writable; simple: always."""
+    st = _current()
+    if st.backend == "redis":
+        try:
+            if st.probe is None:
+                import redis
+
+                st.probe = redis.Redis.from_url(backend_config(st.settings)[1]["CACHE_REDIS_URL"],
+                                                socket_connect_timeout=timeout, socket_timeout=timeout)
+            st.probe.ping()
+            return True, ""
+        except Exception as exc:  # noqa: BLE001 - reported, never raised
+            return False, f"redis unreachable: {type(exc).__name__}: {exc}"
+    if st.backend == "filesystem":
+        path = backend_config(st.settings)[1]["CACHE_DIR"]
+        if not os.path.isdir(path):
+            return False, "cache directory missing"
+        if not os.access(path, os.W_OK | os.X_OK):
+            return False, "cache directory not writable"
+    return True, ""
 
 
 def current_settings() -> Settings:
@@ -306,12 +365,26 @@ def is_valid_key(key: str) -> bool:
 
 # --------------------------------------------------------------------------- storage
 
-def _remember(st: _State, key: str, entry: Entry) -> None:
+def _remember(st: _State, key: str, entry: Entry, shared: bool) -> None:
+    """Keep a live entry in this process; ``shared``: it is also in the shared backend (so it is
+    dropped here too once it leaves the backend, see _local_entry)."""
     with st.local_lock:
-        st.local[key] = entry
+        st.local[key] = (entry, shared and st.backend != "simple")
         st.local.move_to_end(key)
         while len(st.local) > _LOCAL_ENTRIES:
             st.local.popitem(last=False)
+
+
+def _in_backend(st: _State, key: str) -> bool | None:
+    """Whether the shared backend holds the key's entry (without reading it); None: cannot tell
+    (SimpleCache, or the backend is failing)."""
+    if st.backend == "simple":
+        return None
+    try:
+        return bool(st.cache.has(key))
+    except Exception as exc:  # noqa: BLE001
+        log.warning("cache backend has() failed (%s): %s", st.backend, exc)
+        return None
 
 
 def _backend_get(st: _State, key: str):
@@ -362,17 +435,18 @@ def _backend_entry(st: _State, key: str) -> Entry | None:
     return _as_entry(_backend_get(st, key))
 
 
-def _store(st: _State, key: str, entry: Entry, timeout=None) -> tuple[bool, int, str]:
-    """Put an entry in the backend, compact: (stored, size in bytes, reason if not); logs failures."""
+def _store(st: _State, key: str, entry: Entry, timeout=None) -> tuple[bool, int, str, bool]:
+    """Put an entry in the backend, compact: (stored, size in bytes, reason if not, too large:
+    the size limit refused it, so trying again cannot help); logs failures on one line."""
     t0 = time.perf_counter()
     data = compact.entry_bytes(entry.recording, entry.analysis)
     size, pack_s = len(data), time.perf_counter() - t0
     hours = float(getattr(entry.recording, "duration_s", 0.0)) / 3600.0
     limit = max_entry_bytes(st.backend)
     if limit and size > limit:
-        reason = f"entry of {size / 1e6:.0f} MB exceeds the limit of {limit / 1e6:.0f} MB (ECG_CACHE_MAX_ENTRY_MB)"
+        reason = f"entry of {size / 1e6:.3g} MB exceeds the limit of {limit / 1e6:.3g} MB (ECG_CACHE_MAX_ENTRY_MB)"
         log.error("cache entry not stored (%s): %s", st.backend, reason)
-        return False, size, reason
+        return False, size, reason, True
     reason = ""
     for attempt in range(2):  # one retry: a transient connection error should not lose a long analysis
         try:
@@ -382,7 +456,7 @@ def _store(st: _State, key: str, entry: Entry, timeout=None) -> tuple[bool, int,
                 _backend_set(st, SUMMARY_PREFIX + key, dict(entry.analysis.summary), timeout=timeout)
                 log.info("cache entry stored (%s): %.1f MB for %.2f h of recording (packed in %.2f s)",
                          st.backend, size / 1e6, hours, pack_s)
-                return True, size, ""
+                return True, size, "", False
             reason = "the backend refused the write"
         except Exception as exc:  # noqa: BLE001 - logged with size and reason below
             reason = f"{type(exc).__name__}: {exc}"
@@ -390,16 +464,30 @@ def _store(st: _State, key: str, entry: Entry, timeout=None) -> tuple[bool, int,
             time.sleep(1.0)
     log.error("cache entry not stored (%s): %.1f MB for %.2f h of recording: %s",
               st.backend, size / 1e6, hours, reason)
-    return False, size, reason
+    return False, size, reason, False
 
 
 def _local_entry(st, key: str, touch: bool = False) -> Entry | None:
-    """The entry in this process's LRU, or None; ``touch`` marks it as most recently used."""
+    """The entry in this process's LRU, or None; ``touch`` marks it as most recently used.
+
+    An entry that was in the shared backend and has left it (expired, evicted) is dropped here
+    too, so that every worker answers the same for a key; one the backend never took (too large,
+    backend down when stored) or a failing backend keeps the local copy serving.
+    """
     with st.local_lock:
-        entry = st.local.get(key)
-        if entry is not None and touch:
+        item = st.local.get(key)
+        if item is not None and touch:
             st.local.move_to_end(key)
-        return entry
+    if item is None:
+        return None
+    entry, shared = item
+    if shared and _in_backend(st, key) is False:
+        with st.local_lock:
+            if st.local.get(key) is item:
+                del st.local[key]
+        log.info("analysis %s... left the shared cache (expired or evicted): local copy dropped", key[:8])
+        return None
+    return entry
 
 
 def get_entry(key: str) -> Entry | None:
@@ -412,7 +500,7 @@ def get_entry(key: str) -> Entry | None:
         return entry
     entry = _backend_entry(st, key)
     if entry is not None:
-        _remember(st, key, entry)
+        _remember(st, key, entry, shared=True)
     return entry
 
 
@@ -424,6 +512,8 @@ def get_summary(key: str) -> dict | None:
     entry = _local_entry(st, key)
     if entry is not None:
         return dict(entry.analysis.summary)
+    if _in_backend(st, key) is False:  # the entry is gone: its summary key must not answer alone
+        return None
     summary = _backend_get(st, SUMMARY_PREFIX + key)
     if isinstance(summary, dict):
         return summary
@@ -437,13 +527,15 @@ def has_entry(key: str) -> bool:
         return False
     st = _current()
     with st.local_lock:
-        if key in st.local:
-            return True
-    try:
-        return bool(st.cache.has(key))
-    except Exception as exc:  # noqa: BLE001
-        log.warning("cache backend has() failed (%s): %s", st.backend, exc)
-        return False
+        item = st.local.get(key)
+    if item is not None and not item[1]:
+        return True  # only here (the backend never took it)
+    present = _in_backend(st, key)
+    if present is None:  # SimpleCache, or the backend is failing
+        present = item is not None or (st.backend == "simple" and bool(st.cache.has(key)))
+    elif not present and item is not None:
+        _local_entry(st, key)  # drops the stale local copy
+    return present
 
 
 def recording_key(recording, lead=None, beats: str = "detect") -> str:
@@ -460,7 +552,7 @@ def _key_lock(st: _State, key: str) -> threading.Lock:
 def _compute(st: _State, recording, lead, beats, progress=None):
     from app.analysis import analyze  # lazy: pulls the model (TensorFlow) on first use
 
-    if not st.semaphore.acquire(timeout=float(os.environ.get("ECG_QUEUE_TIMEOUT_S", 300))):
+    if not st.semaphore.acquire(timeout=env_number("ECG_QUEUE_TIMEOUT_S")):
         raise BusyError("the server is busy with other analyses; try again shortly")
     try:
         t0 = time.perf_counter()
@@ -538,20 +630,25 @@ def submit(recording, lead=None, beats: str = "detect", progress=None,
         if added is False:  # another worker holds it
             entry = _wait_for_other_worker(st, key, lock_key)
             if entry is not None:
-                _remember(st, key, entry)
+                _remember(st, key, entry, shared=True)
                 return key, True
         try:
             analysis = _compute(st, recording, lead, beats, progress)
             entry = Entry(recording=recording, analysis=compact.compact_analysis(analysis))
-            _remember(st, key, entry)
-            stored, size, reason = _store(st, key, entry)
+            _remember(st, key, entry, shared=False)
+            stored, size, reason, too_large = _store(st, key, entry)
+            if stored:
+                _remember(st, key, entry, shared=True)
         finally:
             if shared and added:
                 _backend_delete(st, lock_key)
     if not stored and shared and require_shared:
-        raise StoreError(f"the analysis of {getattr(recording, 'name', 'the record')} finished, but its "
-                         f"result ({size / 1e6:.0f} MB) could not be saved in the shared cache ({reason}); "
-                         "try again, and if it keeps failing tell the server's operator")
+        what = (f"the analysis of {getattr(recording, 'name', 'the record')} finished, but its result "
+                f"({size / 1e6:.3g} MB) could not be saved in the shared cache ({reason}); ")
+        if too_large:
+            raise EntryTooLarge(what + "sending it again gives the same result: send a shorter record, "
+                                "or ask the server's operator to raise the limit")
+        raise StoreError(what + "try again, and if it keeps failing tell the server's operator")
     return key, False
 
 
@@ -560,8 +657,9 @@ def put_entry(entry: Entry, lead=None, beats: str = "detect") -> str:
     st = _current()
     key = recording_key(entry.recording, lead, beats)
     entry = Entry(recording=entry.recording, analysis=compact.compact_analysis(entry.analysis))
-    _remember(st, key, entry)
-    _store(st, key, entry)
+    _remember(st, key, entry, shared=False)
+    if _store(st, key, entry)[0]:
+        _remember(st, key, entry, shared=True)
     return key
 
 

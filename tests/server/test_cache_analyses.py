@@ -94,3 +94,30 @@ def test_lock_left_by_a_killed_worker_is_taken_over(fresh_cache, rec233):
     got, cached = cache.submit(rec)
     assert (got, cached) == (key, False)
     assert cache.get_entry(key) is not None
+
+
+def test_an_entry_that_left_the_shared_cache_is_dropped_here_too(fresh_cache, rec233):
+    # another worker process would not find it: this one must not keep answering from memory
+    rec = _cut(rec233, 60, gain=1.03)
+    key, _ = cache.submit(rec)
+    assert cache.get_entry(key) is not None and cache.get_summary(key) is not None
+    fresh_cache.cache.delete(key)  # what expiry or eviction does; the small summary key stays
+    assert cache.get_summary(key) is None  # not answered from the summary key alone either
+    assert cache.get_entry(key) is None and cache.has_entry(key) is False
+    assert key not in fresh_cache.local
+    assert cache.find_analysis(rec) is None
+    assert cache.submit(rec) == (key, False)  # computed again, and stored again
+    assert fresh_cache.cache.has(key)
+
+
+def test_an_entry_too_large_for_the_cache_is_kept_here_and_a_job_is_told_not_to_retry(fresh_cache, rec233,
+                                                                                   monkeypatch):
+    monkeypatch.setenv("ECG_CACHE_MAX_ENTRY_MB", "0.05")
+    rec = _cut(rec233, 60, gain=1.04)
+    key, cached = cache.submit(rec)  # a web worker's own analysis: still served by this process
+    assert cached is False and not fresh_cache.cache.has(key)
+    assert cache.get_entry(key) is not None and cache.get_summary(key)["n_beats"] > 50
+    assert cache.has_entry(key) is True
+    other = _cut(rec233, 60, gain=1.05)
+    with pytest.raises(cache.EntryTooLarge, match="could not be saved in the shared cache"):
+        cache.submit(other, require_shared=True)  # a job's analysis: deterministic, no retry
