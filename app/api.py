@@ -5,7 +5,8 @@ POST /api/v1/analyses               multipart: files (repeated), optional fs, un
 GET  /api/v1/analyses/<key>         -> {key, summary}
 GET  /api/v1/analyses/<key>/beats.csv  per-beat table, the CLI's columns (optional ?threshold=)
 POST /api/v1/jobs                   same form; queued on Celery workers (ECG_BROKER_URL) -> 202 {job}
-GET  /api/v1/jobs/<id>              -> {state: PENDING|PROGRESS|SUCCESS|FAILURE, stage?, key?, error?}
+GET  /api/v1/jobs/<id>              -> {state: PENDING|PROGRESS|SUCCESS|FAILURE, stage?, key?, error?,
+                                        retry?, no_worker?, warning?}; 404 for an id never submitted
 GET  /api/v1/health                 -> {status, cache, model_id}
 Bad input -> 400 {error}; unknown key -> 404 {error}; too large -> 413 {error}.
 """
@@ -160,6 +161,9 @@ def create_job():
     if not broker:
         return _error("background jobs are not configured on this server (ECG_BROKER_URL); "
                       "use POST /api/v1/analyses", 501)
+    if cache.backend_name() == "simple":
+        return _error("background jobs need a cache shared with the workers; this server's operator "
+                      "should set ECG_CACHE_URL (redis://... or filesystem:///dir), not simple", 501)
     try:
         recording, lead, beats = _parsed_upload()
     except (BadRequest, InvalidRecordError) as exc:
@@ -188,9 +192,16 @@ def get_job(job_id: str):
     broker = _settings().broker_url
     if not broker:
         return _error("background jobs are not configured on this server", 501)
-    if not (0 < len(job_id) <= 64 and all(c in "0123456789abcdef-" for c in job_id)):
+    if not jobs.is_job_id(job_id):
         return _error("unknown job", 404)
-    return jsonify(job=job_id, **json_safe(jobs.job_status(broker, job_id)))
+    try:
+        status = jobs.job_status(broker, job_id)
+    except Exception as exc:  # noqa: BLE001 - broker down: say so, keep serving
+        current_app.logger.error("job status unavailable: %s: %s", type(exc).__name__, exc)
+        return _error("the job queue is unavailable; try again", 503)
+    if status is None:
+        return _error("unknown job (never submitted here, or expired with its result)", 404)
+    return jsonify(job=job_id, **json_safe(status))
 
 
 @bp.get("/analyses/<key>")

@@ -4,13 +4,25 @@
 (workers: ``celery -A app.worker:celery worker --pool threads --concurrency 1``; run as many as you like, on any
 host sharing the broker and the cache), else Dash's ``DiskcacheManager`` in
 ``<cache dir>/jobs`` (no server needed). Jobs store their analysis through ``app.cache``, so
-the cache must be shared with the web workers (filesystem on one host, Redis across hosts); a
-job whose result cannot be stored there fails with a retry (``cache.StoreError``).
+the cache must be shared with the web workers (filesystem on one host, Redis across hosts; with a
+broker and no ``ECG_CACHE_URL`` every process uses the same default filesystem cache); a job
+whose result cannot be stored there fails (``cache.StoreError``: with a retry; ``EntryTooLarge``:
+without, the same upload fails the same way).
 
-Liveness (``job_status``): a running API job writes a heartbeat into its progress meta every
-``ECG_JOB_HEARTBEAT_S`` (a thread, so a busy worker still beats); each worker keeps a presence key
-in the broker's Redis (``start_presence``). A queued job fails only when no worker is present, a
-running one when its heartbeat is older than ``ECG_JOB_STALE_S``.
+API jobs (``submit_job`` / ``job_status``) are recorded in the broker's Redis
+(``ecg:job:<id>``, kept as long as the job and its result), so an id this deployment never issued
+answers None (404), not an endless PENDING. States:
+- PENDING while queued; with ``no_worker: true`` and a ``warning`` when no worker is present
+  (it stays queued and runs when a worker starts; not a failure).
+- PROGRESS with ``stage`` while running; a running API job writes a heartbeat into its progress
+  meta every ``ECG_JOB_HEARTBEAT_S`` (a thread, so a busy worker still beats); each worker keeps a
+  presence key in the broker's Redis (``start_presence``).
+- SUCCESS with ``key``.
+- FAILURE with ``error`` and ``retry`` (whether sending the same upload again can succeed), and
+  it is final: the task failed; its heartbeat is older than ``ECG_JOB_STALE_S`` (worker lost);
+  or it succeeded but its result has left the cache. The last two are recorded
+  (``ecg:job-failed:<id>``), so a later redelivery of the lost job (acks_late) neither runs it
+  nor turns it into a SUCCESS.
 
 The rule for the UI's analysis callback (``ui_mode``), decided once per process by create_app:
 - ``"celery"`` when ``ECG_BROKER_URL`` is set: a background callback run by a Celery worker,
@@ -27,6 +39,7 @@ The rule for the UI's analysis callback (``ui_mode``), decided once per process 
 """
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import os
@@ -36,10 +49,11 @@ import socket
 import tempfile
 import threading
 import time
+import uuid
 from functools import lru_cache
 from pathlib import Path
 
-from app.config import Settings, get_settings
+from app.config import Settings, env_number, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +68,7 @@ def celery_app(broker_url: str):
         task_acks_late=True,             # a job whose worker dies is given to another worker
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,    # long jobs: take one at a time
-        result_expires=6 * 3600,
+        result_expires=RESULT_EXPIRES_S,
         broker_connection_retry_on_startup=True,
     )
     return app
@@ -84,11 +98,29 @@ def background_manager(settings: Settings | None = None):
 
 TASK_NAME = "ecg.analyze"
 # a running job refreshes a heartbeat in its progress meta; older than this, its worker is gone
-HEARTBEAT_S = float(os.environ.get("ECG_JOB_HEARTBEAT_S", 5))
-STALE_S = float(os.environ.get("ECG_JOB_STALE_S", 30))
+HEARTBEAT_S = env_number("ECG_JOB_HEARTBEAT_S")
+STALE_S = env_number("ECG_JOB_STALE_S")
 # each worker process keeps a presence key in the broker's Redis (refreshed, with a TTL)
 PRESENCE_PREFIX = "ecg:worker-alive:"
-PRESENCE_TTL_S = float(os.environ.get("ECG_WORKER_PRESENCE_TTL_S", 15))
+PRESENCE_TTL_S = env_number("ECG_WORKER_PRESENCE_TTL_S")
+# job records in the broker's Redis: submitted ids, and failures declared by job_status (final)
+JOB_PREFIX = "ecg:job:"
+FAILED_PREFIX = "ecg:job-failed:"
+RESULT_EXPIRES_S = 6 * 3600  # Celery keeps a job's result this long after it ends
+QUEUED_S = 3600  # = cache.UPLOAD_TIMEOUT_S: a job queued longer finds its upload gone and fails
+
+
+class JobError(RuntimeError):
+    """A job failed in a way the user is told about (one line, no traceback); sending the same
+    upload again may succeed (``retry``)."""
+
+    retry = True
+
+
+class JobRejected(JobError):
+    """A job failed in a way that sending the same upload again cannot change (``retry`` false)."""
+
+    retry = False
 
 
 class _Heartbeat:
@@ -136,32 +168,94 @@ class _Heartbeat:
 
 
 def register_tasks(app) -> None:
-    """Register the analysis task on a Celery app (the worker does this at start-up)."""
+    """Register the analysis task on a Celery app (the worker does this at start-up).
 
-    @app.task(bind=True, name=TASK_NAME, acks_late=True)
+    Failures the user is told about are JobError/JobRejected (Celery's ``throws``: logged on one
+    line, no traceback); a job already declared failed (worker lost) is not run again.
+    """
+    from celery.exceptions import Ignore
+
+    @app.task(bind=True, name=TASK_NAME, acks_late=True, throws=(JobError,))
     def analyze_job(self, upload_key: str, lead=None, beats: str = "detect") -> dict:
         from app import cache
+        from app.ecg.errors import InvalidRecordError
 
-        with _Heartbeat(self) as beat:
-            beat.set_stage("loading the upload")
-            recording = cache.get_upload(upload_key)
-            if recording is None:
-                raise RuntimeError("the upload expired before a worker took it; send it again")
-            beat.set_stage("analyzing")
-            # require_shared: a result the web workers cannot read fails the job (with a retry)
-            key, cached = cache.submit(recording, lead=lead, beats=beats, progress=beat.set_stage,
-                                       require_shared=True)
+        broker_url = self.app.conf.broker_url
+        job_id = self.request.id
+        try:
+            failed = _failed_record(broker_url, job_id)
+        except Exception:  # noqa: BLE001 - cannot tell: run it
+            failed = None
+        if failed is not None:
+            log.warning("job %s was reported failed (its worker was lost); not run again", job_id)
+            raise Ignore()
+        _record_job(broker_url, job_id, QUEUED_S + RESULT_EXPIRES_S)
+        try:
+            with _Heartbeat(self) as beat:
+                beat.set_stage("loading the upload")
+                recording = cache.get_upload(upload_key)
+                if recording is None:
+                    log.warning("job %s: its upload is not in the %s cache at %s (expired after %d s, or "
+                                "this worker does not share the web workers' cache: set the same "
+                                "ECG_CACHE_URL on both)", job_id, cache.backend_name(),
+                                cache.backend_location(), cache.UPLOAD_TIMEOUT_S)
+                    raise JobError("the upload expired before a worker took it; send it again")
+                beat.set_stage("analyzing")
+                # require_shared: a result the web workers cannot read fails the job
+                key, cached = cache.submit(recording, lead=lead, beats=beats, progress=beat.set_stage,
+                                           require_shared=True)
+        except cache.EntryTooLarge as exc:
+            raise JobRejected(str(exc)) from None
+        except cache.StoreError as exc:
+            raise JobError(str(exc)) from None
+        except InvalidRecordError as exc:
+            raise JobRejected(str(exc)) from None
+        finally:  # the record lives as long as the result Celery keeps
+            _record_job(broker_url, job_id, RESULT_EXPIRES_S + 60)
         return {"key": key, "cached": cached}
 
 
 def submit_job(broker_url: str, upload_key: str, lead=None, beats: str = "detect") -> str:
-    """Queue an analysis of a stored upload; returns the job id."""
-    result = celery_app(broker_url).send_task(TASK_NAME, args=[upload_key, lead, beats])
-    return result.id
+    """Queue an analysis of a stored upload; returns the job id (recorded before it is sent)."""
+    job_id = str(uuid.uuid4())
+    _record_job(broker_url, job_id, QUEUED_S + RESULT_EXPIRES_S, required=True)
+    celery_app(broker_url).send_task(TASK_NAME, args=[upload_key, lead, beats], task_id=job_id)
+    return job_id
 
 
+def is_job_id(job_id: str) -> bool:
+    """A job id as submit_job makes them: a canonical lower-case UUID."""
+    try:
+        return str(uuid.UUID(job_id)) == job_id
+    except (ValueError, TypeError, AttributeError):
+        return False
+
+
+def _record_job(broker_url: str, job_id: str, ttl_s: float, required: bool = False) -> None:
+    """Note (or refresh) a submitted job id in the broker's Redis for ``ttl_s`` seconds."""
+    client = _redis_client(broker_url)
+    if client is None:
+        return
+    try:
+        client.set(JOB_PREFIX + job_id, "1", ex=int(ttl_s))
+    except Exception as exc:  # noqa: BLE001
+        if required:
+            raise
+        log.warning("job record not written: %s", exc)
+
+
+def _failed_record(broker_url: str, job_id: str) -> dict | None:
+    """The failure job_status declared for this job (worker lost, result gone), or None;
+    raises when the broker's Redis cannot be read."""
+    client = _redis_client(broker_url)
+    raw = client.get(FAILED_PREFIX + job_id) if client is not None else None
+    return json.loads(raw) if raw else None
+
+
+@lru_cache(maxsize=8)
 def _redis_client(broker_url: str):
-    if not broker_url.startswith(("redis://", "rediss://", "unix://")):
+    """A client of the broker's Redis (one per URL per process), or None for another broker."""
+    if not broker_url or not broker_url.startswith(("redis://", "rediss://", "unix://")):
         return None
     import redis
 
@@ -222,31 +316,60 @@ def workers_alive(broker_url: str, timeout: float = 2.0) -> bool:
 
 
 _NO_WORKER = ("no analysis worker is running; the job stays queued and will run when a worker "
-              "starts, or send it again later")
+              "starts (or send it again later)")
 _WORKER_LOST = ("the worker running this analysis stopped (no sign of life for {age:.0f} s); "
                 "send it again")
 _RESULT_GONE = ("the analysis finished, but its result is no longer in the shared cache (expired or "
                 "evicted); send it again")
 
 
-def job_status(broker_url: str, job_id: str) -> dict:
-    """{state, stage?, key?, cached?, error?, retry?} of a job.
+def job_known(broker_url: str, job_id: str) -> bool:
+    """True when this deployment submitted ``job_id`` (and its record has not expired); raises
+    when the broker's Redis cannot be read. Brokers other than Redis keep no record: True."""
+    client = _redis_client(broker_url)
+    return True if client is None else bool(client.exists(JOB_PREFIX + job_id))
 
-    FAILURE with ``retry`` when: the task failed (e.g. its result could not be stored); it waits
-    and no worker is alive; it was running and its heartbeat stopped (worker killed); or it
-    succeeded but its result is not in the cache any more (never a SUCCESS whose key answers 404).
+
+def _final_failure(broker_url: str, job_id: str, error: str, retry: bool) -> dict:
+    """Record a failure declared here (not by the task) so that it stays the answer."""
+    out = {"state": "FAILURE", "error": error, "retry": retry}
+    client = _redis_client(broker_url)
+    if client is not None:
+        try:
+            client.set(FAILED_PREFIX + job_id, json.dumps(out), ex=RESULT_EXPIRES_S + 60)
+        except Exception as exc:  # noqa: BLE001 - reported anyway
+            log.warning("job failure not recorded: %s", exc)
+    return out
+
+
+def job_status(broker_url: str, job_id: str) -> dict | None:
+    """{state, stage?, key?, cached?, error?, retry?, no_worker?, warning?} of a job; None when
+    this deployment never submitted it (or its record expired with its result). Raises when the
+    broker cannot be reached.
+
+    PENDING (queued) with ``no_worker``/``warning`` when no worker is alive: it runs when one
+    starts. FAILURE is final, with ``retry`` (whether sending the upload again can succeed): the
+    task failed (JobRejected: retry false); it was running and its heartbeat stopped (worker
+    killed); or it succeeded but its result is not in the cache any more (never a SUCCESS whose
+    key answers 404).
     """
     from celery.result import AsyncResult
 
+    failed = _failed_record(broker_url, job_id)
+    if failed is not None:
+        return failed
+    if not job_known(broker_url, job_id):
+        return None
     res = AsyncResult(job_id, app=celery_app(broker_url))
     state = res.state
     if state == "SUCCESS":
         out = {"state": "SUCCESS", **(res.result or {})}
         if out.get("key") and not _result_present(out["key"]):
-            return {"state": "FAILURE", "error": _RESULT_GONE, "retry": True}
+            return _final_failure(broker_url, job_id, _RESULT_GONE, retry=True)
         return out
     if state == "FAILURE":
-        return {"state": "FAILURE", "error": str(res.result), "retry": True}
+        exc = res.result
+        return {"state": "FAILURE", "error": str(exc), "retry": bool(getattr(exc, "retry", True))}
     out = {"state": state}
     info = res.info if isinstance(res.info, dict) else {}
     if "stage" in info:
@@ -255,10 +378,10 @@ def job_status(broker_url: str, job_id: str) -> dict:
     if state in ("STARTED", "PROGRESS") and beat is not None:
         age = time.time() - float(beat)
         if age > STALE_S:
-            out.update(state="FAILURE", error=_WORKER_LOST.format(age=age), retry=True)
+            return _final_failure(broker_url, job_id, _WORKER_LOST.format(age=age), retry=True)
         return out
     if not workers_alive(broker_url):
-        out.update(state="FAILURE", error=_NO_WORKER, retry=True)
+        out.update(no_worker=True, warning=_NO_WORKER)
     return out
 
 

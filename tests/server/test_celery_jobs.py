@@ -34,20 +34,38 @@ def start_worker(tmp, env) -> ServerProcess:
     raise RuntimeError("celery worker not ready:\n" + w.log_tail())
 
 
-def wait_job(base: str, job: str, timeout: float = 180.0) -> tuple[dict, list[str]]:
+def wait_job(base: str, job: str, timeout: float = 180.0, until=None) -> tuple[dict, list[str]]:
+    """Poll a job until it ends (or ``until(body)``); returns (last body, states seen)."""
+    until = until or (lambda body: body["state"] in ("SUCCESS", "FAILURE"))
     states = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        body = requests.get(f"{base}/api/v1/jobs/{job}", timeout=30).json()
+        r = requests.get(f"{base}/api/v1/jobs/{job}", timeout=30)
+        assert r.status_code == 200, r.text
+        body = r.json()
         states.append(body["state"])
-        if body["state"] in ("SUCCESS", "FAILURE"):
+        if until(body):
             return body, states
         time.sleep(0.2)
     raise AssertionError(f"job {job} still {states[-1]} after {timeout} s")
 
 
-def test_jobs_run_on_a_celery_worker_and_a_lost_worker_is_reported(redis_server, tmp_path):
-    env = {"ECG_CACHE_URL": redis_server.url, "ECG_BROKER_URL": f"redis://127.0.0.1:{redis_server.port}/1"}
+def no_worker(body: dict) -> bool:
+    return body.get("no_worker") is True
+
+
+def broker_env(redis_server) -> dict:
+    """A shared Redis cache and broker; worker presence keys live 3 s (a killed worker is gone soon)."""
+    return {"ECG_CACHE_URL": redis_server.url, "ECG_BROKER_URL": f"redis://127.0.0.1:{redis_server.port}/1",
+            "ECG_WORKER_PRESENCE_TTL_S": "3"}
+
+
+def test_jobs_run_on_a_celery_worker_and_a_missing_worker_is_reported(redis_server, tmp_path):
+    import redis
+
+    from app.jobs import RESULT_EXPIRES_S
+
+    env = broker_env(redis_server)
     web = start_app("gunicorn", tmp_path, workers=2, threads=2, env=env)
     worker = start_worker(tmp_path, env)
     try:
@@ -56,6 +74,16 @@ def test_jobs_run_on_a_celery_worker_and_a_lost_worker_is_reported(redis_server,
         body, states = wait_job(web.url, r.json()["job"])
         assert body["state"] == "SUCCESS", body
         key = body["key"]
+        # the id is recorded where the jobs live, for at least as long as Celery keeps the result
+        broker = redis.Redis(host="127.0.0.1", port=redis_server.port, db=1)
+        job_ttl = broker.ttl(f"ecg:job:{r.json()['job']}")
+        assert job_ttl >= RESULT_EXPIRES_S and job_ttl >= broker.ttl(f"celery-task-meta-{r.json()['job']}") > 0
+        # ids never submitted here, or not ids at all: 404, not an endless PENDING
+        for unknown in ["00000000-0000-0000-0000-000000000000", "-", "abc", r.json()["job"].upper(),
+                        "5f0c6a4e-1d2b-4c3d-8e9f-0a1b2c3d4e5f"]:
+            u = requests.get(f"{web.url}/api/v1/jobs/{unknown}", timeout=30)
+            assert u.status_code == 404 and u.headers["Content-Type"].startswith("application/json"), unknown
+            assert "unknown job" in u.json()["error"]
         # computed by the Celery worker, served by the web workers from the shared cache
         g = requests.get(f"{web.url}/api/v1/analyses/{key}", timeout=30)
         assert g.status_code == 200 and g.json()["summary"]["n_beats"] > 1500
@@ -67,18 +95,21 @@ def test_jobs_run_on_a_celery_worker_and_a_lost_worker_is_reported(redis_server,
         bad = requests.post(f"{web.url}/api/v1/jobs", files=wfdb_upload("105", exts=(".hea",)), timeout=60)
         assert bad.status_code == 400 and "105" in bad.json()["error"]
 
-        # the worker goes away: a new job is reported as failed-with-retry, not left hanging
+        # the worker goes away: a new job stays PENDING and says no worker is running (not a
+        # FAILURE that later turns into a SUCCESS)
         worker.stop()
         files, data = csv_upload("213", seconds=60, gain=1.0 + (time.time_ns() % 10007) / 1e6)
         r2 = requests.post(f"{web.url}/api/v1/jobs", files=files, data=data, timeout=60)
         assert r2.status_code == 202
-        body2, _ = wait_job(web.url, r2.json()["job"], timeout=60)
-        assert body2["state"] == "FAILURE" and body2["retry"] is True and "worker" in body2["error"]
+        body2, states2 = wait_job(web.url, r2.json()["job"], timeout=60, until=no_worker)
+        assert body2["state"] == "PENDING" and set(states2) == {"PENDING"}
+        assert "no analysis worker is running" in body2["warning"] and "stays queued" in body2["warning"]
+        assert "error" not in body2 and "retry" not in body2
         # a worker comes back: the queued job runs
         worker = start_worker(tmp_path, env)
-        body3, _ = wait_job(web.url, r2.json()["job"])
-        assert body3["state"] == "SUCCESS" and requests.get(
-            f"{web.url}/api/v1/analyses/{body3['key']}", timeout=30).status_code == 200
+        body3, states3 = wait_job(web.url, r2.json()["job"])
+        assert body3["state"] == "SUCCESS" and "FAILURE" not in states3 and "no_worker" not in body3
+        assert requests.get(f"{web.url}/api/v1/analyses/{body3['key']}", timeout=30).status_code == 200
     finally:
         worker.stop()
         web.stop()
@@ -89,10 +120,26 @@ def test_jobs_without_a_broker_answer_501(python_app):
     assert r.status_code == 501 and "ECG_BROKER_URL" in r.json()["error"]
 
 
-def test_a_result_that_cannot_be_stored_fails_the_job_with_a_retry(redis_server, tmp_path):
-    # entries over 0.05 MB are refused: what an over-large entry or a failing Redis write looks like
-    env = {"ECG_CACHE_URL": redis_server.url, "ECG_BROKER_URL": f"redis://127.0.0.1:{redis_server.port}/1",
-           "ECG_CACHE_MAX_ENTRY_MB": "0.05"}
+def test_with_a_broker_the_web_side_shares_its_cache_or_refuses_jobs(tmp_path):
+    broker = "redis://127.0.0.1:9/1"  # never reached here
+    # no cache setting: even `python -m app` uses the shared default (the workers must read it)
+    web = start_app("python", tmp_path / "a", env={"ECG_BROKER_URL": broker})
+    try:
+        assert requests.get(f"{web.url}/api/v1/health", timeout=30).json()["cache"] == "filesystem"
+    finally:
+        web.stop()
+    # an in-process cache asked for explicitly: jobs are refused (a worker could not read the upload)
+    web = start_app("python", tmp_path / "b", env={"ECG_BROKER_URL": broker, "ECG_CACHE_URL": "simple"})
+    try:
+        r = requests.post(f"{web.url}/api/v1/jobs", files=wfdb_upload("100"), timeout=60)
+        assert r.status_code == 501 and "ECG_CACHE_URL" in r.json()["error"], r.text
+    finally:
+        web.stop()
+
+
+def test_a_result_too_large_for_the_cache_fails_the_job_without_a_retry(redis_server, tmp_path):
+    # entries over 0.05 MB are refused: what an over-large entry looks like
+    env = {**broker_env(redis_server), "ECG_CACHE_MAX_ENTRY_MB": "0.05"}
     web = start_app("gunicorn", tmp_path, workers=2, threads=2, env=env)
     worker = start_worker(tmp_path, env)
     try:
@@ -102,15 +149,19 @@ def test_a_result_that_cannot_be_stored_fails_the_job_with_a_retry(redis_server,
         assert r.status_code == 200 and r.json()["summary"]["n_beats"] > 50
         assert "cache entry not stored (redis)" in web.log_tail(50000)
         assert "exceeds the limit" in web.log_tail(50000)
-        # computed on a Celery worker: the user is told, with a retry (never SUCCESS then 404)
+        # computed on a Celery worker: the user is told (never SUCCESS then 404), and that sending
+        # it again cannot help (the same entry is as large again)
         files, data = csv_upload("105", seconds=60, gain=1.0 + (time.time_ns() % 10009) / 1e6)
         job = requests.post(f"{web.url}/api/v1/jobs", files=files, data=data, timeout=60)
         assert job.status_code == 202
         body, states = wait_job(web.url, job.json()["job"])
         assert "SUCCESS" not in states
-        assert body["state"] == "FAILURE" and body["retry"] is True
+        assert body["state"] == "FAILURE" and body["retry"] is False
         assert "could not be saved in the shared cache" in body["error"] and "MB" in body["error"]
-        assert "cache entry not stored (redis)" in worker.log_tail(50000)
+        log = worker.log_tail(50000)
+        assert "cache entry not stored (redis)" in log and "exceeds the limit" in log
+        # the worker logs it on a line or two, not a traceback
+        assert "Traceback" not in log and "raised unexpected" not in log
     finally:
         worker.stop()
         web.stop()
@@ -119,7 +170,7 @@ def test_a_result_that_cannot_be_stored_fails_the_job_with_a_retry(redis_server,
 def test_a_busy_worker_stays_alive_and_a_killed_one_fails_its_job_with_a_retry(redis_server, tmp_path):
     from tests.server.test_long_analysis_redis import long_upload
 
-    env = {"ECG_CACHE_URL": redis_server.url, "ECG_BROKER_URL": f"redis://127.0.0.1:{redis_server.port}/1"}
+    env = broker_env(redis_server)
     web = start_app("gunicorn", tmp_path, workers=2, threads=2, env={**env, "ECG_JOB_STALE_S": "10"})
     worker = start_worker(tmp_path, env)
     (tmp_path / "rec").mkdir()
@@ -139,11 +190,42 @@ def test_a_busy_worker_stays_alive_and_a_killed_one_fails_its_job_with_a_retry(r
                 assert body["state"] not in ("FAILURE", "SUCCESS"), body
             time.sleep(0.3)
         assert "scoring" in seen[ids[0]] and set(seen[ids[1]]) == {"PENDING"}
-        # the worker is killed mid-job (no warm shutdown): both jobs end as failures with a retry
+        # the worker is killed mid-job (no warm shutdown): the running job fails with a retry, the
+        # queued one stays PENDING and says no worker is running
         worker.proc.send_signal(9)
-        for i in ids:
-            body, _ = wait_job(web.url, i, timeout=90)
-            assert body["state"] == "FAILURE" and body["retry"] is True and "worker" in body["error"], body
+        lost, _ = wait_job(web.url, ids[0], timeout=90)
+        assert lost["state"] == "FAILURE" and lost["retry"] is True and "worker" in lost["error"], lost
+        queued, states = wait_job(web.url, ids[1], timeout=90, until=no_worker)
+        assert queued["state"] == "PENDING" and set(states) == {"PENDING"}, queued
+        # a new worker runs the queued job; the failure of the lost one is final
+        worker = start_worker(tmp_path, env)
+        done, states = wait_job(web.url, ids[1])
+        assert done["state"] == "SUCCESS" and "FAILURE" not in states, done
+        again = requests.get(f"{web.url}/api/v1/jobs/{ids[0]}", timeout=30).json()
+        assert again == lost  # the recorded answer, word for word
+    finally:
+        worker.stop()
+        web.stop()
+
+
+def test_a_worker_without_cache_settings_uses_the_web_workers_default_cache(redis_server, tmp_path):
+    # only a broker: gunicorn's workers and the Celery worker both fall back to the filesystem
+    # cache in the per-user temp dir (same host, same TMPDIR), so jobs find their uploads
+    broker = f"redis://127.0.0.1:{redis_server.port}/1"
+    web = start_app("gunicorn", tmp_path, workers=2, threads=2, env={"ECG_BROKER_URL": broker})
+    worker = start_worker(tmp_path, {"ECG_BROKER_URL": broker, "ECG_CACHE_URL": "", "ECG_CACHE_DIR": "",
+                                     "TMPDIR": str(tmp_path / "tmp")})
+    try:
+        assert requests.get(f"{web.url}/api/v1/health", timeout=30).json()["cache"] == "filesystem"
+        files, data = csv_upload("233", seconds=60, gain=1.0 + (time.time_ns() % 10007) / 1e6)
+        r = requests.post(f"{web.url}/api/v1/jobs", files=files, data=data, timeout=60)
+        assert r.status_code == 202, r.text
+        body, _ = wait_job(web.url, r.json()["job"])
+        assert body["state"] == "SUCCESS", (body, worker.log_tail())
+        assert requests.get(f"{web.url}/api/v1/analyses/{body['key']}", timeout=30).status_code == 200
+        log = worker.log_tail(50000)
+        assert f"analysis cache: filesystem at {tmp_path / 'tmp'}/ecg-explorer-cache-" in log
+        assert "set ECG_CACHE_URL=redis://" in log  # what to do across hosts
     finally:
         worker.stop()
         web.stop()
