@@ -7,8 +7,10 @@ GET  /api/v1/analyses/<key>/beats.csv  per-beat table, the CLI's columns (option
 POST /api/v1/jobs                   same form; queued on Celery workers (ECG_BROKER_URL) -> 202 {job}
 GET  /api/v1/jobs/<id>              -> {state: PENDING|PROGRESS|SUCCESS|FAILURE, stage?, key?, error?,
                                         retry?, no_worker?, warning?}; 404 for an id never submitted
-GET  /api/v1/health                 -> {status, cache, model_id}
+GET  /api/v1/health                 -> 200 {status: ok|degraded, cache, cache_ok, cache_error?, model_id}
 Bad input -> 400 {error}; unknown key -> 404 {error}; too large -> 413 {error}.
+Under /api/ an unknown path is a JSON 404 and a known path with another method a JSON 405 (with
+``Allow``), never the Dash page (whose catch-all route would otherwise answer any GET).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import os
 
 import numpy as np
 from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.routing import Map, Rule
 
 from app import cache
 from app.config import get_settings
@@ -246,7 +249,15 @@ def get_beats_csv(key: str):
 
 @bp.get("/health")
 def health():
-    return jsonify(status="ok", cache=cache.backend_name(), model_id=cache.current_model_id())
+    """200 while the server serves; ``status`` "degraded" and ``cache_ok`` false when the cache
+    backend does not answer (a 1-s Redis PING): analyses are then computed and served by the
+    worker that got them, but not shared (a load balancer should not take the host out for it)."""
+    ok, problem = cache.ping(timeout=1.0)
+    body = {"status": "ok" if ok else "degraded", "cache": cache.backend_name(), "cache_ok": ok,
+            "model_id": cache.current_model_id()}
+    if not ok:
+        body["cache_error"] = problem
+    return jsonify(body)
 
 
 @bp.after_request
@@ -257,7 +268,28 @@ def _worker_header(response):
     return response
 
 
+def _api_routes(server) -> Map:
+    """The API's rules alone (without Dash's catch-all GET route), to route /api/ paths against."""
+    rules = [Rule(r.rule, endpoint=r.endpoint, methods=r.methods) for r in server.url_map.iter_rules()
+             if r.endpoint.startswith(bp.name + ".")]
+    return Map(rules)
+
+
+def _api_paths_only():
+    """Before any view: a path under /api/ that no API rule takes is a JSON 404 (405 with Allow
+    for a known path and another method) instead of Dash's index page."""
+    if not (request.path == "/api" or request.path.startswith("/api/")):
+        return None
+    routes = current_app.extensions.get("ecg_api_routes")
+    if routes is None:
+        routes = current_app.extensions["ecg_api_routes"] = _api_routes(current_app)
+    # raises NotFound / MethodNotAllowed, answered as JSON by app.security's handler
+    routes.bind("", path_info=request.path).match(request.path, method=request.method)
+    return None
+
+
 def register_api(server) -> None:
     """Mount the API blueprint on the Flask server (create_app calls this)."""
     if "ecg_api" not in server.blueprints:
         server.register_blueprint(bp)
+        server.before_request(_api_paths_only)

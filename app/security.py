@@ -56,6 +56,9 @@ def _http_error(exc: HTTPException):
         message = f"request too large (limit {request.max_content_length or 0} bytes)"
     response = jsonify(error=message, status=exc.code)
     response.status_code = exc.code or 500
+    for name, value in exc.get_headers():  # e.g. Allow on a 405; the body is JSON, not HTML
+        if name.lower() != "content-type":
+            response.headers[name] = value
     return response
 
 

@@ -25,6 +25,9 @@ def test_redis_cache_shared_by_two_workers_and_redis_loss_is_survived(redis_serv
     srv = start_app("gunicorn", tmp_path, workers=2, threads=1,
                     env={"ECG_CACHE_URL": redis_server.url, "ECG_WORKER_HEADER": "1"})
     try:
+        health = requests.get(srv.url + "/api/v1/health", timeout=30)
+        assert health.status_code == 200 and health.json()["cache"] == "redis"
+        assert health.json()["status"] == "ok" and health.json()["cache_ok"] is True
         files, data = unique_csv("100")
         # Four identical uploads at once on two single-threaded workers: while one worker
         # computes, the other must take a request; it finds the shared lock, waits for the
@@ -53,6 +56,39 @@ def test_redis_cache_shared_by_two_workers_and_redis_loss_is_survived(redis_serv
         for path in PAGES + ["/api/v1/health"]:
             assert requests.get(srv.url + path, timeout=30).status_code == 200, path
         assert "cache backend" in srv.log_tail(20000)  # the failure was logged
+        # health says so: still 200 (this host serves analyses it computes), but degraded
+        health = requests.get(srv.url + "/api/v1/health", timeout=30)
+        assert health.status_code == 200
+        assert health.json()["status"] == "degraded" and health.json()["cache_ok"] is False
+        assert "redis unreachable" in health.json()["cache_error"]
+    finally:
+        srv.stop()
+
+
+def test_after_eviction_from_redis_every_worker_answers_404(redis_server, tmp_path):
+    srv = start_app("gunicorn", tmp_path, workers=2, threads=1,
+                    env={"ECG_CACHE_URL": redis_server.url, "ECG_WORKER_HEADER": "1"})
+    try:
+        files, data = unique_csv("233")
+        r = post_analysis(srv.url, files, data)
+        assert r.status_code == 200 and r.json()["cached"] is False
+        key, holder = r.json()["key"], r.headers["X-ECG-Worker"]  # this worker keeps it in memory too
+        client = redis.Redis(host="127.0.0.1", port=redis_server.port)
+        # Redis evicts the (large) entry; its small summary key may outlive it
+        assert client.delete(f"ecg:{key}") == 1 and client.exists(f"ecg:summary:{key}") == 1
+        seen = {}
+        for _ in range(200):  # until both workers, the holder included, have answered
+            for suffix in ("", "/beats.csv"):
+                g = requests.get(f"{srv.url}/api/v1/analyses/{key}{suffix}", timeout=30)
+                seen.setdefault(g.headers["X-ECG-Worker"], set()).add(g.status_code)
+            if holder in seen and len(seen) == 2:
+                break
+        assert holder in seen and len(seen) == 2, seen
+        assert all(codes == {404} for codes in seen.values()), seen
+        # sent again: computed again, and served by every worker
+        again = post_analysis(srv.url, files, data)
+        assert again.status_code == 200 and again.json()["key"] == key and again.json()["cached"] is False
+        assert client.exists(f"ecg:{key}") == 1
     finally:
         srv.stop()
 
