@@ -94,6 +94,12 @@ def test_jobs_run_on_a_celery_worker_and_a_missing_worker_is_reported(redis_serv
         # bad input is refused before anything is queued
         bad = requests.post(f"{web.url}/api/v1/jobs", files=wfdb_upload("105", exts=(".hea",)), timeout=60)
         assert bad.status_code == 400 and "105" in bad.json()["error"]
+        # input only the worker can judge (the record has 2 leads): a final failure, no retry
+        no_lead = requests.post(f"{web.url}/api/v1/jobs", files=wfdb_upload("100"), data={"lead": "5"}, timeout=60)
+        assert no_lead.status_code == 202, no_lead.text
+        body_nl, states_nl = wait_job(web.url, no_lead.json()["job"])
+        assert body_nl["state"] == "FAILURE" and body_nl["retry"] is False and "no lead 5" in body_nl["error"]
+        assert "Traceback" not in worker.log_tail(50000)
 
         # the worker goes away: a new job stays PENDING and says no worker is running (not a
         # FAILURE that later turns into a SUCCESS)
