@@ -56,6 +56,9 @@ def score(args) -> int:
     from app.ecg.readers import read_record
     from app.model.bundle import ModelBundleError, load_bundle_async
 
+    from app.config import get_settings
+
+    get_settings()  # a bad ECG_* setting is one line now, not a record's error later
     out = Path(args.out)
     if not out.parent.is_dir():
         raise CliError(f"{out}: cannot write the output, directory {out.parent} does not exist")
@@ -113,6 +116,14 @@ def main(argv=None) -> int:
     except CliError as exc:
         sys.stderr.flush()
         os.write(real_stderr, f"error: {exc}\n".encode("utf-8", "replace"))
+        return 2
+    except ValueError as exc:
+        from app.config import ConfigError
+
+        if not isinstance(exc, ConfigError):
+            raise
+        sys.stderr.flush()
+        os.write(real_stderr, f"error: {exc}\n".encode("utf-8", "replace"))  # a bad ECG_* setting
         return 2
     except KeyboardInterrupt:
         return 130

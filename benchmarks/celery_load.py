@@ -34,7 +34,7 @@ from benchmarks._util import format_table, load_average
 from benchmarks.holter import long_record_data_dir, write_long_record
 
 HEADER = ["job", "upload_s", "stages_seen", "state", "done_s", "result_get", "n_beats", "entry_mb", "summary_ms",
-          "csv_s", "fail_polls"]
+          "csv_s", "no_worker_polls"]
 
 
 def copies(record: Path, n: int) -> list[Path]:
@@ -103,12 +103,12 @@ def run_job(base: str, record: Path, t_start: float, timeout: float, redis_url: 
                 float("nan"), float("nan"), 0]
     body = r.json()
     stages: list[str] = []
-    fail_polls = 0  # FAILURE answers (e.g. a worker reported lost) before the end
+    no_worker_polls = 0  # answers "queued, no analysis worker is running" (app.jobs) before the end
     deadline = time.monotonic() + timeout
     while not (body.get("state") == "SUCCESS" and body.get("key")):
-        if time.monotonic() > deadline or (body.get("state") == "FAILURE" and not body.get("retry")):
+        if time.monotonic() > deadline or body.get("state") == "FAILURE":  # FAILURE is final
             break
-        fail_polls += body.get("state") == "FAILURE"
+        no_worker_polls += bool(body.get("no_worker"))
         time.sleep(1.0)
         body = requests.get(f"{base}/api/v1/jobs/{r.json()['job']}", timeout=60).json()
         if body.get("stage") and body["stage"] not in stages:
@@ -134,7 +134,7 @@ def run_job(base: str, record: Path, t_start: float, timeout: float, redis_url: 
     if body.get("state") == "FAILURE":
         print(f"# {record.name}: FAILURE {str(body.get('error'))[:300]}", file=sys.stderr)
     return [record.name, upload_s, "; ".join(stages) or "-", body.get("state"), done_s, result_get, n_beats,
-            size, summary_ms, csv_s, fail_polls]
+            size, summary_ms, csv_s, no_worker_polls]
 
 
 def main(argv: list[str] | None = None) -> int:

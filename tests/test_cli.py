@@ -113,3 +113,16 @@ def test_missing_model_exits_2_naming_it(tmp_path):
     p = run_cli("score", SAMPLES_DIR / "100", "--out", tmp_path / "o.csv", "--model", tmp_path / "nomodel")
     assert p.returncode == 2
     assert p.stderr.strip().count("\n") == 0 and str(tmp_path / "nomodel") in p.stderr
+
+
+@pytest.mark.parametrize("args", [["score", str(SAMPLES_DIR / "100"), "--out", "OUT"], ["--port", "1"]])
+def test_a_bad_setting_is_one_line_naming_it(tmp_path, args):
+    """A bad ECG_* value stops `score` and the server with one line naming the variable and value."""
+    import os
+
+    args = [str(tmp_path / "x.csv") if a == "OUT" else a for a in args]
+    p = subprocess.run([sys.executable, "-m", "app", *args], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120, env={**os.environ, "ECG_MAX_DURATION_H": "-1"})
+    assert p.returncode == 2
+    assert p.stderr.strip().splitlines() == ["error: ECG_MAX_DURATION_H: must be > 0, got '-1'"]
+    assert not (tmp_path / "x.csv").exists()
