@@ -56,7 +56,7 @@ def test_evaluation_page_shows_the_numbers_of_evaluation_json(page, app_url, eva
     page.wait_for_selector("#eval-confusion .js-plotly-plot")
     cm = evaluation["scorers"]["score"]["at_threshold"]["confusion"]
     page.wait_for_function("() => { const g = document.querySelector('#eval-confusion .js-plotly-plot');"
-                           " return g && g._fullData && g._fullData[0].text && g._fullData[0].text.length; }",
+                           " return (g?._fullData?.[0]?.text?.length || 0) > 0; }",  # null-safe: a throw ends the wait
                            timeout=TIMEOUT_MS)
     text = _confusion_text(page)
     assert all(abs(int(json.loads(text)[i][j].split("<br>")[0].replace(",", "")) - cm[k]) <= 2
@@ -66,8 +66,9 @@ def test_evaluation_page_shows_the_numbers_of_evaluation_json(page, app_url, eva
     thumb = page.locator("#eval-thr [role=slider]")
     thumb.focus()
     thumb.press("End")
-    page.wait_for_function("t => JSON.stringify(document.querySelector('#eval-confusion .js-plotly-plot')"
-                           "._fullData[0].text) !== t", arg=text, timeout=TIMEOUT_MS)
+    page.wait_for_function("t => { const d = document.querySelector('#eval-confusion .js-plotly-plot')"
+                           "?._fullData?.[0]?.text; return d !== undefined && JSON.stringify(d) !== t; }",
+                           arg=text, timeout=TIMEOUT_MS)
     high = json.loads(_confusion_text(page))
     assert int(high[1][1].split("<br>")[0].replace(",", "")) < cm["tp"]
     card = page.inner_text("[data-testid=eval-model-card]")
@@ -89,7 +90,7 @@ def test_evaluation_page_shows_the_numbers_of_evaluation_json(page, app_url, eva
 def _open(page, app_url) -> None:
     page.goto(app_url + "/evaluation")
     page.wait_for_function("() => { const g = document.querySelector('#eval-confusion .js-plotly-plot');"
-                           " return g && g._fullData && g._fullData[0].text && g._fullData[0].text.length; }",
+                           " return (g?._fullData?.[0]?.text?.length || 0) > 0; }",  # null-safe: a throw ends the wait
                            timeout=TIMEOUT_MS)
     page.wait_for_load_state("networkidle")
 
@@ -130,10 +131,10 @@ def test_threshold_slider_follows_a_mouse_drag_to_any_position(page, app_url, ev
     cm = evaluation["scorers"]["score"]["at_threshold"]["confusion"]
     # another scorer and back: the slider returns to the ensemble's DS1 threshold
     page.locator("#eval-scorer").select_option("rr_score")
-    page.wait_for_function("() => document.querySelector('#eval-thr [role=slider]').getAttribute('aria-valuenow')"
+    page.wait_for_function("() => document.querySelector('#eval-thr [role=slider]')?.getAttribute('aria-valuenow')"
                            f" == {evaluation['thresholds']['rr_score']!r}", timeout=TIMEOUT_MS)
     page.locator("#eval-scorer").select_option("score")
-    page.wait_for_function("() => document.querySelector('#eval-thr [role=slider]').getAttribute('aria-valuenow')"
+    page.wait_for_function("() => document.querySelector('#eval-thr [role=slider]')?.getAttribute('aria-valuenow')"
                            f" == {ds1!r}", timeout=TIMEOUT_MS)
     # one key step below the DS1 threshold, then one up: back on it (to float rounding). The
     # first press from the initial value may only snap it onto the grid point at DS1 itself.

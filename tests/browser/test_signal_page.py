@@ -72,7 +72,7 @@ def test_threshold_slider_method_and_csv_export(page, app_url):
     _wait_count_change(page, low)
     page.select_option("#thr-method", default)
     page.wait_for_function(
-        "b => Number(document.querySelector('[data-testid=anomaly-count]').innerText.replace(/,/g, '')) === b",
+        "b => Number(document.querySelector('[data-testid=anomaly-count]')?.innerText.replace(/,/g, '')) === b",
         arg=before, timeout=20_000)
 
 
@@ -81,8 +81,8 @@ def test_next_anomaly_moves_strip_and_inspects_flagged_beat(page, app_url):
     x0 = page.evaluate("document.querySelector('#strip .js-plotly-plot').layout.xaxis.range[0]")
     page.click("#next-anomaly")
     page.wait_for_function(
-        "x => document.querySelector('#strip .js-plotly-plot').layout.xaxis.range[0] > x", arg=x0, timeout=20_000)
-    page.wait_for_function("document.querySelector('#inspector-title').innerText.includes('ANOMALY')",
+        "x => document.querySelector('#strip .js-plotly-plot')?.layout?.xaxis?.range?.[0] > x", arg=x0, timeout=20_000)
+    page.wait_for_function("document.querySelector('#inspector-title')?.innerText.includes('ANOMALY')",
                            timeout=20_000)
     beat_traces = graph_data(page, "beat-figure")
     assert [t["name"] for t in beat_traces] == ["beat", "VAE reconstruction", "residual"]
@@ -91,7 +91,7 @@ def test_next_anomaly_moves_strip_and_inspects_flagged_beat(page, app_url):
     first_row_beat = int(page.inner_text("#beat-table td[data-dash-column=beat] >> nth=0"))
     page.click("#beat-table td[data-dash-column=time_s] >> nth=0")
     page.wait_for_function(
-        "b => document.querySelector('#inspector-title').innerText.startsWith('Beat ' + b + ' ')",
+        "b => document.querySelector('#inspector-title')?.innerText.startsWith('Beat ' + b + ' ')",
         arg=first_row_beat, timeout=20_000)
     # its neighbouring beats are marked where they fall inside the window (-250 .. +458 ms)
     rr_prev, rr_next = (float(page.inner_text(f"#beat-table td[data-dash-column={c}] >> nth=0"))
@@ -111,8 +111,8 @@ def test_zoom_sends_downsampled_strip_and_html_report(page, app_url):
                       " {'xaxis.range[0]': 0, 'xaxis.range[1]': 1800})")
     assert resp.value.status == 200
     assert len(resp.value.body()) < 500_000  # one viewer update, well under 500 KB
-    page.wait_for_function("(() => { const d = document.querySelector('#strip .js-plotly-plot')._fullData[0].x;"
-                           " return d.length > 3000 && d[d.length - 1] > 1500; })()", timeout=30_000)
+    page.wait_for_function("(() => { const d = document.querySelector('#strip .js-plotly-plot')?._fullData?.[0]?.x;"
+                           " return !!d && d.length > 3000 && d[d.length - 1] > 1500; })()", timeout=30_000)
     lead = graph_data(page, "strip")[0]
     assert lead["n"] <= 4002  # min-max bins, not 648,000 samples
 
@@ -218,7 +218,7 @@ def test_threshold_box_method_dropdown_inspector_and_report(page, app_url, tmp_p
     for _ in range(5):
         thumb.press("ArrowLeft")  # a keyboard step of 0.01 log-odds (0.0002 before)
     # five steps down from the method's value (the first one onto the 0.01 grid): 5.296 -> 5.25
-    page.wait_for_function("s => { const v = Number(document.querySelector('#thr-value').innerText);"
+    page.wait_for_function("s => { const v = Number(document.querySelector('#thr-value')?.innerText);"
                            " return v > s - 0.06 && v < s - 0.04; }", arg=float(shown), timeout=20_000)
     assert page.input_value("#thr-method") == "custom"
 
@@ -253,8 +253,8 @@ def _drag_zoom(page, box, a: float, b: float) -> None:
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] * b, y, steps=8)
     page.mouse.up()
-    page.wait_for_function("document.querySelector('#strip .js-plotly-plot')._fullLayout.xaxis.range[1]"
-                           " - document.querySelector('#strip .js-plotly-plot')._fullLayout.xaxis.range[0] < 5",
+    page.wait_for_function("document.querySelector('#strip .js-plotly-plot')?._fullLayout?.xaxis?.range?.[1]"
+                           " - document.querySelector('#strip .js-plotly-plot')?._fullLayout?.xaxis?.range?.[0] < 5",
                            timeout=20_000)
 
 
@@ -268,8 +268,8 @@ def test_strip_double_click_returns_to_a_10_s_window(page, app_url):
         centre = sum(_x_range(page)) / 2
         page.mouse.dblclick(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
         page.wait_for_function(
-            "() => { const r = document.querySelector('#strip .js-plotly-plot')._fullLayout.xaxis.range;"
-            " return Math.abs(r[1] - r[0] - 10) < 1e-6; }", timeout=20_000)
+            "() => { const r = document.querySelector('#strip .js-plotly-plot')?._fullLayout?.xaxis?.range;"
+            " return !!r && Math.abs(r[1] - r[0] - 10) < 1e-6; }", timeout=20_000)
         t0, t1 = _x_range(page)
         assert t0 == max(0.0, centre - 5) or abs((t0 + t1) / 2 - centre) < 1e-6  # around where the user was
         page.wait_for_load_state("networkidle")
@@ -310,7 +310,7 @@ def test_controls_fit_at_800px_table_at_1280px_and_a_lead_switch_clears_the_tabl
     pg.click("#beat-table td[data-dash-column=time_s] >> nth=2")
     pg.wait_for_selector("#beat-table td.focused")
     pg.select_option("#lead-switch", "1")
-    pg.wait_for_function("document.querySelector('#signal-title').innerText.endsWith('lead V1')", timeout=120_000)
+    pg.wait_for_function("document.querySelector('#signal-title')?.innerText.endsWith('lead V1')", timeout=120_000)
     pg.wait_for_load_state("networkidle")
     assert pg.locator("#beat-table td.focused").count() == 0  # the old lead's cell is not highlighted
     assert pg.input_value("#thr-method") != "custom"  # the new analysis starts at its method's threshold
