@@ -178,8 +178,7 @@ def test_model_card_lead_shown_full_text_collapsed_and_rendered_as_written(page,
     """The card's lead is visible, its long full text starts collapsed; opened, the text has its
     brackets and its ">= 0.95" as written: no empty links, no blockquote."""
     md_path = _model_dir() / "MODEL_CARD.md"
-    if not md_path.exists():
-        pytest.skip(f"{md_path} is missing")
+    assert md_path.exists(), f"{md_path} is missing: the committed model has a model card"
     page.set_viewport_size({"width": 1280, "height": 800})
     _open(page, app_url)
     card = page.locator("[data-testid=eval-model-card]")
