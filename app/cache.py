@@ -56,7 +56,7 @@ import numpy as np
 from flask_caching import Cache
 
 from app import compact
-from app.config import ConfigError, Settings, env_number, get_settings
+from app.config import ConfigError, Settings, check_environment, env_number, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +222,7 @@ def init_cache(server, settings: Settings | None = None) -> Cache:
         secret = _redis_secret(cache)
     else:
         secret = secrets.token_bytes(32)
-    max_entry_bytes(backend), env_number("ECG_QUEUE_TIMEOUT_S")  # a bad value fails here, at start-up
+    check_environment()  # every ECG_* number, also when ``settings`` came ready-made: a bad one fails at start-up
     _state = _State(
         cache=cache, backend=backend, secret=secret, settings=settings,
         semaphore=threading.BoundedSemaphore(max(1, int(settings.max_concurrent_analyses))),

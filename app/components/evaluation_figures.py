@@ -187,9 +187,11 @@ def threshold_bounds(scores: np.ndarray, default: float | None = None) -> tuple[
 SLIDER_POSITIONS = 1000   # threshold slider: steps between the 0.1st and 99.9th percentile
 
 
-def slider_grid(lo: float, hi: float, anchor: float | None = None,
-                positions: int = SLIDER_POSITIONS) -> tuple[float, float, float]:
-    """(min, max, step) of a slider over [lo, hi] with ``positions`` steps, on a grid through ``anchor``.
+def anchored_slider_grid(lo: float, hi: float, anchor: float | None = None,
+                         positions: int = SLIDER_POSITIONS) -> tuple[float, float, float]:
+    """(min, max, step) of a slider over [lo, hi] with ``positions`` steps, on a grid through ``anchor``
+    (the evaluation page's slider IS the threshold, so the DS1 value must be on it; the signal page
+    keeps its threshold apart from its slider: ``viewdata.SliderGrid``).
 
     The slider snaps to min + k * step; putting ``anchor`` (the DS1 threshold) on that grid
     lets a drag or an arrow key land on it (to float rounding, about 1e-15). min and max widen

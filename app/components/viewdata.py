@@ -248,18 +248,29 @@ def matching_method(threshold: float, thresholds: dict, preferred: str | None = 
     return CUSTOM
 
 
+def method_parameter(method: str, thresholds: dict) -> str | None:
+    """A method's parameter as shown: 'mean + 2.25 sd' (statistical), '99th' (percentile), or None."""
+    param = thresholds.get(method, {}).get("param")
+    if param is None:
+        return None
+    if method == "statistical":
+        return f"mean + {float(param):g} sd"
+    if method == "percentile":
+        return ordinal(float(param))
+    return None
+
+
 def method_description(method: str, thresholds: dict) -> str:
     """What a threshold method is, from the bundle's threshold table: 'statistical method: mean +
     2.25 sd of normal beats' scores', 'percentile method: 99th percentile of normal beats' scores',
     'fixed method', 'custom: set by hand'."""
-    param = thresholds.get(method, {}).get("param")
-    if method == "statistical" and param is not None:
-        return f"statistical method: mean + {float(param):g} sd of normal beats' scores"
-    if method == "percentile" and param is not None:
-        return f"percentile method: {ordinal(float(param))} percentile of normal beats' scores"
+    param = method_parameter(method, thresholds)
     if method == CUSTOM:
         return "custom: set by hand"
-    return f"{method} method"
+    if param is None:
+        return f"{method} method"
+    what = param if method == "statistical" else f"{param} percentile"
+    return f"{method} method: {what} of normal beats' scores"
 
 
 def ordinal(p: float) -> str:

@@ -292,7 +292,7 @@ def threshold_range(mode, key):
     if data is None:
         return 0, 1, 0.001, {}, 0.5
     default = default_threshold(ev, mode or "detect", key)
-    lo, hi, step = EF.slider_grid(*EF.threshold_bounds(data[1], default), default)
+    lo, hi, step = EF.anchored_slider_grid(*EF.threshold_bounds(data[1], default), default)
     return lo, hi, step, EF.slider_marks(lo, hi, default), default if default is not None else float(np.median(data[1]))
 
 

@@ -19,8 +19,9 @@ from app.analysis import missing_note
 from app.components import figures as F
 from app.components.ids import KEY_STORE
 from app.components.navigation import WINDOW_S, adjacent_anomaly, initial_window, parse_relayout, window_around
-from app.components.viewdata import (CUSTOM, View, agreement, flags_at, matching_method, ordered_methods, ordinal,
-                                     per_class_items, slider_grid, sorted_order, threshold_text, view_for)
+from app.components.viewdata import (CUSTOM, View, agreement, flags_at, matching_method, method_parameter,
+                                     ordered_methods, per_class_items, slider_grid, sorted_order, threshold_text,
+                                     view_for)
 from app.ecg.aami import AAMI_CLASSES
 
 log = logging.getLogger(__name__)
@@ -268,15 +269,9 @@ def threshold_of(store, view: View) -> float:
 
 def method_label(method: str, thresholds: dict) -> str:
     """The method dropdown's entry: 'Statistical (mean + 2.25 sd): 5.296', 'Percentile (99th): 8.182'."""
-    t = thresholds.get(method, {})
-    param = t.get("param")
-    if method == "statistical" and param is not None:
-        name = f"Statistical (mean + {float(param):g} sd)"
-    elif method == "percentile" and param is not None:
-        name = f"Percentile ({ordinal(float(param))})"
-    else:
-        name = method.capitalize()
-    return f"{name}: {threshold_text(float(t['value']))}"
+    param = method_parameter(method, thresholds)
+    name = method.capitalize() + (f" ({param})" if param else "")
+    return f"{name}: {threshold_text(float(thresholds[method]['value']))}"
 
 
 def method_options(thresholds: dict, threshold: float, method: str) -> list[dict]:

@@ -178,16 +178,16 @@ def test_intra_patient_block_lists_baselines_among_its_scorers(synthetic):
 # --------------------------------------------------------------------------- threshold slider
 
 def test_slider_grid_has_a_thousand_steps_and_one_lands_on_the_ds1_threshold():
-    lo, hi, step = EF.slider_grid(-9.506, 24.873, 5.295852647359893)
+    lo, hi, step = EF.anchored_slider_grid(-9.506, 24.873, 5.295852647359893)
     assert step == pytest.approx((24.873 + 9.506) / 1000)
     assert lo <= -9.506 and lo > -9.506 - step and hi >= 24.873 and hi < 24.873 + step
     k = round((5.295852647359893 - lo) / step)  # the slider's own snapping: min + k * step
     assert abs(lo + k * step - 5.295852647359893) < 1e-9
     assert 999 <= round((hi - lo) / step) <= 1001
     # no anchor (or one outside the range): the plain range
-    assert EF.slider_grid(0.0, 2.0) == (0.0, 2.0, 0.002)
-    assert EF.slider_grid(0.0, 2.0, 5.0) == (0.0, 2.0, 0.002)
-    assert EF.slider_grid(1.0, 1.0)[1] == 2.0  # an empty range still gives a slider
+    assert EF.anchored_slider_grid(0.0, 2.0) == (0.0, 2.0, 0.002)
+    assert EF.anchored_slider_grid(0.0, 2.0, 5.0) == (0.0, 2.0, 0.002)
+    assert EF.anchored_slider_grid(1.0, 1.0)[1] == 2.0  # an empty range still gives a slider
 
 
 def test_slider_marks_keep_the_end_labels_inside_the_track_and_mark_ds1():
@@ -205,7 +205,7 @@ def test_threshold_slider_of_the_committed_evaluation_reaches_every_scorers_ds1_
     for key, _, _, _ in EF.all_summaries(ev):
         _, s, _ = EF.labelled_scores(COMMITTED, "detect", key, ev["files"]["scores"])
         default = EF.default_threshold(ev, "detect", key)
-        lo, hi, step = EF.slider_grid(*EF.threshold_bounds(s, default), default)
+        lo, hi, step = EF.anchored_slider_grid(*EF.threshold_bounds(s, default), default)
         assert 999 <= round((hi - lo) / step) <= 1001, key
         assert abs(lo + round((default - lo) / step) * step - default) < 1e-9 * max(1.0, abs(default)), key
 
