@@ -15,9 +15,11 @@ Protocol (de Chazal 2004 inter-patient split, AAMI EC57 classes, paced records e
   rates, a per-record table;
 - a clearly labelled SECONDARY intra-patient result (BeatGAN protocol), see ``intra_patient``.
 
-``--show evaluation.json [--without RECORD ...]`` prints the tables of an existing file; with
-``--without``, the detected-beat table is recomputed from the saved per-beat scores beside it with
-those records left out (same thresholds): how much one record weighs in the pooled figures.
+``--show evaluation.json [--without RECORD ...] [--ceiling RECORD ...]`` prints the tables of an
+existing file; with ``--without``, the detected-beat table is recomputed from the saved per-beat
+scores beside it with those records left out (same thresholds): how much one record weighs in the
+pooled figures; with ``--ceiling``, the best AUROC and AP any scorer could reach while those
+records' anomalous beats keep their scores (``ranking_ceiling``).
 
 Writes ``evaluation.json`` and ``ds2_scores.csv.gz`` (one row per DS2 beat and beat mode: record,
 sample, ref_class, every scorer's and baseline's score) into the bundle directory.
@@ -503,13 +505,18 @@ def main(argv=None) -> int:
     ap.add_argument("--show", metavar="EVALUATION_JSON", help="print the tables of an existing file and exit")
     ap.add_argument("--without", nargs="+", metavar="RECORD", default=None,
                     help="with --show: also the detected-beat table without these records (from the saved scores)")
+    ap.add_argument("--ceiling", nargs="+", metavar="RECORD", default=None,
+                    help="with --show: the ensemble's best possible AUROC and AP while these records' "
+                         "anomalous beats keep their scores (from the saved scores)")
     args = ap.parse_args(argv)
-    if args.without and not args.show:
-        ap.error("--without needs --show")
+    if (args.without or args.ceiling) and not args.show:
+        ap.error("--without and --ceiling need --show")
     if args.show:
         try:
             ev = read_evaluation(Path(args.show))
-            sub = summary_without(ev, Path(args.show).parent / SCORES_FILE, args.without) if args.without else None
+            scores_file = Path(args.show).parent / SCORES_FILE
+            sub = summary_without(ev, scores_file, args.without) if args.without else None
+            ceil = ranking_ceiling(scores_file, args.ceiling) if args.ceiling else None
             report = report_lines(ev, args.show)
         except (FileNotFoundError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -519,6 +526,8 @@ def main(argv=None) -> int:
             print(f"\nwithout record(s) {' '.join(args.without)} (from {SCORES_FILE}, same thresholds): "
                   f"{sub['n_labelled']} labelled detected beats {sub['class_counts']}")
             print("\n".join(table_lines(sub)))
+        if ceil is not None:
+            print("\n" + "\n".join(ceiling_lines(ceil)))
         return 0
     try:
         ev = run_evaluation(args.model, args.data_dir, quick=args.quick, out_dir=args.out,
@@ -543,9 +552,8 @@ def read_evaluation(path: Path) -> dict:
     return ev
 
 
-def summary_without(ev: dict, scores_file: Path, records) -> dict:
-    """The detected-beat summary (as in evaluation.json) recomputed from the saved per-beat scores,
-    without ``records``, at the evaluation's thresholds."""
+def saved_detected_scores(scores_file: Path, records=()) -> pd.DataFrame:
+    """The saved per-beat scores of the detected beats (ValueError when one of ``records`` has none)."""
     import gzip
 
     if not scores_file.is_file():
@@ -556,7 +564,56 @@ def summary_without(ev: dict, scores_file: Path, records) -> dict:
     unknown = sorted(set(map(str, records)) - set(df["record"]))
     if unknown:
         raise ValueError(f"{scores_file}: no beats of record(s) {' '.join(unknown)}")
+    return df
+
+
+def summary_without(ev: dict, scores_file: Path, records) -> dict:
+    """The detected-beat summary (as in evaluation.json) recomputed from the saved per-beat scores,
+    without ``records``, at the evaluation's thresholds."""
+    df = saved_detected_scores(scores_file, records)
     return summarise(df[~df["record"].isin([str(r) for r in records])], ev["thresholds"], {})
+
+
+def ranking_ceiling(scores_file: Path, records, score: str = "score", target: float = 0.97) -> dict:
+    """How far ``records`` alone hold the pooled AUROC and AP down.
+
+    The pooled AUROC is the size-weighted mean, over groups of anomalous beats, of each group's
+    AUROC against all normal beats. Groups: the anomalous beats of ``records`` ("kept") and all
+    others. ``auroc_ceiling`` / ``ap_ceiling``: the figures if every other anomalous beat were
+    ranked above every normal beat while the kept ones keep their scores (no scorer can do
+    better without ranking the kept beats higher); ``kept_auroc_needed``: the kept group's AUROC
+    against all normal beats that a pooled AUROC of ``target`` needs, the others as they are."""
+    df = saved_detected_scores(scores_file, records)
+    df = df[M.labelled_mask(df["ref_class"])]
+    y = M.labels_from_classes(df["ref_class"]).astype(bool)
+    s = df[score].to_numpy(np.float64)
+    kept = df["record"].isin([str(r) for r in records]).to_numpy() & y
+    others = y & ~kept
+    normal = ~y
+
+    def group_auroc(group: np.ndarray) -> float | None:
+        return M.auroc(np.r_[np.ones(group.sum()), np.zeros(normal.sum())], np.r_[s[group], s[normal]])
+
+    ideal = np.where(others, s.max() + 1.0, s)
+    n_pos, n_kept = int(y.sum()), int(kept.sum())
+    a_kept, a_others = group_auroc(kept), group_auroc(others)
+    needed = (target * n_pos - (a_others or 0.0) * (n_pos - n_kept)) / n_kept if n_kept else None
+    return {"score": score, "records": [str(r) for r in records], "n_anomalous": n_pos, "n_kept": n_kept,
+            "auroc": M.auroc(y, s), "average_precision": M.average_precision(y, s),
+            "kept_auroc": a_kept, "others_auroc": a_others, "target": target, "kept_auroc_needed": needed,
+            "auroc_ceiling": M.auroc(y, ideal), "ap_ceiling": M.average_precision(y, ideal)}
+
+
+def ceiling_lines(c: dict) -> list[str]:
+    recs = " ".join(c["records"])
+    need = c["kept_auroc_needed"]
+    return [f"ranking ceiling of {c['score']} with record(s) {recs} as scored "
+            f"({c['n_kept']} of {c['n_anomalous']} anomalous beats are theirs):",
+            f"  now: AUROC {c['auroc']:.3f}, AP {c['average_precision']:.3f}; AUROC against all normal beats: "
+            f"their anomalous beats {c['kept_auroc']:.3f}, the others {c['others_auroc']:.3f}",
+            f"  every other anomalous beat ranked first: AUROC {c['auroc_ceiling']:.3f}, AP {c['ap_ceiling']:.3f}",
+            f"  AUROC {c['target']:.2f} with the others as now needs their anomalous beats at AUROC "
+            f"{need:.3f}" + (" (impossible: above 1)" if need > 1 else "")]
 
 
 def report_lines(ev: dict, source: str = "evaluation") -> list[str]:

@@ -154,6 +154,34 @@ def test_show_without_on_the_command_line(capsys):
     assert exc.value.code == 2
 
 
+def test_ranking_ceiling_splits_the_pooled_auroc_by_record(committed):
+    from training.evaluate import SCORES_FILE, ranking_ceiling
+
+    c = ranking_ceiling(BUNDLE / SCORES_FILE, ["232"])
+    row = next(r for r in committed["per_record"] if r["record"] == "232")
+    assert c["n_kept"] == row["class_counts"]["S"] + row["class_counts"].get("V", 0) + row["class_counts"].get(
+        "F", 0) + row["class_counts"].get("Q", 0)
+    assert c["n_anomalous"] == committed["scorers"]["score"]["n_anomalous"]
+    assert c["auroc"] == pytest.approx(committed["scorers"]["score"]["auroc"], abs=2e-3)
+    # the pooled AUROC is the size-weighted mean of the two groups' AUROCs against all normal beats
+    n, k = c["n_anomalous"], c["n_kept"]
+    assert c["auroc"] == pytest.approx((k * c["kept_auroc"] + (n - k) * c["others_auroc"]) / n, abs=1e-9)
+    # ... so the needed figure gives back the target, and the ceiling is that mean with the others at 1
+    assert (k * c["kept_auroc_needed"] + (n - k) * c["others_auroc"]) / n == pytest.approx(c["target"])
+    assert c["auroc_ceiling"] == pytest.approx((k * c["kept_auroc"] + (n - k)) / n, abs=1e-9)
+    assert c["auroc"] < c["auroc_ceiling"] < 1 and c["average_precision"] < c["ap_ceiling"] < 1
+
+
+def test_show_ceiling_on_the_command_line(capsys):
+    from training.evaluate import main
+
+    assert main(["--show", str(EVAL), "--ceiling", "232"]) == 0
+    out = capsys.readouterr().out.split("ranking ceiling of score with record(s) 232")
+    assert len(out) == 2 and "every other anomalous beat ranked first: AUROC" in out[1]
+    assert main(["--show", str(EVAL), "--ceiling", "101"]) == 2  # a DS1 record has no DS2 scores
+    assert "101" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("make, needle", [
     (lambda d: d / "missing.json", "cannot read"),
     (lambda d: d, "cannot read"),
