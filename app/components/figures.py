@@ -160,15 +160,19 @@ def strip_figure(signals: np.ndarray, fs: float, leads: list[str], lead_index: i
     layout = _base_layout(height=height, dragmode="zoom", uirevision="strip", hovermode="closest")
     suffix = "" if lead_index == 0 else str(lead_index + 1)  # the analysed lead's axes: x/y, x2/y2, ...
     lab = label_payload(time_s, ref_symbol, t0, t1)
+    # Without a reference the (always empty) label trace stays on the lead's own axes: a band axis
+    # of zero height would get plotly.js's default domain [0, 1], and its subplot's background
+    # would then cover the panels drawn before it (the analysed lead's trace and markers among them).
+    band_axis = f"y{n_leads + 1}" if ref_symbol is not None else "y" + suffix
     fig.add_trace(go.Scatter(x=lab["x"], y=lab["y"], text=lab["text"], customdata=lab["customdata"],
                              mode="text", textfont=dict(size=10, color="#555"), hoverinfo="skip",
-                             name="reference labels", showlegend=False, xaxis="x" + suffix, yaxis=f"y{n_leads + 1}"))
-    d0, d1 = fig.layout["yaxis" + suffix].domain
-    plot_px = height - layout["margin"]["t"] - layout["margin"]["b"]
-    band = LABEL_BAND_PX / plot_px if ref_symbol is not None else 0.0
-    fig.layout["yaxis" + suffix].domain = [d0, d1 - band]
-    fig.layout[f"yaxis{n_leads + 1}"] = dict(domain=[d1 - band, d1], range=[0, 1], visible=False, fixedrange=True,
-                                             anchor="x" + suffix)
+                             name="reference labels", showlegend=False, xaxis="x" + suffix, yaxis=band_axis))
+    if ref_symbol is not None:
+        d0, d1 = fig.layout["yaxis" + suffix].domain
+        band = LABEL_BAND_PX / (height - layout["margin"]["t"] - layout["margin"]["b"])
+        fig.layout["yaxis" + suffix].domain = [d0, d1 - band]
+        fig.layout[f"yaxis{n_leads + 1}"] = dict(domain=[d1 - band, d1], range=[0, 1], visible=False,
+                                                 fixedrange=True, anchor="x" + suffix)
     fig.update_xaxes(range=[t0, t1])
     fig.update_xaxes(title_text="time (s)", row=n_leads, col=1)
     fig.update_layout(**layout)

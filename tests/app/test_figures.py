@@ -98,8 +98,12 @@ def test_strip_labels_of_the_second_lead_and_crowded_windows(rec100):
     # a whole-record window has far too many beats to label; a record without reference has none
     assert F.label_payload(t, symbols, 0.0, 1805.0)["text"] == []
     assert F.label_payload(t, None, 0.0, 10.0)["text"] == []
-    no_ref = F.strip_figure(sig, fs, leads, 0, t, samples, none, none, None, 0.0, 10.0)
-    assert not no_ref.data[-1].text and no_ref.layout.yaxis3.domain[0] == pytest.approx(no_ref.layout.yaxis.domain[1])
+    no_ref = F.strip_figure(sig, fs, leads, 1, t, samples, none, none, None, 0.0, 10.0)
+    assert not no_ref.data[-1].text
+    # no band axis without a reference: a zero-height one gets plotly.js's default domain [0, 1]
+    # and its background hid the analysed lead of every CSV upload
+    assert no_ref.data[-1].yaxis == "y2" and "yaxis3" not in no_ref.layout.to_plotly_json()
+    assert all(no_ref.layout[f"yaxis{i}"].domain[1] - no_ref.layout[f"yaxis{i}"].domain[0] > 0.3 for i in ("", 2))
 
 
 def test_threshold_colorscale_splits_at_the_threshold():

@@ -1,0 +1,65 @@
+"""Device-style CSV exports (not MIT-BIH-shaped) through the upload page in real Chromium.
+
+The inputs are made at run time from the bundled records (tests/ecg/device_exports.py): a 10-s
+12-lead export at 500 Hz in microvolts, a 45-s single-lead one with the electrode off midway.
+"""
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.ui_helpers import FLAGS_TIMEOUT_MS, graph_data, wait_for_signal_page
+from tests.ecg import device_exports as dev
+
+pytestmark = pytest.mark.browser
+
+# Every y axis of the strip whose domain overlaps another lead's panel: plotly.js gives an axis
+# with an empty domain its default [0, 1], and that subplot's background hides the panels under it.
+OVERLAPPING_AXES = """() => {
+    const g = document.querySelector('#strip .js-plotly-plot');
+    const L = g?._fullLayout;
+    if (!L?._subplots?.cartesian?.length) { return null; }
+    const ys = Object.keys(L).filter(k => /^yaxis[0-9]*$/.test(k));
+    const out = [];
+    for (const a of ys) { for (const b of ys) {
+        const da = L[a]?.domain, db = L[b]?.domain;
+        if (a < b && da && db && Math.min(da[1], db[1]) - Math.max(da[0], db[0]) > 1e-6) { out.push(a + '/' + b); }
+    } }
+    return out;
+}"""
+
+
+def _upload(page, app_url, export: dev.Export, tmp_path) -> None:
+    path = tmp_path / export.name
+    path.write_bytes(export.data)
+    page.goto(app_url + "/")
+    if "fs" in export.form:
+        page.fill("#csv-fs", str(export.form["fs"]))
+    if "units" in export.form:
+        page.select_option("#csv-units", export.form["units"])
+    page.set_input_files("#upload input[type=file]", [str(path)])
+    wait_for_signal_page(page, export.name.rsplit(".", 1)[0])
+
+
+def test_twelve_lead_500hz_export_shows_lead_ii_with_its_beats(page, app_url, tmp_path):
+    export = dev.twelve_lead()
+    _upload(page, app_url, export, tmp_path)
+    assert page.inner_text("#signal-title").endswith("lead II")
+    assert page.inner_text("[data-testid=card-fs]") == "500 Hz"
+    assert page.inner_text("[data-testid=card-duration]") == "0:10"
+    assert page.inner_text("[data-testid=card-beats]") == str(len(export.ref_samples))  # 17 reference beats
+    assert "training calibration" in page.inner_text("[data-testid=short-record-notice]")
+    # no panel is hidden behind another subplot (an upload without reference annotations hid the
+    # analysed lead and its markers: the label band's axis got the domain [0, 1])
+    overlaps = page.wait_for_function(OVERLAPPING_AXES, timeout=FLAGS_TIMEOUT_MS).json_value()
+    assert overlaps == []
+    markers = [t for t in graph_data(page, "strip") if t["name"] == "beats"][0]
+    assert markers["n"] == len(export.ref_samples)
+    # the markers sit at the reference beats' times (500 Hz samples -> s), within 150 ms
+    ref_t = export.ref_samples / export.fs
+    assert all(min(abs(x - r) for r in ref_t) < 0.15 for x in markers["x"])
+
+
+def test_single_lead_export_without_reference_keeps_its_trace_visible(page, app_url, tmp_path):
+    _upload(page, app_url, dev.kardia_like(), tmp_path)
+    assert page.inner_text("[data-testid=card-fs]") == "300 Hz"
+    assert page.wait_for_function(OVERLAPPING_AXES, timeout=FLAGS_TIMEOUT_MS).json_value() == []
