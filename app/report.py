@@ -15,7 +15,9 @@ import numpy as np
 
 from app.analysis import missing_note
 from app.components import figures as F
-from app.components.viewdata import CUSTOM, agreement, matching_method, method_description, per_class_text, threshold_text
+from app.components.viewdata import (CUSTOM, agreement, beat_gaps, gap_note, matching_method, method_description,
+                                    per_class_text, threshold_text)
+from app.ecg.readers import duration_text
 
 TOP_BEATS = 6
 TABLE_ROWS = 500
@@ -112,7 +114,7 @@ def build_report(view, flags: np.ndarray, threshold: float, method: str | None =
     s = view.summary
     hr = s.get("heart_rate_bpm")
     cards = _cards([
-        ("Record", an.record), ("Duration", f"{view.duration_s / 60:.1f} min"), ("Leads", ", ".join(view.leads)),
+        ("Record", an.record), ("Duration", duration_text(view.duration_s)), ("Leads", ", ".join(view.leads)),
         ("Analysed lead", view.leads[view.lead_index]), ("Sampling rate", f"{view.fs:g} Hz"),
         ("Beats", f"{view.n_beats:,}"), ("Anomalies", f"{int(flags.sum()):,}"),
         ("Heart rate", f"{hr:.0f} bpm" if hr is not None and math.isfinite(hr) else "n/a"),
@@ -124,8 +126,11 @@ def build_report(view, flags: np.ndarray, threshold: float, method: str | None =
     hits = np.flatnonzero(flags)
     top = hits[np.argsort(-view.score[hits], kind="stable")][:TOP_BEATS]
     beat_divs = [_beat_figure_html(view, int(b)) for b in top]
-    fallback = ('<p><b>Short recording:</b> scores were compared with the training calibration, not with '
-                "this record's own dominant beats.</p>") if s.get("short_record_fallback") else ""
+    fallback = ('<p><b>Short recording</b> (under a minute): scores were compared with the training calibration, '
+                "not with this record's own dominant beats.</p>") if s.get("short_record_fallback") else ""
+    gaps = gap_note(beat_gaps(view.time_s, view.signals[:, view.lead_index], view.fs), view.leads[view.lead_index])
+    if gaps:
+        fallback += f"<p><b>Gaps:</b> {_esc(gaps)}</p>"
     missing = missing_note(s)
     if missing:
         fallback += f"<p><b>Missing samples:</b> {_esc(missing)}</p>"

@@ -280,3 +280,52 @@ def ordinal(p: float) -> str:
     n = int(p)
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
+
+
+# --------------------------------------------------------------------------- gaps between beats
+
+MIN_GAP_S = 3.0       # a stretch this long without a detected beat is worth a word
+FLAT_MV = 0.02        # peak-to-peak below this (mV) between the beats: a flat line
+GAP_EDGE_S = 0.3      # the beats' own QRS and T waves are left out of the flatness test
+MAX_GAPS_NAMED = 3
+
+
+@dataclass
+class Gap:
+    t0: float   # s: the beat before (or the record's start)
+    t1: float   # s: the beat after (or the record's end)
+    flat: bool  # the analysed lead is a flat line between them (electrode off, lost signal)
+
+
+def beat_gaps(time_s: np.ndarray, signal: np.ndarray, fs: float, min_gap_s: float = MIN_GAP_S) -> list[Gap]:
+    """Stretches of at least ``min_gap_s`` without a detected beat, the record's start and end
+    included; only those few stretches of ``signal`` (the analysed lead) are read."""
+    duration = len(signal) / float(fs)
+    edges = np.concatenate([[0.0], np.asarray(time_s, np.float64), [duration]])
+    out = []
+    for k in np.flatnonzero(np.diff(edges) >= min_gap_s):
+        t0, t1 = float(edges[k]), float(edges[k + 1])
+        a = int((t0 + (GAP_EDGE_S if k > 0 else 0.0)) * fs)
+        b = int((t1 - (GAP_EDGE_S if k + 1 < len(edges) - 1 else 0.0)) * fs)
+        seg = signal[max(a, 0):max(b, 0)]
+        seg = seg[np.isfinite(seg)]
+        flat = seg.size > 0 and float(seg.max() - seg.min()) < FLAT_MV
+        out.append(Gap(t0, t1, bool(flat)))
+    return out
+
+
+def _clock(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def gap_note(gaps: list[Gap], lead: str) -> str:
+    """One sentence for the signal page and the report, or "" when there is no gap."""
+    if not gaps:
+        return ""
+    items = [f"{_clock(g.t0)}-{_clock(g.t1)} ({g.t1 - g.t0:.1f} s{', flat signal: electrode off?' if g.flat else ''})"
+             for g in gaps[:MAX_GAPS_NAMED]]
+    more = f" and {len(gaps) - MAX_GAPS_NAMED} more" if len(gaps) > MAX_GAPS_NAMED else ""
+    return (f"No beat detected in lead {lead} for {MIN_GAP_S:g} s or more: {'; '.join(items)}{more}. "
+            "The beats on either side are scored against that long RR interval: their timing score "
+            "reflects the gap.")

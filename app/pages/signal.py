@@ -19,9 +19,9 @@ from app.analysis import missing_note
 from app.components import figures as F
 from app.components.ids import KEY_STORE
 from app.components.navigation import WINDOW_S, adjacent_anomaly, initial_window, parse_relayout, window_around
-from app.components.viewdata import (CUSTOM, View, agreement, flags_at, matching_method, method_parameter,
-                                     ordered_methods, per_class_items, slider_grid, sorted_order, threshold_text,
-                                     view_for)
+from app.components.viewdata import (CUSTOM, View, agreement, beat_gaps, flags_at, gap_note, matching_method,
+                                     method_parameter, ordered_methods, per_class_items, slider_grid, sorted_order,
+                                     threshold_text, view_for)
 from app.ecg.aami import AAMI_CLASSES
 
 log = logging.getLogger(__name__)
@@ -335,6 +335,9 @@ def load_analysis(key):
     if missing:
         notices.append(html.Div(dbc.Alert(missing, color="warning", className="py-2"),
                                 **{"data-testid": "missing-samples-notice"}))
+    gaps = gap_note(beat_gaps(view.time_s, view.signals[:, view.lead_index], view.fs), view.leads[view.lead_index])
+    if gaps:
+        notices.append(html.Div(dbc.Alert(gaps, color="warning", className="py-2"), **{"data-testid": "gap-notice"}))
     notice = notices or None
     timeline = F.timeline_figure(view.time_s, view.score, view.low_quality, thr, (t0, t1))
     strip = F.strip_figure(view.signals, view.fs, view.leads, view.lead_index, view.time_s, view.sample,

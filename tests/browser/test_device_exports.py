@@ -63,3 +63,14 @@ def test_single_lead_export_without_reference_keeps_its_trace_visible(page, app_
     _upload(page, app_url, dev.kardia_like(), tmp_path)
     assert page.inner_text("[data-testid=card-fs]") == "300 Hz"
     assert page.wait_for_function(OVERLAPPING_AXES, timeout=FLAGS_TIMEOUT_MS).json_value() == []
+
+
+def test_electrode_off_stretch_is_explained_next_to_the_short_record_notice(page, app_url, tmp_path):
+    export = dev.electrode_off()  # 45 s at 500 Hz, flat from 18 to 27 s
+    _upload(page, app_url, export, tmp_path)
+    assert page.inner_text("[data-testid=card-duration]") == "0:45"
+    assert page.inner_text("[data-testid=card-fs]") == "500 Hz"
+    assert "under a minute" in page.inner_text("[data-testid=short-record-notice]")
+    note = page.inner_text("[data-testid=gap-notice]")
+    assert "0:18-0:27" in note and "flat signal" in note and "lead ECG" in note
+    assert page.inner_text("[data-testid=card-beats]") == str(len(export.ref_samples))  # 47 beats, none in the gap
