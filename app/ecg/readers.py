@@ -469,14 +469,39 @@ def _read_csv_unguarded(data: bytes, name: str, fs: float | None, units: str,
         est = (len(t) - 1) / span
         # a rate within 10 ppm of a whole number is that number (times written to a few decimals)
         fs = check_fs(name, float(round(est)) if abs(est - round(est)) <= 1e-5 * est else est)
+    named = [_unit_in_name(names[j]) for j in lead_idx]  # "ECG (uV)" -> ("ECG", "uv")
+    scales = np.array([_column_scale(name, names[j], u, units, scale) for j, (_, u) in zip(lead_idx, named)])
     with np.errstate(over="ignore"):  # beyond float32 range -> inf: a missing sample, counted in the summary
-        sig = (arr[:, lead_idx] * scale).astype(np.float32)
-    leads = [names[j] or (f"lead{k + 1}" if len(lead_idx) > 1 else "ECG") for k, j in enumerate(lead_idx)]
+        sig = (arr[:, lead_idx] * scales).astype(np.float32)
+    leads = [base or (f"lead{k + 1}" if len(lead_idx) > 1 else "ECG") for k, (base, _) in enumerate(named)]
     check_duration(name, sig.shape[0], fs, max_duration_s)
     check_leads(name, sig, leads)
     stem = name.rsplit(".", 1)[0] if "." in name else name
     return Recording(name=stem, signals=sig, fs=float(fs), leads=leads, units=["mV"] * len(leads),
                      source="csv")
+
+
+_UNIT_SUFFIX = re.compile(r"^(.*?)[\s_]*(?:[(\[]\s*(mv|uv|µv|μv|v|nv)\s*[)\]]|_(mv|uv|µv|μv))$", re.I)
+
+
+def _unit_in_name(name: str) -> tuple[str, str | None]:
+    """(lead name, unit) of a column header that names its unit: 'ECG (mV)', 'II [uV]', 'V1_uV'."""
+    m = _UNIT_SUFFIX.match(name or "")
+    if not m or not m.group(1):
+        return name, None
+    return m.group(1), (m.group(2) or m.group(3)).lower()
+
+
+def _column_scale(filename: str, column: str, header_unit: str | None, units: str | None, scale: float) -> float:
+    """To-mV factor of one column: the unit its header names, else the units option. A header unit
+    that contradicts a units option other than the default mV is an error naming both."""
+    if header_unit is None:
+        return scale
+    given = (units or "mV").strip().lower()
+    if given != "mv" and UNIT_SCALE[header_unit] != scale:
+        raise InvalidRecordError(filename, f"column {column!r} is in {header_unit}, but the units option says "
+                                 f"{units}; set the units to match the file")
+    return UNIT_SCALE[header_unit]
 
 
 def _bad_cell(lines: list[str], delim: str, has_header: bool, decimal: str = ".") -> str:
