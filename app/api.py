@@ -7,7 +7,8 @@ GET  /api/v1/analyses/<key>/beats.csv  per-beat table, the CLI's columns (option
 POST /api/v1/jobs                   same form; queued on Celery workers (ECG_BROKER_URL) -> 202 {job}
 GET  /api/v1/jobs/<id>              -> {state: PENDING|PROGRESS|SUCCESS|FAILURE, stage?, key?, error?,
                                         retry?, no_worker?, warning?}; 404 for an id never submitted
-GET  /api/v1/health                 -> 200 {status: ok|degraded, cache, cache_ok, cache_error?, model_id}
+GET  /api/v1/health                 -> 200 {status: ok|degraded, cache, cache_ok, cache_error?, model_id,
+                                        broker_ok?, broker_error?} (broker_*: when ECG_BROKER_URL is set)
 Bad input -> 400 {error}; unknown key -> 404 {error}; too large -> 413 {error}.
 Under /api/ an unknown path is a JSON 404 and a known path with another method a JSON 405 (with
 ``Allow``), never the Dash page (whose catch-all route would otherwise answer any GET).
@@ -249,14 +250,26 @@ def get_beats_csv(key: str):
 
 @bp.get("/health")
 def health():
-    """200 while the server serves; ``status`` "degraded" and ``cache_ok`` false when the cache
-    backend does not answer (a 1-s Redis PING): analyses are then computed and served by the
-    worker that got them, but not shared (a load balancer should not take the host out for it)."""
+    """200 while the server serves; ``status`` "degraded" when the cache backend or, with jobs
+    configured (ECG_BROKER_URL), the broker does not answer a 1-s Redis PING. Without the cache,
+    analyses are computed and served by the worker that got them, but not shared; without the
+    broker, jobs cannot be queued or reported (503) but everything else works. Neither takes the
+    host out of a load balancer (still 200); ``cache_ok``/``broker_ok`` say which."""
+    from app import jobs
+
     ok, problem = cache.ping(timeout=1.0)
-    body = {"status": "ok" if ok else "degraded", "cache": cache.backend_name(), "cache_ok": ok,
-            "model_id": cache.current_model_id()}
+    body = {"status": "ok", "cache": cache.backend_name(), "cache_ok": ok, "model_id": cache.current_model_id()}
     if not ok:
         body["cache_error"] = problem
+    broker = _settings().broker_url
+    broker_ok = None
+    if broker:
+        broker_ok, broker_problem = jobs.broker_ping(broker, timeout=1.0)
+        body["broker_ok"] = broker_ok
+        if not broker_ok:
+            body["broker_error"] = broker_problem
+    if not ok or broker_ok is False:
+        body["status"] = "degraded"
     return jsonify(body)
 
 

@@ -50,6 +50,7 @@ NUMERIC_ENV: dict[str, tuple[float | int | None, type, float, bool]] = {
     "ECG_JOB_HEARTBEAT_S": (5.0, float, 0, True),
     "ECG_JOB_STALE_S": (30.0, float, 0, True),
     "ECG_WORKER_PRESENCE_TTL_S": (15.0, float, 0, True),
+    "ECG_BROKER_VISIBILITY_TIMEOUT_S": (3600.0, float, 0, True),  # Redis broker: redelivery of unacked jobs
 }
 
 

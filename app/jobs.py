@@ -21,8 +21,11 @@ answers None (404), not an endless PENDING. States:
 - FAILURE with ``error`` and ``retry`` (whether sending the same upload again can succeed), and
   it is final: the task failed; its heartbeat is older than ``ECG_JOB_STALE_S`` (worker lost);
   or it succeeded but its result has left the cache. The last two are recorded
-  (``ecg:job-failed:<id>``), so a later redelivery of the lost job (acks_late) neither runs it
-  nor turns it into a SUCCESS.
+  (``ecg:job-failed:<id>``), so a later redelivery of the lost job (acks_late: the Redis broker
+  hands an unacknowledged job out again after ``ECG_BROKER_VISIBILITY_TIMEOUT_S``) neither runs it
+  nor turns it into a SUCCESS: the worker that gets it acknowledges it without running it.
+
+``broker_ping`` (the health endpoint): whether the broker's Redis answers a short PING.
 
 The rule for the UI's analysis callback (``ui_mode``), decided once per process by create_app:
 - ``"celery"`` when ``ECG_BROKER_URL`` is set: a background callback run by a Celery worker,
@@ -70,6 +73,10 @@ def celery_app(broker_url: str):
         worker_prefetch_multiplier=1,    # long jobs: take one at a time
         result_expires=RESULT_EXPIRES_S,
         broker_connection_retry_on_startup=True,
+        # Redis broker: a job taken but not acknowledged this long (its worker died) is handed out
+        # again; kombu's default is 1 h. Keep it above the longest analysis, or a job still running
+        # is handed to a second worker too.
+        broker_transport_options={"visibility_timeout": env_number("ECG_BROKER_VISIBILITY_TIMEOUT_S")},
     )
     return app
 
@@ -260,6 +267,25 @@ def _redis_client(broker_url: str):
     import redis
 
     return redis.Redis.from_url(broker_url, socket_connect_timeout=2, socket_timeout=5)
+
+
+@lru_cache(maxsize=8)
+def _probe_client(broker_url: str, timeout: float):
+    import redis
+
+    return redis.Redis.from_url(broker_url, socket_connect_timeout=timeout, socket_timeout=timeout)
+
+
+def broker_ping(broker_url: str, timeout: float = 1.0) -> tuple[bool | None, str]:
+    """(reachable, problem) of the broker: a Redis PING with a ``timeout``-second connect/read
+    limit; (None, "not checked ...") for a broker other than Redis. Never raises."""
+    if _redis_client(broker_url) is None:
+        return None, "not checked (only a Redis broker is)"
+    try:
+        _probe_client(broker_url, timeout).ping()
+        return True, ""
+    except Exception as exc:  # noqa: BLE001 - reported, never raised
+        return False, f"redis unreachable: {type(exc).__name__}: {exc}"
 
 
 def start_presence(broker_url: str, name: str | None = None) -> threading.Event:
