@@ -23,8 +23,10 @@ the noisy segments only (``*_noisy``); ensemble AUROC (AAMI N vs S/V/F/Q of the 
 on beats not flagged low_quality; the fraction of beats flagged (all scored beats, and in the noisy
 and clean segments). Detections inside ventricular flutter episodes are not compared (as in
 benchmarks.rpeaks). analyze() runs with its default lead choice and detector; ``--no-model``
-runs only the signal pipeline (detector and quality index; no AUROC). Default records: every DS2
-record present (DS1 is for tuning, ``--set DS1``).
+runs only the signal pipeline (detector and quality index; no AUROC). ``--xqrs`` also runs wfdb's
+XQRS (single lead: the analysed one) on the same noisy records: a reference point for the R-peak
+figures (columns ``xqrs_se``, ``xqrs_ppv``). Default records: every DS2 record present (DS1 is for
+tuning, ``--set DS1``).
 LAST line: ``TOTAL snr6_se=<> snr6_ppv=<> snr6_auroc_drop=<> snr6_lowq_frac=<>`` (6 dB, pooled
 over the noises; auroc_drop = clean AUROC - 6 dB AUROC), preceded by a line naming the protocol.
 """
@@ -178,6 +180,21 @@ def outcome(recording, bundle, protocol: str, vf: list[tuple[int, int]] | None =
                    int((lowq & beats_noisy).sum()), int(beats_noisy.sum()))
 
 
+def xqrs_counts(recording, protocol: str, vf: list[tuple[int, int]] | None = None) -> tuple[int, int, int]:
+    """(true positives, detections, reference beats) of wfdb's XQRS on the analysed lead, scored
+    as ``outcome`` scores the app's detector."""
+    from app.ecg.leads import choose_lead
+    from app.ecg.matching import excluded_mask, match_beats
+    from benchmarks.rpeaks import run_xqrs
+
+    det = run_xqrs(recording.signals[:, choose_lead(recording)].astype(np.float64), recording.fs)
+    start = scored_from(recording.fs, protocol)
+    ref = np.asarray(recording.ref_samples, dtype=np.int64)
+    d_ok = (det >= start) & ~(excluded_mask(det, vf) if vf else np.zeros(len(det), bool))
+    m = match_beats(det[d_ok], ref[ref >= start], recording.fs, 0.15)
+    return m.tp, m.n_detected, m.n_reference
+
+
 def _ratio(a: int, b: int) -> float:
     return a / b if b else float("nan")
 
@@ -222,9 +239,9 @@ def record_names(data_dir: Path, wanted: list[str] | None, which: str = "DS2") -
 
 
 def run(data_dir: Path, nst_dir: Path, names: list[str], snrs: list[float], noises: list[str],
-        protocol: str = "nst", use_model: bool = True, model_dir: str | None = None):
-    """Rows [noise, snr, se, ppv, se_noisy, ppv_noisy, auroc, lowq, lowq_noisy, lowq_clean, beats]:
-    clean first, then noise x SNR; and the outcomes by (noise, snr)."""
+        protocol: str = "nst", use_model: bool = True, model_dir: str | None = None, xqrs: bool = False):
+    """Rows [noise, snr, se, ppv, se_noisy, ppv_noisy, auroc, lowq, lowq_noisy, lowq_clean, beats
+    (, xqrs_se, xqrs_ppv)]: clean first, then noise x SNR; and the outcomes by (noise, snr)."""
     from app.ecg.readers import read_record
     from benchmarks.rpeaks import vf_episodes
 
@@ -236,22 +253,32 @@ def run(data_dir: Path, nst_dir: Path, names: list[str], snrs: list[float], nois
     noise = {k: read_noise(nst_dir, k) for k in noises}
     rms = {k: [nst_noise_rms(v[:, j], fs) for j in range(v.shape[1])] for k, (v, fs) in noise.items()}
     res: dict[tuple, list[Outcome]] = {}
+    xq: dict[tuple, np.ndarray] = {}  # (noise, snr) -> summed XQRS (tp, detections, reference)
+
+    def add_xqrs(key, rec_):
+        if xqrs:
+            xq[key] = xq.get(key, np.zeros(3, np.int64)) + xqrs_counts(rec_, protocol, vf)
     for name in names:
         rec = read_record(data_dir / name)
         vf = vf_episodes(data_dir / name)
         amps = [nst_qrs_amplitude(rec.signals[:, i], rec.ref_samples, rec.ref_symbols, rec.fs)
                 for i in range(rec.n_leads)]
         res.setdefault(("clean", ""), []).append(outcome(rec, bundle, protocol, vf))
+        add_xqrs(("clean", ""), rec)
         for k in noises:
             for snr in snrs:
                 nrec = noisy(rec, noise[k][0], snr, amps, rms[k], protocol)
                 res.setdefault((k, snr), []).append(outcome(nrec, bundle, protocol, vf))
+                add_xqrs((k, snr), nrec)
         print(f"# record {name} done ({load_average()})", file=sys.stderr, flush=True)
     rows = []
     for (k, snr), outs in res.items():
         p = pooled(outs)
         rows.append([k, snr, p["se"], p["ppv"], p["se_noisy"], p["ppv_noisy"], p["auroc"], p["lowq"],
                      p["lowq_noisy"], p["lowq_clean"], p["beats"]])
+        if xqrs:
+            tp, n_det, n_ref = (int(v) for v in xq[(k, snr)])
+            rows[-1] += [_ratio(tp, n_ref), _ratio(tp, n_det)]
     return rows, res
 
 
@@ -268,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="nst: 2-min noisy segments from 5:00, scored from 5:00 (default); whole: noise everywhere")
     ap.add_argument("--no-model", action="store_true", help="signal pipeline only (no AUROC)")
     ap.add_argument("--model", default=None, help="model bundle directory (default: the app's)")
+    ap.add_argument("--xqrs", action="store_true",
+                    help="also wfdb's XQRS on the analysed lead (a reference point for Se and +P; slow)")
     args = ap.parse_args(argv)
     data_dir = data_dir_arg(args.data_dir)
     nst_dir = Path(args.nst_dir) if args.nst_dir else data_dir.parent / "nstdb"
@@ -280,10 +309,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# protocol: {args.protocol}; records: {' '.join(names)}; noises: {' '.join(args.noise)}; "
           f"SNR dB: {' '.join(f'{s:g}' for s in snrs)}")
     print(f"# {load_average()} (start)", flush=True)
-    rows, res = run(data_dir, nst_dir, names, snrs, args.noise, args.protocol, not args.no_model, args.model)
+    rows, res = run(data_dir, nst_dir, names, snrs, args.noise, args.protocol, not args.no_model, args.model,
+                    args.xqrs)
     shown = [[r[0], "" if r[1] == "" else f"{r[1]:g}", *r[2:]] for r in rows]
     print(format_table(["noise", "snr_db", "se", "ppv", "se_noisy", "ppv_noisy", "auroc_ok_beats", "lowq_frac",
-                        "lowq_noisy", "lowq_clean", "beats"], shown))
+                        "lowq_noisy", "lowq_clean", "beats"] + (["xqrs_se", "xqrs_ppv"] if args.xqrs else []),
+                       shown))
     clean = pooled(res[("clean", "")])
     at6 = [o for (k, s), outs in res.items() if k != "clean" and s == 6.0 for o in outs]
     print(f"# runtime {time.perf_counter() - t0:.0f} s; {load_average()} (end)")

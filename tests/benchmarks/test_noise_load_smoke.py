@@ -32,6 +32,23 @@ def test_noise_benchmark_total_line():
     assert 0.5 < se <= 1.0  # record 100 with em noise at 6 dB: most beats still found
 
 
+@pytest.mark.timeout(180)
+def test_noise_benchmark_xqrs_columns():
+    if not (NST_DIR / "em.hea").is_file():
+        pytest.skip(f"MIT-BIH noise stress test records not found in {NST_DIR}")
+    p = run_module(["benchmarks.noise", "--data-dir", str(ROOT / "app" / "samples"), "--nst-dir", str(NST_DIR),
+                    "--records", "100", "--snr", "6", "--noise", "em", "--no-model", "--xqrs"], timeout=170)
+    assert p.returncode == 0, p.stderr[-2000:]
+    lines = p.stdout.strip().splitlines()
+    header = next(ln.split() for ln in lines if ln.startswith("noise"))
+    assert header[-2:] == ["xqrs_se", "xqrs_ppv"]
+    clean = next(ln.split() for ln in lines if re.match(r"\s*clean\s", ln))
+    em6 = next(ln.split() for ln in lines if re.match(r"\s*em\s+6\s", ln))
+    assert float(clean[-2]) > 0.99 and float(clean[-1]) > 0.99  # XQRS on clean record 100
+    assert 0.5 < float(em6[-2]) <= 1.0 and 0.5 < float(em6[-1]) <= 1.0
+    assert lines[-1].startswith("TOTAL snr6_se=")  # the TOTAL line stays last
+
+
 @pytest.mark.timeout(240)
 def test_load_benchmark_no_server_errors():
     p = run_module(["benchmarks.load", "--requests", "20", "--clients", "4", "--max-s", "120"], timeout=230)
