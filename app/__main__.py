@@ -48,10 +48,15 @@ def _lead(value):
     return int(value) if value is not None and value.isdigit() else value
 
 
-def score(args) -> int:
-    import pandas as pd
+def short_record_note(record: str, summary: dict) -> str:
+    """The stderr line for a record scored against the training statistics (under 60 s)."""
+    return (f"{record}: note: {float(summary['duration_s']):.0f} s long (under a minute): no reliable "
+            "dominant rhythm, so it was scored against the training statistics instead of its own "
+            "beats; treat its flags with more caution")
 
-    from app.analysis import REFERENCE_COLUMNS, TABLE_COLUMNS, analyze, missing_note
+
+def score(args) -> int:
+    from app.analysis import analyze, beats_csv, missing_note
     from app.ecg import InvalidRecordError
     from app.ecg.readers import read_record
     from app.model.bundle import ModelBundleError, load_bundle_async
@@ -64,6 +69,7 @@ def score(args) -> int:
         raise CliError(f"{out}: cannot write the output, directory {out.parent} does not exist")
     tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
     bundle = load_bundle_async(args.model)  # TensorFlow's import overlaps reading and beat extraction
+    short = []  # the short-record notes, for stderr
     try:
         wrote_header = False
         for path in args.records:
@@ -78,19 +84,22 @@ def score(args) -> int:
                             threshold=args.threshold)
             except (InvalidRecordError, ModelBundleError) as exc:
                 raise CliError(str(exc)) from None
-            cols = TABLE_COLUMNS + REFERENCE_COLUMNS
-            table = a.table.reindex(columns=cols, fill_value="")
-            table.to_csv(tmp, mode="a" if wrote_header else "w", header=not wrote_header, index=False)
+            with open(tmp, "a" if wrote_header else "w", encoding="utf-8", newline="") as fh:
+                fh.write(beats_csv(a, header=not wrote_header))
             wrote_header = True
             print(f"{a.record}: {a.summary['n_beats']} beats, {a.summary['n_anomalies']} anomalies "
                   f"(lead {a.lead}, threshold {a.threshold:.3f})")
             note = missing_note(a.summary)
             if note:
                 print(f"{a.record}: note: {note}")
+            if a.summary.get("short_record_fallback"):
+                short.append(short_record_note(a.record, a.summary))
         os.replace(tmp, out)
     finally:
         if tmp.exists():
             tmp.unlink()
+    for line in short:  # once every record is scored: bad input stays one line on stderr
+        print(line, file=sys.stderr)
     print(f"wrote {out}")
     return 0
 

@@ -6,6 +6,7 @@ TensorFlow is imported only when a model bundle is first loaded.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,6 +17,8 @@ from app.ecg import InvalidRecordError, Recording
 TABLE_COLUMNS = ["record", "beat", "sample", "time_s", "rr_prev_s", "rr_next_s", "recon_error",
                  "latent_distance", "kl", "rr_score", "score", "anomaly", "raised_by", "quality", "low_quality"]
 REFERENCE_COLUMNS = ["ref_symbol", "ref_class"]
+TIME_COLUMNS = ("time_s", "rr_prev_s", "rr_next_s")  # seconds: written to the sampling resolution
+SCORE_DIGITS = 6  # significant digits of the scores and the quality in the CSV
 
 
 @dataclass
@@ -137,6 +140,34 @@ def missing_note(summary: dict) -> str:
     total = max(1, round(float(summary["duration_s"]) * float(summary["fs"])))
     return (f"{n:,} samples ({100 * n / total:.2g} %) of lead {summary['lead']} were missing or not finite "
             "(empty, NaN, inf or out of range) and were interpolated; beats there are less reliable.")
+
+
+def time_decimals(fs: float | None) -> int:
+    """Decimals that tell any two samples apart at ``fs`` Hz, and at least milliseconds (3)."""
+    if fs is None or not math.isfinite(float(fs)) or float(fs) <= 0:
+        return 3
+    return max(3, math.ceil(math.log10(float(fs)) - 1e-9))
+
+
+def beats_csv(analysis: Analysis, threshold: float | None = None, header: bool = True) -> str:
+    """The per-beat table as CSV text, the columns of ``python -m app score`` (also the API's
+    beats.csv and the signal page's export), re-flagged at ``threshold`` if given. Times to the
+    sampling resolution, scores and quality to 6 significant digits (not float32 noise)."""
+    table = analysis.table.reindex(columns=TABLE_COLUMNS + REFERENCE_COLUMNS, fill_value="")
+    if threshold is not None:
+        table["anomaly"] = np.asarray(reflag(analysis, threshold), dtype=bool)
+    decimals = time_decimals(analysis.summary.get("fs"))
+    for c in TIME_COLUMNS:
+        table[c] = fixed_text(table[c].to_numpy(np.float64), decimals)
+    for c in table.columns:
+        if table[c].dtype.kind == "f":  # below 1e-9 in size is arithmetic noise (1.1e-16): 0
+            table[c] = np.round(table[c].to_numpy(np.float64), 9) + 0.0  # + 0.0: no "-0"
+    return table.to_csv(index=False, header=header, lineterminator="\n", float_format=f"%.{SCORE_DIGITS}g")
+
+
+def fixed_text(values: np.ndarray, decimals: int) -> list[str]:
+    """Each value with ``decimals`` decimals ('' where not finite)."""
+    return [f"{v:.{decimals}f}" if math.isfinite(v) else "" for v in values.tolist()]
 
 
 def reflag(analysis: Analysis, threshold: float) -> np.ndarray:

@@ -218,12 +218,9 @@ def get_analysis(key: str):
 
 def beats_csv(analysis, threshold: float | None = None) -> str:
     """The per-beat table as CSV, columns as ``python -m app score`` writes them; re-flagged at ``threshold`` if given."""
-    from app.analysis import REFERENCE_COLUMNS, TABLE_COLUMNS, reflag
+    from app.analysis import beats_csv as table_csv  # the one writer (columns, number formatting)
 
-    table = analysis.table.reindex(columns=TABLE_COLUMNS + REFERENCE_COLUMNS, fill_value="")
-    if threshold is not None:
-        table["anomaly"] = np.asarray(reflag(analysis, threshold), dtype=bool)
-    return table.to_csv(index=False, lineterminator="\n")
+    return table_csv(analysis, threshold)
 
 
 @bp.get("/analyses/<key>/beats.csv")

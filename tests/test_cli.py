@@ -126,3 +126,40 @@ def test_a_bad_setting_is_one_line_naming_it(tmp_path, args):
     assert p.returncode == 2
     assert p.stderr.strip().splitlines() == ["error: ECG_MAX_DURATION_H: must be > 0, got '-1'"]
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_a_short_record_gets_one_note_on_stderr_and_the_csv_matches_the_api_writer(tmp_path):
+    """A record under 60 s is scored against the training statistics: the CLI says so on stderr, once
+    per such record (stdout keeps its summary lines); the CSV is the API's and the signal page's."""
+    from app.analysis import analyze, beats_csv
+    from app.ecg.readers import read_csv_bytes, read_record
+    from tests.ecg import device_exports as dev
+
+    e = dev.kardia_like()  # 30 s
+    src = tmp_path / e.name
+    src.write_bytes(e.data)
+    out = tmp_path / "beats.csv"
+    p = run_cli("score", src, SAMPLES_DIR / "100", "--out", out)
+    assert p.returncode == 0, p.stderr
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, p.stderr
+    assert lines[0].startswith("kardia_100_300hz: note: 30 s long (under a minute)")
+    assert "training statistics" in lines[0]
+    assert "under a minute" not in p.stdout and p.stdout.splitlines()[-1] == f"wrote {out}"
+    text = out.read_text()
+    expected = beats_csv(analyze(read_csv_bytes(e.data, e.name))) + \
+        beats_csv(analyze(read_record(SAMPLES_DIR / "100")), header=False)
+    assert text == expected  # one writer for the CLI, the API's beats.csv and the page's export
+    assert "0.8333333134651184" not in text and ",0.833,0.833," in text  # rr at 300 Hz: ms, not float32 noise
+
+
+def test_bad_input_after_a_short_record_is_still_one_line(tmp_path):
+    from tests.ecg import device_exports as dev
+
+    e = dev.kardia_like()
+    src = tmp_path / e.name
+    src.write_bytes(e.data)
+    p = run_cli("score", src, tmp_path / "missing", "--out", tmp_path / "o.csv")
+    assert p.returncode == 2
+    assert len([ln for ln in p.stderr.splitlines() if ln.strip()]) == 1 and "missing" in p.stderr
+    assert not (tmp_path / "o.csv").exists()

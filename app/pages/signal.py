@@ -675,7 +675,7 @@ def beat_table(page, sort_by, thr_store, flagged_only, ref_class, key):
 )
 def export_csv(_n, thr_store, key):
     """The per-beat table (the CLI's columns) with the flags at the current threshold."""
-    from app.api import beats_csv
+    from app.analysis import beats_csv
 
     view = view_for(key)
     if view is None:
