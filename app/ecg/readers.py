@@ -455,8 +455,9 @@ def _read_csv_unguarded(data: bytes, name: str, fs: float | None, units: str,
     if fs is None:
         if time_col is None:
             hint = " (the first column looks like sample numbers)" if index_col is not None else ""
-            raise InvalidRecordError(name, "missing sampling rate: add a time column, or give the sampling rate "
-                                     f"(the fs field; --fs on the command line){hint}")
+            raise InvalidRecordError(name, f"missing sampling rate{hint}: add a time column, or give the sampling "
+                                     "rate in Hz (upload page: the 'Sampling rate (CSV)' field; API: fs; "
+                                     "command line: --fs)")
         t = arr[:, time_col]
         if not _looks_like_time(t):
             raise InvalidRecordError(name, f"time column {names[time_col] or 1!s} is not strictly increasing")
@@ -499,9 +500,15 @@ def _column_scale(filename: str, column: str, header_unit: str | None, units: st
         return scale
     given = (units or "mV").strip().lower()
     if given != "mv" and UNIT_SCALE[header_unit] != scale:
-        raise InvalidRecordError(filename, f"column {column!r} is in {header_unit}, but the units option says "
-                                 f"{units}; set the units to match the file")
+        raise InvalidRecordError(filename, f"column {column!r} is in {_unit_text(header_unit)}, but the units "
+                                 f"option says {_unit_text(given)}; set the units to match the file")
     return UNIT_SCALE[header_unit]
+
+
+def _unit_text(unit: str) -> str:
+    """A unit as people write it: 'mv' -> 'mV', 'uv' -> 'uV', 'v' -> 'V' (for messages)."""
+    u = unit.strip().lower()
+    return u[:-1] + "V" if u.endswith("v") and u in UNIT_SCALE else unit
 
 
 def _bad_cell(lines: list[str], delim: str, has_header: bool, decimal: str = ".") -> str:

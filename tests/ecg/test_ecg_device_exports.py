@@ -47,3 +47,36 @@ def test_units_named_in_the_header_apply_and_leave_the_lead_name():
     with pytest.raises(InvalidRecordError) as exc:
         read_csv_bytes(k.data, k.name, units="uV")  # the header says mV: which one is meant?
     assert k.name in str(exc.value) and "'ECG (mV)'" in str(exc.value) and "uV" in str(exc.value)
+
+
+@pytest.mark.parametrize("option, shown", [("uV", "uV"), ("UV", "uV"), ("V", "V"), ("v", "V")])
+def test_unit_conflict_names_units_as_people_write_them(option, shown):
+    """'is in mV, but the units option says uV' (was 'is in mv', and the option echoed as typed)."""
+    k = dev.kardia_like()  # header "ECG (mV)"
+    with pytest.raises(InvalidRecordError) as exc:
+        read_csv_bytes(k.data, k.name, units=option)
+    assert f"column 'ECG (mV)' is in mV, but the units option says {shown}; set the units" in str(exc.value)
+    e = dev.twelve_lead()
+    header = "time," + ",".join(f"{n} [uV]" for n in dev.TWELVE_LEADS)
+    with pytest.raises(InvalidRecordError) as exc:
+        read_csv_bytes(_renamed(e.data, header), e.name, units="V")
+    assert "column 'I [uV]' is in uV, but the units option says V;" in str(exc.value)
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_missing_sampling_rate_names_the_field_of_every_surface(header):
+    """The message reaches the upload page, the API and the CLI: each finds its own name for the
+    sampling rate ('Sampling rate (CSV)' on the form, fs in the API, --fs on the command line)."""
+    e = dev.no_time_column()
+    data = e.data if header else e.data.split(b"\n", 1)[1]
+    with pytest.raises(InvalidRecordError) as exc:
+        read_csv_bytes(data, e.name)
+    msg = str(exc.value)
+    assert msg.startswith(f"{e.name}: missing sampling rate: ")
+    assert "'Sampling rate (CSV)' field" in msg and "API: fs" in msg and "--fs" in msg
+    assert "the fs field" not in msg and "\n" not in msg
+    indexed = b"sample,MLII\n" + b"".join(f"{i},{v}\n".encode() for i, v in
+                                          enumerate(np.sin(np.arange(5000) / 10).round(4)))
+    with pytest.raises(InvalidRecordError) as exc:
+        read_csv_bytes(indexed, "idx.csv")
+    assert str(exc.value).startswith("idx.csv: missing sampling rate (the first column looks like sample numbers): ")
