@@ -119,13 +119,32 @@ def label_payload(time_s: np.ndarray, ref_symbol: np.ndarray | None, t0: float, 
 
 
 def lead_payloads(signals: np.ndarray, fs: float, t0: float, t1: float,
-                  n_bins: int = MAX_POINTS) -> list[dict]:
-    """Per lead {x, y} of the strip over [t0, t1], rounded for a small payload."""
+                  n_bins: int = MAX_POINTS, shown: list[int] | None = None) -> list[dict]:
+    """Per lead {x, y} of the strip over [t0, t1] (the ``shown`` leads, default all), rounded for a
+    small payload."""
     out = []
-    for j in range(signals.shape[1]):
+    for j in range(signals.shape[1]) if shown is None else shown:
         x, y = downsample_lead(signals[:, j], fs, t0, t1, n_bins)
         out.append({"x": np.round(x, 4).tolist(), "y": np.round(y.astype(np.float64), 4).tolist()})
     return out
+
+
+MAX_OTHER_LEADS = 2  # leads drawn in the strip besides the analysed one (a 12-lead strip was ~2,000 px tall)
+
+
+def strip_leads(n_leads: int, lead_index: int, others=None, max_others: int = MAX_OTHER_LEADS) -> list[int]:
+    """The leads the strip draws, in the file's order: the analysed lead and at most ``max_others``
+    others: the last ones asked for in ``others`` (lead indices), else the first others of the file.
+    Records with at most 1 + ``max_others`` leads (MIT-BIH's two) draw every lead."""
+    if others is None:
+        chosen = [j for j in range(n_leads) if j != lead_index][:max_others]
+    else:
+        chosen = []
+        for j in (int(v) for v in others):
+            if 0 <= j < n_leads and j != lead_index and j not in chosen:
+                chosen.append(j)
+        chosen = chosen[len(chosen) - max_others:] if len(chosen) > max_others else chosen
+    return sorted({lead_index, *chosen})
 
 
 LABEL_BAND_PX = 18  # height of the strip's reference-label band, above the analysed lead's trace
@@ -134,20 +153,23 @@ LABEL_BAND_PX = 18  # height of the strip's reference-label band, above the anal
 def strip_figure(signals: np.ndarray, fs: float, leads: list[str], lead_index: int,
                  time_s: np.ndarray, r_samples: np.ndarray, flags: np.ndarray,
                  low_quality: np.ndarray, ref_symbol: np.ndarray | None,
-                 t0: float, t1: float) -> go.Figure:
-    """ECG strip of all leads over [t0, t1] s with beat markers on the analysed lead.
+                 t0: float, t1: float, shown: list[int] | None = None) -> go.Figure:
+    """ECG strip over [t0, t1] s of the ``shown`` leads (default: ``strip_leads``' choice, i.e.
+    every lead of a record with up to three) with beat markers on the analysed lead.
 
     The reference labels sit in a band of their own at the top of the analysed lead's panel
     (a hidden y axis), so they never cover the trace, whichever way its QRS points.
-    Trace order (relied upon by the Patch updates): one line per lead, the markers, the labels.
+    Trace order (relied upon by the Patch updates): one line per shown lead, the markers, the labels.
     """
-    n_leads = signals.shape[1]
-    fig = make_subplots(rows=n_leads, cols=1, shared_xaxes=True, vertical_spacing=0.04)
-    for j, p in enumerate(lead_payloads(signals, fs, t0, t1)):
+    shown = strip_leads(signals.shape[1], lead_index) if shown is None else list(shown)
+    n_rows = len(shown)
+    row = shown.index(lead_index)  # the analysed lead's panel
+    fig = make_subplots(rows=n_rows, cols=1, shared_xaxes=True, vertical_spacing=0.04)
+    for k, (j, p) in enumerate(zip(shown, lead_payloads(signals, fs, t0, t1, shown=shown))):
         fig.add_trace(go.Scatter(x=p["x"], y=p["y"], mode="lines", name=leads[j],
                                  line=dict(color="#333333", width=1), hoverinfo="skip",
-                                 showlegend=False), row=j + 1, col=1)
-        fig.update_yaxes(title_text=f"{leads[j]} (mV)", row=j + 1, col=1, fixedrange=True)
+                                 showlegend=False), row=k + 1, col=1)
+        fig.update_yaxes(title_text=f"{leads[j]} (mV)", row=k + 1, col=1, fixedrange=True)
     idx = visible_beats(time_s, flags, low_quality, t0, t1)
     y = signals[np.clip(r_samples[idx], 0, len(signals) - 1), lead_index]
     m = marker_payload(idx, time_s, y, flags, low_quality)
@@ -155,15 +177,15 @@ def strip_figure(signals: np.ndarray, fs: float, leads: list[str], lead_index: i
                              marker=dict(color=m["marker.color"], symbol=m["marker.symbol"], size=9,
                                          line=dict(width=1, color="white")),
                              customdata=m["customdata"], hovertext=m["hovertext"], hoverinfo="text",
-                             name="beats", showlegend=False), row=lead_index + 1, col=1)
-    height = 170 + 150 * n_leads
+                             name="beats", showlegend=False), row=row + 1, col=1)
+    height = 170 + 150 * n_rows
     layout = _base_layout(height=height, dragmode="zoom", uirevision="strip", hovermode="closest")
-    suffix = "" if lead_index == 0 else str(lead_index + 1)  # the analysed lead's axes: x/y, x2/y2, ...
+    suffix = "" if row == 0 else str(row + 1)  # the analysed lead's axes: x/y, x2/y2, ...
     lab = label_payload(time_s, ref_symbol, t0, t1)
     # Without a reference the (always empty) label trace stays on the lead's own axes: a band axis
     # of zero height would get plotly.js's default domain [0, 1], and its subplot's background
     # would then cover the panels drawn before it (the analysed lead's trace and markers among them).
-    band_axis = f"y{n_leads + 1}" if ref_symbol is not None else "y" + suffix
+    band_axis = f"y{n_rows + 1}" if ref_symbol is not None else "y" + suffix
     fig.add_trace(go.Scatter(x=lab["x"], y=lab["y"], text=lab["text"], customdata=lab["customdata"],
                              mode="text", textfont=dict(size=10, color="#555"), hoverinfo="skip",
                              name="reference labels", showlegend=False, xaxis="x" + suffix, yaxis=band_axis))
@@ -171,10 +193,10 @@ def strip_figure(signals: np.ndarray, fs: float, leads: list[str], lead_index: i
         d0, d1 = fig.layout["yaxis" + suffix].domain
         band = LABEL_BAND_PX / (height - layout["margin"]["t"] - layout["margin"]["b"])
         fig.layout["yaxis" + suffix].domain = [d0, d1 - band]
-        fig.layout[f"yaxis{n_leads + 1}"] = dict(domain=[d1 - band, d1], range=[0, 1], visible=False,
-                                                 fixedrange=True, anchor="x" + suffix)
+        fig.layout[f"yaxis{n_rows + 1}"] = dict(domain=[d1 - band, d1], range=[0, 1], visible=False,
+                                                fixedrange=True, anchor="x" + suffix)
     fig.update_xaxes(range=[t0, t1])
-    fig.update_xaxes(title_text="time (s)", row=n_leads, col=1)
+    fig.update_xaxes(title_text="time (s)", row=n_rows, col=1)
     fig.update_layout(**layout)
     return fig
 

@@ -84,7 +84,7 @@ def layout(**_):
             dbc.Card([dbc.CardHeader("Anomaly score of every beat (click to jump; dashed line = threshold)"),
                       dbc.CardBody(dcc.Graph(id="timeline", config=GRAPH_CONFIG), className="p-1")],
                      className="mb-2"),
-            dbc.Card([dbc.CardHeader(html.Div([
+            dbc.Card([dbc.CardHeader([html.Div([
                 html.Span("ECG strip (drag to zoom, double-click for a 10 s window; click a beat to inspect)",
                           className="me-auto"),
                 html.Span([html.Span("\u25cf", style={"color": F.NORMAL}), " normal ",
@@ -92,7 +92,14 @@ def layout(**_):
                            html.Span("\u2716", style={"color": F.LOW_QUALITY}), " low quality (",
                            html.Span("\u2716", style={"color": F.ANOMALY}), " flagged)"],
                           className="small text-nowrap", **{"data-testid": "strip-legend"})],
-                className="d-flex flex-wrap align-items-center column-gap-3")),
+                className="d-flex flex-wrap align-items-center column-gap-3"),
+                # records with more than three leads: the analysed lead and up to two others are drawn
+                html.Div([html.Span(f"Other leads shown (up to {F.MAX_OTHER_LEADS}):",
+                                    className="small text-muted me-2 text-nowrap"),
+                          dbc.Checklist(id="strip-others", inline=True, options=[], value=[],
+                                        className="small d-inline-block")],
+                         id="strip-others-box", className="mt-1", style={"display": "none"},
+                         **{"data-testid": "strip-others-box"})]),
                 dbc.CardBody(dcc.Graph(id="strip", config=STRIP_CONFIG), className="p-1")], className="mb-2"),
             dbc.Row([
                 dbc.Col(dbc.Card([dbc.CardHeader(html.Span(id="inspector-title", children="Beat inspector")),
@@ -143,6 +150,7 @@ def layout(**_):
                                              "backgroundColor": "#fdecea"}]), className="p-1")]),
             dcc.Store(id="view-range"),
             dcc.Store(id="strip-zoom"),
+            dcc.Store(id="strip-leads"),  # {"key", "leads"}: the lead indices the strip draws
             dcc.Store(id="selected-beat"),
             dcc.Store(id=THR_STORE),
             dcc.Store(id="loaded-key"),  # the key whose page is drawn: the threshold is set after it
@@ -221,18 +229,33 @@ def agreement_body(view: View, flags: np.ndarray):
     ])
 
 
-def strip_patch(view: View, flags: np.ndarray, t0: float, t1: float, set_range: bool) -> Patch:
+def shown_leads(store, view: View) -> list[int]:
+    """The lead indices the strip of ``view`` draws (the store's, else the default choice)."""
+    asked = store.get("leads") if store and store.get("key") == view.key else None
+    return F.strip_leads(view.signals.shape[1], view.lead_index, asked)
+
+
+def strip_others(view: View, shown: list[int]) -> tuple[list[dict], list[str], dict]:
+    """The 'other leads shown' checklist: (options, value, style); shown for more than three leads."""
+    options = [{"label": name, "value": str(j)} for j, name in enumerate(view.leads) if j != view.lead_index]
+    value = [str(j) for j in shown if j != view.lead_index]
+    many = view.signals.shape[1] > 1 + F.MAX_OTHER_LEADS
+    return options, value, {"display": "block" if many else "none"}
+
+
+def strip_patch(view: View, flags: np.ndarray, t0: float, t1: float, set_range: bool,
+                shown: list[int]) -> Patch:
     """Downsampled leads and the markers of [t0, t1] as a Patch of the strip figure."""
     p = Patch()
-    for j, d in enumerate(F.lead_payloads(view.signals, view.fs, t0, t1)):
-        p["data"][j]["x"] = d["x"]
-        p["data"][j]["y"] = d["y"]
-    apply_markers(p, view, flags, t0, t1)
+    for k, d in enumerate(F.lead_payloads(view.signals, view.fs, t0, t1, shown=shown)):
+        p["data"][k]["x"] = d["x"]
+        p["data"][k]["y"] = d["y"]
+    apply_markers(p, view, flags, t0, t1, shown=shown)
     lab = F.label_payload(view.time_s, view.ref_symbol, t0, t1)
     for k, v in lab.items():
-        p["data"][view.signals.shape[1] + 1][k] = v
+        p["data"][len(shown) + 1][k] = v
     if set_range:
-        for j in range(view.signals.shape[1]):
+        for j in range(len(shown)):
             axis = f"xaxis{'' if j == 0 else j + 1}"
             p["layout"][axis]["range"] = [t0, t1]
             p["layout"][axis]["autorange"] = False
@@ -244,13 +267,13 @@ def strip_patch(view: View, flags: np.ndarray, t0: float, t1: float, set_range: 
 
 
 def apply_markers(p: Patch, view: View, flags: np.ndarray, t0: float, t1: float,
-                  colours_only: bool = False) -> None:
+                  colours_only: bool = False, shown: list[int] | None = None) -> None:
     """Patch the beat markers of [t0, t1]. With ``colours_only`` (a threshold change) and every
     beat of the window drawn, only colours and hover texts change: the positions stay as sent."""
     idx = F.visible_beats(view.time_s, flags, view.low_quality, t0, t1)
     y = view.signals[np.clip(view.sample[idx], 0, len(view.signals) - 1), view.lead_index]
     m = F.marker_payload(idx, view.time_s, y, flags, view.low_quality)
-    n = view.signals.shape[1]
+    n = len(shown) if shown is not None else view.signals.shape[1]  # the markers follow the lead traces
     a, b = np.searchsorted(view.time_s, [t0, t1])
     same = colours_only and len(idx) == b - a
     for k in ("hovertext",) if same else ("x", "y", "customdata", "hovertext"):
@@ -308,6 +331,10 @@ def window_shape_patch(p: Patch, t0: float, t1: float) -> None:
     Output("selected-beat", "data"),
     Output("anomaly-count", "children"),
     Output("loaded-key", "data"),
+    Output("strip-others", "options"),
+    Output("strip-others", "value"),
+    Output("strip-others-box", "style"),
+    Output("strip-leads", "data"),
     Input(KEY_STORE, "data"),
 )
 def load_analysis(key):
@@ -317,7 +344,7 @@ def load_analysis(key):
         empty = html.Div(dbc.Alert(["No analysis loaded (or it expired). ",
                                     dcc.Link("Pick a sample or upload a recording.", href="/")],
                                    color="info", className="mt-3"), **{"data-testid": "signal-empty"})
-        return (empty, {"display": "none"}) + (no_update,) * 15
+        return (empty, {"display": "none"}) + (no_update,) * 19
     grid = slider_grid(view.score, view.thresholds)
     lo, hi = grid.min, grid.max
     thr = view.threshold  # what set_threshold puts in the store for a new key
@@ -340,14 +367,15 @@ def load_analysis(key):
         notices.append(html.Div(dbc.Alert(gaps, color="warning", className="py-2"), **{"data-testid": "gap-notice"}))
     notice = notices or None
     timeline = F.timeline_figure(view.time_s, view.score, view.low_quality, thr, (t0, t1))
+    shown = F.strip_leads(view.signals.shape[1], view.lead_index)
     strip = F.strip_figure(view.signals, view.fs, view.leads, view.lead_index, view.time_s, view.sample,
-                           flags, view.low_quality, view.ref_symbol, t0, t1)
+                           flags, view.low_quality, view.ref_symbol, t0, t1, shown=shown)
     leads = [{"label": name, "value": str(i)} for i, name in enumerate(view.leads)]
     first = int(np.flatnonzero(flags)[0]) if flags.any() else 0
     title = f"Record {view.analysis.record}: lead {view.leads[view.lead_index]}"
     return (None, {"display": "block"}, title, summary_cards(view, int(flags.sum())), notice,
             lo, hi, marks, step, timeline, strip, [t0, t1], leads, str(view.lead_index), first,
-            f"{int(flags.sum()):,}", key)
+            f"{int(flags.sum()):,}", key, *strip_others(view, shown), {"key": view.key, "leads": shown})
 
 
 @callback(
@@ -411,10 +439,11 @@ def set_threshold(key, method, slider, box, store):
     Output("agreement", "children"),
     Input(THR_STORE, "data"),
     State("view-range", "data"),
+    State("strip-leads", "data"),
     State(KEY_STORE, "data"),
     prevent_initial_call=True,
 )
-def rethreshold(store, view_range, key):
+def rethreshold(store, view_range, strip_store, key):
     """Re-flag from cached scores; patch colours, markers, counts and the agreement only."""
     view = view_for(key)
     if view is None or not store or store.get("key") != view.key or view_range is None:
@@ -428,7 +457,8 @@ def rethreshold(store, view_range, key):
     tl["layout"]["shapes"][0]["y0"] = threshold
     tl["layout"]["shapes"][0]["y1"] = threshold
     st = Patch()
-    apply_markers(st, view, flags, float(view_range[0]), float(view_range[1]), colours_only=True)
+    apply_markers(st, view, flags, float(view_range[0]), float(view_range[1]), colours_only=True,
+                  shown=shown_leads(strip_store, view))
     n = f"{int(flags.sum()):,}"
     return tl, st, n, n, agreement_body(view, flags)
 
@@ -469,10 +499,11 @@ clientside_callback(
     Input("beat-table", "active_cell"),
     State("view-range", "data"),
     State(THR_STORE, "data"),
+    State("strip-leads", "data"),
     State(KEY_STORE, "data"),
     prevent_initial_call=True,
 )
-def navigate(relayout, _prev, _next, tl_click, cell, view_range, thr_store, key):
+def navigate(relayout, _prev, _next, tl_click, cell, view_range, thr_store, strip_store, key):
     """Zoom/pan, previous/next anomaly, timeline and table clicks: move the strip's window."""
     view = view_for(key)
     if view is None or view_range is None:
@@ -509,7 +540,36 @@ def navigate(relayout, _prev, _next, tl_click, cell, view_range, thr_store, key)
         return (no_update,) * 4
     tl = Patch()
     window_shape_patch(tl, t0, t1)
-    return strip_patch(view, flags, t0, t1, set_range), tl, [t0, t1], selected
+    return strip_patch(view, flags, t0, t1, set_range, shown_leads(strip_store, view)), tl, [t0, t1], selected
+
+
+@callback(
+    Output("strip", "figure", allow_duplicate=True),
+    Output("strip-leads", "data", allow_duplicate=True),
+    Output("strip-others", "value", allow_duplicate=True),
+    Input("strip-others", "value"),
+    State("strip-leads", "data"),
+    State("view-range", "data"),
+    State(THR_STORE, "data"),
+    State(KEY_STORE, "data"),
+    prevent_initial_call=True,
+)
+def choose_strip_leads(others, strip_store, view_range, thr_store, key):
+    """Draw the other leads ticked (the last ones ticked, at most MAX_OTHER_LEADS) beside the analysed
+    one: a new strip figure of the current window, as small as the first one."""
+    view = view_for(key)
+    if view is None or view_range is None or others is None:
+        return (no_update,) * 3
+    shown = F.strip_leads(view.signals.shape[1], view.lead_index, others)
+    kept = [str(j) for j in shown if j != view.lead_index]
+    value = kept if sorted(map(str, others)) != sorted(kept) else no_update  # a third tick unticks the oldest
+    if strip_store and strip_store.get("key") == view.key and strip_store.get("leads") == shown:
+        return no_update, no_update, value  # what is drawn (a new analysis sets both)
+    t0, t1 = float(view_range[0]), float(view_range[1])
+    flags = flags_at(view, threshold_of(thr_store, view))
+    fig = F.strip_figure(view.signals, view.fs, view.leads, view.lead_index, view.time_s, view.sample,
+                         flags, view.low_quality, view.ref_symbol, t0, t1, shown=shown)
+    return fig, {"key": view.key, "leads": shown}, value
 
 
 def is_autorange(relayout) -> bool:

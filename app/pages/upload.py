@@ -96,7 +96,10 @@ def layout(**_):
                              dbc.Select(id="lead-choice", value="auto", options=[
                                  {"label": "Automatic (MLII / II)", "value": "auto"},
                                  {"label": "1st lead", "value": "0"}, {"label": "2nd lead", "value": "1"},
-                                 {"label": "3rd lead", "value": "2"}])], md=6),
+                                 {"label": "3rd lead", "value": "2"}]),
+                             dbc.FormText("Any other lead (a 12-lead file's V5): pick it from the signal "
+                                          "page's Lead list after the analysis.", id="lead-choice-help")],
+                            md=6),
                     dbc.Col([dbc.Label("Beat positions", html_for="beats-choice"),
                              dbc.Select(id="beats-choice", value="detect", options=[
                                  {"label": "Detect R-peaks", "value": "detect"},

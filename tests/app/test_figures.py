@@ -215,3 +215,53 @@ def test_threshold_method_is_named_only_for_its_own_value():
     assert method_description("percentile", THRESHOLDS) == "percentile method: 99th percentile of normal beats' scores"
     assert method_description("statistical", THRESHOLDS) == "statistical method: mean + 2.25 sd of normal beats' scores"
     assert method_description(CUSTOM, THRESHOLDS) == "custom: set by hand"
+
+
+def test_strip_leads_keeps_small_records_whole_and_bounds_the_others():
+    assert F.strip_leads(2, 0) == [0, 1] and F.strip_leads(2, 1) == [0, 1]  # MIT-BIH: both leads, as before
+    assert F.strip_leads(1, 0) == [0] and F.strip_leads(3, 2) == [0, 1, 2]
+    assert F.strip_leads(12, 1) == [0, 1, 2]        # 12-lead, II analysed: I, II, III
+    assert F.strip_leads(12, 10) == [0, 1, 10]      # V5 analysed: I, II and V5
+    assert F.strip_leads(12, 1, ["6", "10"]) == [1, 6, 10]
+    assert F.strip_leads(12, 1, ["0", "6", "10"]) == [1, 6, 10]  # the last two asked for
+    assert F.strip_leads(12, 1, ["1", "6", "6", "99", "-1"]) == [1, 6]  # the analysed lead, repeats, strangers
+    assert F.strip_leads(12, 1, []) == [1]
+
+
+def test_twelve_lead_strip_draws_three_leads_at_a_third_of_the_height():
+    """A 12-lead strip was 170 + 12 x 150 = 1,970 px with all twelve traces; now the analysed lead and
+    two others: 620 px, and about a quarter of the data."""
+    from app.ecg.readers import read_csv_bytes
+    from tests.ecg import device_exports as dev
+
+    e = dev.twelve_lead()
+    rec = read_csv_bytes(e.data, e.name, **e.form)
+    sig, fs, leads = rec.signals, rec.fs, rec.leads
+    t = e.ref_samples / fs
+    none = np.zeros(len(t), bool)
+    fig = F.strip_figure(sig, fs, leads, 10, t, e.ref_samples, none, none, None, 0.0, 10.0)  # V5 analysed
+    lines = [d for d in fig.data if d.mode == "lines"]
+    assert [d.name for d in lines] == ["I", "II", "V5"] and fig.layout.height == 620
+    markers = fig.data[3]
+    assert markers.name == "beats" and markers.yaxis == "y3"  # on V5's panel, the third
+    assert np.allclose(markers.y, np.round(sig[e.ref_samples, 10], 4))
+    assert fig.layout.yaxis3.title.text == "V5 (mV)" and "yaxis4" not in fig.layout.to_plotly_json()
+    picked = F.strip_figure(sig, fs, leads, 1, t, e.ref_samples, none, none, None, 0.0, 10.0,
+                            shown=F.strip_leads(12, 1, ["6", "9"]))
+    assert [d.name for d in picked.data if d.mode == "lines"] == ["II", "V1", "V4"]
+    assert picked.data[3].yaxis == "y"  # II is now the first panel
+    everything = F.strip_figure(sig, fs, leads, 1, t, e.ref_samples, none, none, None, 0.0, 10.0,
+                                shown=list(range(12)))
+    assert everything.layout.height == 1970
+    assert len(pio.to_json(fig)) < 0.3 * len(pio.to_json(everything))
+
+
+def test_two_lead_strip_is_unchanged_by_the_lead_choice(rec100):
+    sig, fs, leads, samples, symbols = rec100
+    t = samples / fs
+    flags = np.isin(symbols, ["A", "V"])
+    for analysed in (0, 1):
+        default = F.strip_figure(sig, fs, leads, analysed, t, samples, flags, flags, symbols, 60.0, 70.0)
+        both = F.strip_figure(sig, fs, leads, analysed, t, samples, flags, flags, symbols, 60.0, 70.0,
+                              shown=[0, 1])
+        assert pio.to_json(default) == pio.to_json(both) and default.layout.height == 470

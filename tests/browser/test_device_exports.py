@@ -74,3 +74,53 @@ def test_electrode_off_stretch_is_explained_next_to_the_short_record_notice(page
     note = page.inner_text("[data-testid=gap-notice]")
     assert "0:18-0:27" in note and "flat signal" in note and "lead ECG" in note
     assert page.inner_text("[data-testid=card-beats]") == str(len(export.ref_samples))  # 47 beats, none in the gap
+
+
+STRIP_LEADS = """() => {
+    const g = document.querySelector('#strip .js-plotly-plot');
+    const d = g?._fullData;
+    if (!d?.length) { return null; }
+    return {leads: d.filter(t => t.mode === 'lines').map(t => t.name), height: g._fullLayout?.height,
+            markersAxis: d.find(t => t.name === 'beats')?.yaxis};
+}"""
+
+
+def _strip_leads(page, expected: list[str]) -> dict:
+    return page.wait_for_function(
+        f"e => {{ const s = ({STRIP_LEADS})(); return s && JSON.stringify(s.leads) === JSON.stringify(e) ? s : null; }}",
+        arg=expected, timeout=FLAGS_TIMEOUT_MS).json_value()
+
+
+def test_twelve_lead_strip_shows_three_leads_and_any_lead_can_be_analysed(page, app_url, tmp_path):
+    """The strip draws the analysed lead and two others (was all twelve, 1,970 px tall); ticking
+    another lead swaps it in; the upload page says where any other lead is chosen, and choosing V5
+    in the signal page's Lead list analyses it."""
+    page.goto(app_url + "/")
+    assert "signal page's Lead list" in page.inner_text("#lead-choice-help")
+    export = dev.twelve_lead()
+    sizes = []
+    page.on("response", lambda r: sizes.append(len(r.body())) if "_dash-update-component" in r.url else None)
+    _upload(page, app_url, export, tmp_path)
+    s = _strip_leads(page, ["I", "II", "III"])
+    assert s["height"] == 620 and s["markersAxis"] == "y2"  # the beats on II, the second panel
+    assert page.is_visible("[data-testid=strip-others-box]")
+    labels = page.eval_on_selector_all("#strip-others label", "ls => ls.map(l => l.innerText)")
+    assert labels == ["I", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+    checked = "() => Array.from(document.querySelectorAll('#strip-others input:checked')).map(i => i.value)"
+    assert page.evaluate(checked) == ["0", "2"]
+    page.click('#strip-others label:text-is("V1")')  # a third tick: the oldest (I) makes way
+    s = _strip_leads(page, ["II", "III", "V1"])
+    assert s["markersAxis"] == "y" and s["height"] == 620
+    page.wait_for_function(f"() => JSON.stringify(({checked})()) === JSON.stringify(['2', '6'])",
+                           timeout=FLAGS_TIMEOUT_MS)
+    assert max(sizes) < 400_000  # no response carried twelve leads' worth of data
+    # any lead can be analysed: V5 from the signal page's Lead list
+    page.select_option("#lead-switch", str(dev.TWELVE_LEADS.index("V5")))
+    page.wait_for_function("() => document.querySelector('#signal-title')?.innerText?.endsWith('lead V5')",
+                           timeout=FLAGS_TIMEOUT_MS)
+    s = _strip_leads(page, ["I", "II", "V5"])
+    assert s["markersAxis"] == "y3"
+    page.wait_for_load_state("networkidle")
+    markers = [t for t in graph_data(page, "strip") if t["name"] == "beats"][0]
+    ref_t = export.ref_samples / export.fs
+    assert markers["n"] == len(ref_t) and all(min(abs(x - r) for r in ref_t) < 0.15 for x in markers["x"])

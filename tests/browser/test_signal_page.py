@@ -62,6 +62,11 @@ def test_threshold_slider_method_and_csv_export(page, app_url):
     assert len(rows) == beats
     assert all(c in rows[0] for c in CLI_COLUMNS + ["ref_symbol", "ref_class"])
     assert sum(r["anomaly"] == "True" for r in rows) == low
+    assert all(re.fullmatch(r"\d+\.\d{3}", r["time_s"]) for r in rows)  # ms at 360 Hz, not float noise
+    assert max(len(r["score"].split("e")[0].lstrip("-").replace(".", "").lstrip("0")) for r in rows) <= 6
+    # a 2-lead record draws both leads, with no choice of other leads to offer
+    lines = [t["name"] for t in graph_data(page, "strip") if t["name"] not in ("beats", "reference labels")]
+    assert lines == ["MLII", "V1"] and not page.is_visible("[data-testid=strip-others-box]")
 
     # the method selector puts that method's threshold back on the slider
     methods = [o for o in page.eval_on_selector_all("#thr-method option", "os => os.map(o => o.value)") if o]

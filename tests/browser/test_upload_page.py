@@ -117,6 +117,7 @@ def test_bad_uploads_show_their_message_and_the_app_keeps_working(page, app_url,
         "() => (document.querySelector('[data-testid=upload-error]') || {innerText: ''})"
         ".innerText.includes('holter_excerpt.csv')", timeout=FLAGS_TIMEOUT_MS)
     assert "sampling rate" in _error_text(page)
+    assert "'Sampling rate (CSV)' field" in _error_text(page)  # the form's own label (was "the fs field")
     page.fill("#csv-fs", "360")
     page.click("#reanalyze")
     wait_for_signal_page(page, "holter_excerpt")
