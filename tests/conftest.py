@@ -149,10 +149,11 @@ class RedisServer:
         _kill_group(self.proc)
 
 
-def start_redis(tmp: Path) -> RedisServer:
-    """A real redis-server on a loopback port, data in ``tmp``, no persistence."""
+def start_redis(tmp: Path, port: int | None = None) -> RedisServer:
+    """A real redis-server on a loopback port (a free one, or ``port``: a stopped Redis "coming
+    back", empty), data in ``tmp``, no persistence."""
     exe = shutil.which("redis-server") or "/usr/bin/redis-server"
-    port = free_port()
+    port = port or free_port()
     tmp.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
         [exe, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp), "--save", "",

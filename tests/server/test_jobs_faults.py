@@ -3,14 +3,13 @@ filesystem cache whose directory is gone, and a lost job that Redis hands out ag
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 
 import pytest
 import redis
 import requests
 
-from tests.conftest import RedisServer, _kill_group, start_app, start_redis
+from tests.conftest import start_app, start_redis
 from tests.server.apiclient import PAGES, csv_upload, post_analysis
 from tests.server.test_celery_jobs import broker_env, start_worker, wait_job
 
@@ -20,25 +19,6 @@ pytestmark = [pytest.mark.server, pytest.mark.slow]
 def unique_csv(record: str, seconds: float = 60):
     """A CSV this server has never seen (a tiny unique gain), so it must be computed."""
     return csv_upload(record, seconds=seconds, gain=1.0 + (time.time_ns() % 100_003) / 1e7)
-
-
-def redis_on_port(tmp, port: int) -> RedisServer:
-    """A fresh redis-server (empty, no persistence) on a given loopback port: Redis 'coming back'."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp),
-                             "--save", "", "--appendonly", "no", "--daemonize", "no"],
-                            stdout=open(tmp / "redis.log", "ab"), stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
-    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if client.ping():
-                return RedisServer(port=port, proc=proc)
-        except redis.exceptions.ConnectionError:
-            time.sleep(0.1)
-    _kill_group(proc)
-    raise RuntimeError("redis-server did not restart")
 
 
 def health(base: str) -> dict:
@@ -86,7 +66,7 @@ def test_with_the_broker_down_job_status_is_a_json_503_health_is_degraded_and_pa
         assert "Traceback" not in log
 
         # Redis comes back (empty: no persistence): health is ok again; the job's record went with it
-        again = redis_on_port(tmp_path / "redis2", redis_server.port)
+        again = start_redis(tmp_path / "redis2", redis_server.port)
         h = health(web.url)
         assert h["status"] == "ok" and h["broker_ok"] is True
         assert requests.get(f"{web.url}/api/v1/jobs/{job}", timeout=30).status_code == 404
