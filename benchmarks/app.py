@@ -154,7 +154,7 @@ def callback_rows(data_dir: Path, hours: float, repeats: int) -> tuple[list[list
         thrs = np.quantile(view.score, np.linspace(0.80, 0.995, max(repeats, 2)))
         t_mid = view.duration_s / 2
         rng = [t_mid - 5.0, t_mid + 5.0]
-        out, thr_ms = time_calls(lambda i: S.rethreshold({"key": key, "value": float(thrs[i % len(thrs)])}, rng, key),
+        out, thr_ms = time_calls(lambda i: S.rethreshold({"key": key, "value": float(thrs[i % len(thrs)])}, rng, None, key),
                                  repeats)
         thr_kb = payload_bytes(out) / 1024
         rows.append(["threshold (rethreshold)", n, thr_ms, thr_kb, "<= 50 ms"])
@@ -167,7 +167,7 @@ def callback_rows(data_dir: Path, hours: float, repeats: int) -> tuple[list[list
                     c = (0.1 + 0.8 * ((i * 0.37) % 1.0)) * view.duration_s
                     relayout = {"xaxis.range[0]": c - width / 2, "xaxis.range[1]": c + width / 2}
                 return run_in_callback_context(S.navigate, "strip.relayoutData", relayout, None, None, None,
-                                               None, rng, {"key": key, "value": float(view.threshold)}, key)
+                                               None, rng, {"key": key, "value": float(view.threshold)}, None, key)
             out, ms = time_calls(zoom, repeats)
             kb = payload_bytes(out) / 1024
             viewer.append((ms, kb))
