@@ -33,12 +33,17 @@ def navbar() -> dbc.Navbar:
         color="dark", dark=True, className="mb-3", id="navbar")
 
 
+def page_language(index_string: str, lang: str = "en") -> str:
+    """Dash's HTML page with its language declared (screen readers pick the voice from it)."""
+    return index_string.replace("<html>", f'<html lang="{lang}">', 1)
+
+
 def shell() -> html.Div:
     return html.Div([
         dcc.Location(id=NAV_LOCATION, refresh="callback-nav"),
         dcc.Store(id=KEY_STORE, storage_type="session"),
         navbar(),
-        dbc.Container(dash.page_container, fluid=True, className="pb-5"),
+        dbc.Container(dash.page_container, fluid=True, className="pb-5", tag="main"),
         html.Footer("Research tool, not for diagnosis. Model trained on MIT-BIH DS1 normal beats.",
                     className="text-muted small text-center py-3"),
     ])
@@ -62,6 +67,7 @@ def create_app(**overrides) -> dash.Dash:
         update_title=None,
         background_callback_manager=jobs.background_manager(settings) if background else None,
     )
+    app.index_string = page_language(app.index_string)
     app.layout = shell
     server = app.server
     server.config["ECG_SETTINGS"] = settings

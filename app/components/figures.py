@@ -13,7 +13,7 @@ from app.config import MODEL_FS
 
 NORMAL = "#1f77b4"
 ANOMALY = "#d62728"
-LOW_QUALITY = "#9e9e9e"
+LOW_QUALITY = "#767676"  # grey at 4.5:1 on white (WCAG non-text contrast; #9e9e9e was 2.7:1)
 RECON = "#ff7f0e"
 NEIGHBOUR = "#6f42c1"  # a neighbouring beat inside the inspector's window
 

@@ -15,6 +15,7 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import Input, Output, callback, clientside_callback, dash_table, dcc, html, no_update
 
+from app.components import a11y as A11y
 from app.components import evaluation_figures as EF
 
 log = logging.getLogger(__name__)
@@ -177,7 +178,7 @@ def layout(**_):
 
 def evaluation_layout(ev: dict, directory: Path) -> html.Div:
     header = html.Div([
-        html.H4(f"Evaluation of model {ev.get('model_id', directory.name)}", className="mb-0"),
+        html.H1(f"Evaluation of model {ev.get('model_id', directory.name)}", className="h4 mb-0"),
         html.Div(f"written {ev.get('created_utc', '?')} from commit {str(ev.get('git_commit', '?'))[:12]}; "
                  "everything on this page is read from the saved evaluation, the model is not run.",
                  className="small text-muted"),
@@ -195,16 +196,22 @@ def evaluation_layout(ev: dict, directory: Path) -> html.Div:
         dbc.Card([
             dbc.CardHeader(dbc.Row([
                 dbc.Col(html.Span("Results on the test set", className="fw-semibold"), md=5),
-                dbc.Col(dbc.RadioItems(id="eval-mode", value="detect", inline=True,
-                                       options=[{"label": v, "value": k} for k, v in MODE_LABELS.items()
-                                                if k == "detect" or ev.get("reference_beats")]), md=7),
+                dbc.Col([html.Span("Beat positions", id="eval-mode-label", className="visually-hidden"),
+                         A11y.group(dbc.RadioItems(id="eval-mode", value="detect", inline=True,
+                                                   options=[{"label": v, "value": k} for k, v in MODE_LABELS.items()
+                                                            if k == "detect" or ev.get("reference_beats")]),
+                                    "eval-mode-label", role="radiogroup")], md=7),
             ])),
             dbc.CardBody([
                 html.Div(id="eval-counts", className="small text-muted mb-2"),
                 html.H6("Every scorer and baseline (metrics at each one's DS1-chosen threshold)"),
                 html.Div(id="eval-metrics", className="mb-3"),
-                dbc.Row([dbc.Col(dcc.Graph(id="eval-roc", config=GRAPH_CONFIG), lg=6),
-                         dbc.Col(dcc.Graph(id="eval-pr", config=GRAPH_CONFIG), lg=6)]),
+                dbc.Row([dbc.Col(A11y.figure(dcc.Graph(id="eval-roc", config=GRAPH_CONFIG),
+                                             "ROC curves (sensitivity against false-positive rate) of every scorer "
+                                             "and baseline on the test set; the table above gives their AUROC."), lg=6),
+                         dbc.Col(A11y.figure(dcc.Graph(id="eval-pr", config=GRAPH_CONFIG),
+                                             "Precision-recall curves of every scorer and baseline on the test set; "
+                                             "the table above gives their average precision (AP)."), lg=6)]),
                 html.H6("Per-class detection rates (at each scorer's DS1 threshold)", className="mt-3"),
                 html.Div(id="eval-per-class"),
             ], className="p-2"),
@@ -213,14 +220,18 @@ def evaluation_layout(ev: dict, directory: Path) -> html.Div:
             dbc.CardHeader("Pick a threshold: confusion matrix and metrics recomputed from the saved per-beat scores"),
             dbc.CardBody([
                 dbc.Row([
-                    dbc.Col([dbc.Label("Scorer", className="small mb-0"),
+                    dbc.Col([dbc.Label("Scorer", html_for="eval-scorer", className="small mb-0"),
                              dbc.Select(id="eval-scorer", value="score", options=scorer_options, size="sm")], md=3),
                     dbc.Col([dbc.Label(["Threshold ", html.Span(id="eval-thr-value", className="fw-semibold")],
                                        className="small mb-0"),
-                             dcc.Slider(id="eval-thr", min=0, max=1, value=0.5, step=0.001, updatemode="mouseup",
-                                        allow_direct_input=False)], md=9),
+                             A11y.named_control(dcc.Slider(id="eval-thr", min=0, max=1, value=0.5, step=0.001,
+                                                           updatemode="mouseup", allow_direct_input=False),
+                                                "Threshold")], md=9),
                 ]),
-                dbc.Row([dbc.Col(dcc.Graph(id="eval-confusion", config=GRAPH_CONFIG), lg=5),
+                dbc.Row([dbc.Col(A11y.figure(dcc.Graph(id="eval-confusion", config=GRAPH_CONFIG),
+                                             "Confusion matrix (flagged or not against reference normal or "
+                                             "abnormal) at the picked threshold; the counts are also listed "
+                                             "beside it."), lg=5),
                          dbc.Col(html.Div(id="eval-at-threshold", **{"data-testid": "eval-at-threshold"}), lg=7)]),
             ], className="p-2"),
         ], className="mb-3"),
@@ -232,7 +243,8 @@ def evaluation_layout(ev: dict, directory: Path) -> html.Div:
                 style_table={"overflowX": "auto"}, style_cell={"fontSize": 13, "padding": "3px 8px"},
                 style_header={"fontWeight": "600"}), className="p-1")], className="mb-3"),
         dbc.Card([dbc.CardHeader("Training"), dbc.CardBody(
-            dcc.Graph(figure=EF.history_figure(history), config=GRAPH_CONFIG) if history else
+            A11y.figure(dcc.Graph(figure=EF.history_figure(history), config=GRAPH_CONFIG),
+                        "Training curves: each logged loss and validation value by epoch.") if history else
             html.P(f"No {HISTORY_FILE} in model_store/{directory.name}.", className="small text-muted"), className="p-2")],
             className="mb-3"),
         intra_patient_card(ev),

@@ -12,6 +12,7 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import Input, Output, State, callback, dcc, html, no_update
 
+from app.components import a11y as A11y
 from app.components import latent_figures as LF
 from app.components.ids import KEY_STORE
 from app.projections import METHOD_LABELS, METHODS, projection_for_key
@@ -28,36 +29,45 @@ METHOD_HELP = {
             "seconds the first time.",
     "umap": "UMAP: neighbourhoods plus some global structure.",
 }
+SCATTER_LABEL = ("This record's beats as points in a 2-D projection of the model's latent space, beside the "
+                 "training normal beats (grey), coloured as chosen above.")
 
 
 def layout(**_):
     return html.Div([
         html.Div(id="latent-empty"),
         html.Div(id="latent-body", style={"display": "none"}, children=[
+            html.H1("Latent space", className="visually-hidden"),
             dbc.Row([
-                dbc.Col([dbc.Label("Projection", className="small mb-0"),
-                         dbc.RadioItems(id="latent-method", value="pca", inline=True,
-                                        options=[{"label": METHOD_LABELS[m], "value": m} for m in METHODS])],
+                dbc.Col([dbc.Label("Projection", id="latent-method-label", className="small mb-0"),
+                         A11y.group(dbc.RadioItems(id="latent-method", value="pca", inline=True,
+                                                   options=[{"label": METHOD_LABELS[m], "value": m}
+                                                            for m in METHODS]),
+                                    "latent-method-label", role="radiogroup")],
                         md=4),
-                dbc.Col([dbc.Label("Colour by", className="small mb-0"),
-                         dbc.RadioItems(id="latent-colour", value="score", inline=True,
-                                        options=[{"label": v, "value": k} for k, v in LF.COLOUR_MODES.items()])],
+                dbc.Col([dbc.Label("Colour by", id="latent-colour-label", className="small mb-0"),
+                         A11y.group(dbc.RadioItems(id="latent-colour", value="score", inline=True,
+                                                   options=[{"label": v, "value": k}
+                                                            for k, v in LF.COLOUR_MODES.items()]),
+                                    "latent-colour-label", role="radiogroup")],
                         md=5),
                 dbc.Col(html.Div(id="latent-record", className="small text-muted"), md=3),
             ], className="g-2 mb-2"),
             dbc.Card([
                 dbc.CardBody([
-                    dcc.Loading(dcc.Graph(id="latent-scatter", config=GRAPH_CONFIG,
-                                          figure=LF.message_figure("computing the projection...")),
-                                type="default"),
+                    A11y.figure(dcc.Loading(dcc.Graph(id="latent-scatter", config=GRAPH_CONFIG,
+                                                      figure=LF.message_figure("computing the projection...")),
+                                            type="default"), SCATTER_LABEL, described_by="latent-note"),
                     html.Div(id="latent-note", className="small text-muted mt-1",
                              **{"data-testid": "latent-note"}),
                 ], className="p-2"),
             ], className="mb-2"),
             dbc.Card([
                 dbc.CardHeader("Chosen beats (click a point, or use the lasso in the figure's toolbar)"),
-                dbc.CardBody(dcc.Graph(id="latent-beats", config=GRAPH_CONFIG,
-                                       figure=LF.beats_overlay(np.zeros((0, 256)), [])), className="p-1"),
+                dbc.CardBody(A11y.figure(dcc.Graph(id="latent-beats", config=GRAPH_CONFIG,
+                                                   figure=LF.beats_overlay(np.zeros((0, 256)), [])),
+                                         "Waveforms of the beats chosen in the latent-space figure, overlaid."),
+                             className="p-1"),
             ]),
         ]),
     ])

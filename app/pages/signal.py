@@ -16,6 +16,7 @@ import numpy as np
 from dash import Input, Output, Patch, State, callback, clientside_callback, ctx, dash_table, dcc, html, no_update
 
 from app.analysis import missing_note
+from app.components import a11y as A11y
 from app.components import figures as F
 from app.components.ids import KEY_STORE
 from app.components.navigation import WINDOW_S, adjacent_anomaly, initial_window, parse_relayout, window_around
@@ -37,6 +38,13 @@ GRAPH_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "sel
 STRIP_CONFIG = {**GRAPH_CONFIG, "doubleClick": "autosize"}
 THR_STORE = "thr-store"  # the threshold: {"key", "value"}; the one source of truth
 NEAR_METHOD = 0.5 * 10 ** -3  # a value typed or slid this close to a method's threshold is that threshold
+# what each graph shows, for screen readers (plotly's SVG has no text alternative)
+TIMELINE_LABEL = ("Anomaly score of every beat against time; beats above the dashed threshold line are flagged "
+                  "(red). The beat table below lists the same scores.")
+STRIP_LABEL = ("ECG strip of the current window: the leads, a dot on every beat (blue normal, red flagged) and "
+               "crosses on low-quality beats. Previous and Next anomaly move the window.")
+BEAT_LABEL = "The inspected beat, its VAE reconstruction and the residual between them."
+BREAKDOWN_LABEL = "The inspected beat's scores as percentiles within this record."
 
 
 # --------------------------------------------------------------------------- layout
@@ -46,7 +54,7 @@ def layout(**_):
         html.Div(id="signal-empty"),
         html.Div(id="signal-body", style={"display": "none"}, children=[
             html.Div([
-                html.H4(id="signal-title", className="mb-0"),
+                html.H1(id="signal-title", className="h4 mb-0"),
                 dbc.ButtonGroup([
                     dbc.Button("Export CSV", id="export-csv", color="primary", size="sm"),
                     dbc.Button("HTML report", id="export-report", color="primary", outline=True, size="sm"),
@@ -60,15 +68,16 @@ def layout(**_):
                 dbc.Col([dbc.Label(["Threshold: ", html.Span(id="thr-value", className="fw-semibold")],
                                    html_for="thr-box", className="small mb-0 text-nowrap"),
                          html.Div([
-                             html.Div(dcc.Slider(id="thr-slider", min=0, max=1, value=0.5, step=0.01,
-                                                 allow_direct_input=False, updatemode="mouseup"),
-                                      className="flex-grow-1", style={"minWidth": "8rem"}),
+                             A11y.named_control(dcc.Slider(id="thr-slider", min=0, max=1, value=0.5, step=0.01,
+                                                           allow_direct_input=False, updatemode="mouseup"),
+                                                "Threshold", className="flex-grow-1", style={"minWidth": "8rem"}),
                              dbc.Input(id="thr-box", type="number", debounce=True, step="any", size="sm",
                                        inputmode="decimal", style={"width": "6.5rem"}),
                          ], className="d-flex align-items-center gap-2")], xs=12, md=6, xl=4),
                 dbc.Col(html.Div([html.Div("Anomalies", className="small text-muted text-nowrap"),
                                   html.Div(id="anomaly-count", className="fs-4 fw-bold text-danger text-nowrap",
-                                           **{"data-testid": "anomaly-count"})]), xs="auto"),
+                                           **{"data-testid": "anomaly-count", "aria-live": "polite"})]),
+                        xs="auto"),
                 dbc.Col(dbc.ButtonGroup([
                     dbc.Button("\u25c0 Previous anomaly", id="prev-anomaly", color="secondary", outline=True,
                                size="sm", className="text-nowrap"),
@@ -82,7 +91,8 @@ def layout(**_):
             dcc.Download(id="download-report"),
             dcc.Loading(html.Div(id="lead-status"), type="dot"),
             dbc.Card([dbc.CardHeader("Anomaly score of every beat (click to jump; dashed line = threshold)"),
-                      dbc.CardBody(dcc.Graph(id="timeline", config=GRAPH_CONFIG), className="p-1")],
+                      dbc.CardBody(A11y.figure(dcc.Graph(id="timeline", config=GRAPH_CONFIG), TIMELINE_LABEL),
+                                   className="p-1")],
                      className="mb-2"),
             dbc.Card([dbc.CardHeader([html.Div([
                 html.Span("ECG strip (drag to zoom, double-click for a 10 s window; click a beat to inspect)",
@@ -94,17 +104,20 @@ def layout(**_):
                           className="small text-nowrap", **{"data-testid": "strip-legend"})],
                 className="d-flex flex-wrap align-items-center column-gap-3"),
                 # records with more than three leads: the analysed lead and up to two others are drawn
-                html.Div([html.Span(f"Other leads shown (up to {F.MAX_OTHER_LEADS}):",
+                html.Div([html.Span(f"Other leads shown (up to {F.MAX_OTHER_LEADS}):", id="strip-others-label",
                                     className="small text-muted me-2 text-nowrap"),
                           dbc.Checklist(id="strip-others", inline=True, options=[], value=[],
                                         className="small d-inline-block")],
-                         id="strip-others-box", className="mt-1", style={"display": "none"},
-                         **{"data-testid": "strip-others-box"})]),
-                dbc.CardBody(dcc.Graph(id="strip", config=STRIP_CONFIG), className="p-1")], className="mb-2"),
+                         id="strip-others-box", className="mt-1", style={"display": "none"}, role="group",
+                         **{"data-testid": "strip-others-box", "aria-labelledby": "strip-others-label"})]),
+                dbc.CardBody(A11y.figure(dcc.Graph(id="strip", config=STRIP_CONFIG), STRIP_LABEL),
+                             className="p-1")], className="mb-2"),
             dbc.Row([
                 dbc.Col(dbc.Card([dbc.CardHeader(html.Span(id="inspector-title", children="Beat inspector")),
-                                  dbc.CardBody([dcc.Graph(id="beat-figure", config=GRAPH_CONFIG),
-                                                dcc.Graph(id="breakdown-figure", config=GRAPH_CONFIG)],
+                                  dbc.CardBody([A11y.figure(dcc.Graph(id="beat-figure", config=GRAPH_CONFIG),
+                                                            BEAT_LABEL, described_by="inspector-title"),
+                                                A11y.figure(dcc.Graph(id="breakdown-figure", config=GRAPH_CONFIG),
+                                                            BREAKDOWN_LABEL, described_by="inspector-title")],
                                                className="p-1")]), lg=7),
                 dbc.Col([dbc.Card([dbc.CardHeader("Agreement with reference annotations"),
                                    dbc.CardBody(html.Div(id="agreement", **{"data-testid": "agreement"}))], className="mb-2"),
@@ -135,8 +148,9 @@ def layout(**_):
             ], className="mb-2"),
             dbc.Card([dbc.CardHeader(html.Div([
                 html.Span("Beats (click a row to show it; sort by any column)", className="me-auto"),
-                html.Div(dbc.Select(id="table-class", size="sm", value=ALL_CLASSES,
-                                    options=[{"label": "all reference classes", "value": ALL_CLASSES}]),
+                html.Div([dbc.Label("Reference class", html_for="table-class", className="visually-hidden"),
+                          dbc.Select(id="table-class", size="sm", value=ALL_CLASSES,
+                                     options=[{"label": "all reference classes", "value": ALL_CLASSES}])],
                          id="table-class-box", style={"display": "none"}),
                 dbc.Switch(id="table-flagged-only", label="flagged only", value=False, className="small mb-0"),
             ], className="d-flex align-items-center gap-3")),

@@ -9,6 +9,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
+from app.components import a11y as A11y
 from app.components.ids import KEY_STORE, NAV_LOCATION
 from app.components.samples import SAMPLES, sample_path
 from app.config import get_settings
@@ -18,6 +19,7 @@ log = logging.getLogger(__name__)
 dash.register_page(__name__, path="/", name="Upload", title="ECG Anomaly Explorer - upload", order=0)
 
 BASE64_OVERHEAD = 4 / 3
+UPLOAD_LABEL = "Choose ECG files to upload: a WFDB record (.hea, .dat, optional .atr) or one CSV file"
 
 
 def current_settings():
@@ -44,10 +46,12 @@ def _mb(n: int) -> str:
 
 def sample_card(rec: str, description: str) -> dbc.Col:
     return dbc.Col(dbc.Card(dbc.CardBody([
-        html.H5(f"Record {rec}", className="card-title mb-1"),
+        html.H3(f"Record {rec}", className="h5 card-title mb-1"),
         html.P(description, className="card-text small text-muted sample-desc"),
         # mt-auto: every card's button on the same line, however long its description
-        html.Div(dbc.Button("Analyze", id={"type": "sample-btn", "record": rec}, color="primary", size="sm"),
+        # the hidden words tell a screen reader which of the five "Analyze" buttons this is
+        html.Div(dbc.Button(["Analyze", html.Span(f" record {rec}", className="visually-hidden")],
+                            id={"type": "sample-btn", "record": rec}, color="primary", size="sm"),
                  className="mt-auto", **{"data-testid": f"sample-{rec}"}),
     ], className="d-flex flex-column"), className="h-100 sample-card"), xs=12, sm=6, lg=True, className="mb-3")
 
@@ -55,16 +59,16 @@ def sample_card(rec: str, description: str) -> dbc.Col:
 def layout(**_):
     per_file, total = upload_limits()
     return html.Div([
-        html.H2("Find abnormal heartbeats", className="mt-2"),
+        html.H1("Find abnormal heartbeats", className="h2 mt-2"),
         html.P(["Pick a bundled MIT-BIH record or upload your own ECG. Every beat is scored by a "
                 "convolutional VAE trained on normal beats only; anomalies are marked on the trace "
                 "with the reason (the beat against its reconstruction)."], className="lead"),
-        html.H4("Bundled samples", className="mt-4"),
+        html.H2("Bundled samples", className="h4 mt-4"),
         dbc.Row([sample_card(r, d) for r, d in SAMPLES.items()], className="g-3"),
-        html.H4("Upload a recording", className="mt-4"),
+        html.H2("Upload a recording", className="h4 mt-4"),
         dbc.Row([
             dbc.Col([
-                dcc.Upload(
+                A11y.named_control(dcc.Upload(
                     id="upload", multiple=True, max_size=-1,
                     children=html.Div([
                         html.Div("Drag and drop files here, or click to choose", className="fw-semibold"),
@@ -74,7 +78,7 @@ def layout(**_):
                         html.Div(f"Limit: {_mb(per_file)} per file, {_mb(total)} per upload.",
                                  className="small text-muted", id="upload-limit-text"),
                     ]),
-                    className="upload-zone"),
+                    className="upload-zone"), UPLOAD_LABEL),  # dcc.Upload takes no aria-label
                 html.Div([
                     html.Span(id="upload-files", className="small text-muted me-2"),
                     dbc.Button("Analyze again with these settings", id="reanalyze", size="sm", color="link",
