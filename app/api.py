@@ -216,15 +216,12 @@ def get_analysis(key: str):
     return jsonify(key=key, summary=json_safe(summary))
 
 
-def beats_csv(analysis, threshold: float | None = None) -> str:
-    """The per-beat table as CSV, columns as ``python -m app score`` writes them; re-flagged at ``threshold`` if given."""
-    from app.analysis import beats_csv as table_csv  # the one writer (columns, number formatting)
-
-    return table_csv(analysis, threshold)
-
-
 @bp.get("/analyses/<key>/beats.csv")
 def get_beats_csv(key: str):
+    """The per-beat table as CSV, the ``score`` columns (app.analysis.beats_csv, the one writer);
+    ``?threshold=X`` re-flags at another threshold."""
+    from app.analysis import beats_csv
+
     entry = cache.get_entry(key)
     if entry is None:
         return _error("unknown or expired analysis key", 404)

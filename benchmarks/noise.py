@@ -146,9 +146,21 @@ def noisy(recording, noise: np.ndarray, snr_db: float, amps: list[float], rms: l
     return replace(recording, signals=sig.astype(np.float32))
 
 
+def scored_match(det: np.ndarray, recording, protocol: str, vf: list[tuple[int, int]] | None = None):
+    """(match of the detections to the reference beats, detections compared, reference beats
+    compared): both from the protocol's scoring start on, detections inside ventricular-flutter
+    episodes ``vf`` left out; 150 ms window."""
+    from app.ecg.matching import excluded_mask, match_beats
+
+    start = scored_from(recording.fs, protocol)
+    ref = np.asarray(recording.ref_samples, dtype=np.int64)
+    d_ok = (det >= start) & ~(excluded_mask(det, vf) if vf else np.zeros(len(det), bool))
+    r_ok = ref >= start
+    return match_beats(det[d_ok], ref[r_ok], recording.fs, 0.15), d_ok, r_ok
+
+
 def outcome(recording, bundle, protocol: str, vf: list[tuple[int, int]] | None = None) -> Outcome:
     """Detection, quality and (with a bundle) ensemble scores of one record, in the scored part."""
-    from app.ecg.matching import excluded_mask, match_beats
     from app.model.metrics import labelled_mask, labels_from_classes
 
     if bundle is None:
@@ -166,9 +178,7 @@ def outcome(recording, bundle, protocol: str, vf: list[tuple[int, int]] | None =
     ref = np.asarray(recording.ref_samples, dtype=np.int64)
     start = scored_from(recording.fs, protocol)
     on = noise_on(recording.n_samples, recording.fs, protocol)
-    d_ok = (det >= start) & ~(excluded_mask(det, vf) if vf else np.zeros(len(det), bool))
-    r_ok = ref >= start
-    m = match_beats(det[d_ok], ref[r_ok], recording.fs, 0.15)
+    m, d_ok, r_ok = scored_match(det, recording, protocol, vf)
     d_noisy = on[np.clip(det[d_ok], 0, len(on) - 1)]
     r_noisy = on[np.clip(ref[r_ok], 0, len(on) - 1)]
     tp_noisy = int(r_noisy[m.ref_index].sum())
@@ -184,14 +194,10 @@ def xqrs_counts(recording, protocol: str, vf: list[tuple[int, int]] | None = Non
     """(true positives, detections, reference beats) of wfdb's XQRS on the analysed lead, scored
     as ``outcome`` scores the app's detector."""
     from app.ecg.leads import choose_lead
-    from app.ecg.matching import excluded_mask, match_beats
     from benchmarks.rpeaks import run_xqrs
 
     det = run_xqrs(recording.signals[:, choose_lead(recording)].astype(np.float64), recording.fs)
-    start = scored_from(recording.fs, protocol)
-    ref = np.asarray(recording.ref_samples, dtype=np.int64)
-    d_ok = (det >= start) & ~(excluded_mask(det, vf) if vf else np.zeros(len(det), bool))
-    m = match_beats(det[d_ok], ref[ref >= start], recording.fs, 0.15)
+    m, _, _ = scored_match(det, recording, protocol, vf)
     return m.tp, m.n_detected, m.n_reference
 
 
