@@ -69,7 +69,9 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
         progress("scoring")
     # after the signal work, not beside it: TensorFlow's two threads and numpy's one on two cores
     # made both slower (30-min record: 350-380 ms overlapped vs ~300 ms in sequence)
-    x = vae_input(bs.windows, bs.time_s, bundle.manifest)  # the displayed windows stay as they are
+    # the models see the windows with the noisiest beats denoised; the displayed windows stay as they are
+    scored = bs.model_windows if bs.model_windows is not None else bs.windows
+    x = vae_input(scored, bs.time_s, bundle.manifest)
     z_mean, z_log_var, recon = bundle.forward(x)
     scores = beat_scores(x, z_mean, z_log_var, recon, bs.time_s, bundle.calibration, recording.duration_s)
     score = ensemble_score(scores, bundle.calibration["ensemble"])
@@ -180,3 +182,14 @@ def heart_rate_bpm(time_s: np.ndarray) -> float:
     if len(t) < 2:
         return 0.0
     return float(60.0 / np.median(np.diff(t)))
+
+
+def scored_window(analysis: Analysis, b: int) -> np.ndarray | None:
+    """Beat ``b``'s window as the model scored it when that was a denoised one (app.ecg.denoise),
+    rebuilt from the displayed windows around it; None when the model saw the displayed window."""
+    from app.ecg.denoise import denoised_row
+
+    mask = getattr(analysis.beats, "denoised", None)
+    if mask is None or not 0 <= b < len(mask) or not bool(mask[b]):
+        return None
+    return denoised_row(analysis.windows, b)

@@ -9,7 +9,8 @@ Stored here instead:
 - the beat windows and reconstructions (n, 256) as int16 on a 1/2048 grid (error <= 2.4e-4 of
   the record's R-peak height, ~20x below one ADC step), delta-coded along the beat and zlib'd
   in blocks of rows: ``PackedRows`` decodes only the rows that are read (a beat figure reads one);
-- the filtered lead is dropped (no page reads it; the windows carry what the viewer shows);
+- the filtered lead and the denoised windows the models scored are dropped (no page reads them;
+  the windows carry what the viewer shows);
 - everything else (table, latent, scores, thresholds, summary) pickled and zlib'd.
 zlib level 1 only: a 24-hour entry (109k beats) packs in ~4 s and unpacks in ~1 s on this 2-core
 machine (load 4), against 45-200 s for its analysis.
@@ -221,6 +222,8 @@ def compact_analysis(analysis):
             changes["windows"] = windows
         if getattr(beats, "filtered", None) is not None and len(beats.filtered):
             changes["filtered"] = np.zeros(0, np.float32)  # not read by any page (see module doc)
+        if getattr(beats, "model_windows", None) is not None:
+            changes["model_windows"] = None  # scored already; not read by any page
         beats = dataclasses.replace(beats, **changes) if changes else beats
     return dataclasses.replace(analysis, windows=windows, recon=recon, beats=beats)
 

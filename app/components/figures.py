@@ -16,6 +16,7 @@ ANOMALY = "#d62728"
 LOW_QUALITY = "#767676"  # grey at 4.5:1 on white (WCAG non-text contrast; #9e9e9e was 2.7:1)
 RECON = "#ff7f0e"
 NEIGHBOUR = "#6f42c1"  # a neighbouring beat inside the inspector's window
+RECORDED = "#b0b0b0"  # a noisy beat as recorded, behind the denoised window the VAE scored
 
 MAX_POINTS = 2000        # min-max bins per lead per strip update (2 points per bin)
 MAX_MARKERS = 1500       # beat markers per strip update; beyond, only flagged/low-quality beats
@@ -265,17 +266,27 @@ def neighbour_beats_ms(time_s: np.ndarray, b: int) -> dict[str, float]:
 
 
 def beat_figure(window: np.ndarray, recon: np.ndarray, fs: float = MODEL_FS,
-                pre: int = WINDOW_PRE, title: str = "", neighbours: dict[str, float] | None = None) -> go.Figure:
+                pre: int = WINDOW_PRE, title: str = "", neighbours: dict[str, float] | None = None,
+                scored: np.ndarray | None = None) -> go.Figure:
     """A beat (record-scaled units) against its VAE reconstruction, with the residual below.
 
     ``neighbours`` (label -> ms from the R-peak, e.g. ``neighbour_beats_ms``): a dashed line at
-    each neighbouring beat that falls inside the window, whose QRS the VAE then sees too."""
+    each neighbouring beat that falls inside the window, whose QRS the VAE then sees too.
+    ``scored``: the denoised window the VAE saw instead of ``window`` (a noisy beat): drawn too,
+    the recorded beat in grey behind it, and the residual is taken from it."""
     t_ms = (np.arange(len(window)) - pre) / fs * 1000.0
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.06)
-    fig.add_trace(go.Scatter(x=t_ms, y=window, name="beat", line=dict(color="#222", width=1.6)), row=1, col=1)
+    if scored is None:
+        fig.add_trace(go.Scatter(x=t_ms, y=window, name="beat", line=dict(color="#222", width=1.6)), row=1, col=1)
+    else:
+        fig.add_trace(go.Scatter(x=t_ms, y=window, name="beat as recorded", line=dict(color=RECORDED, width=1.2)),
+                      row=1, col=1)
+        fig.add_trace(go.Scatter(x=t_ms, y=scored, name="as scored (denoised)", line=dict(color="#222", width=1.6)),
+                      row=1, col=1)
     fig.add_trace(go.Scatter(x=t_ms, y=recon, name="VAE reconstruction",
                              line=dict(color=RECON, width=1.6, dash="dot")), row=1, col=1)
-    fig.add_trace(go.Scatter(x=t_ms, y=window - recon, name="residual", fill="tozeroy",
+    base = window if scored is None else scored
+    fig.add_trace(go.Scatter(x=t_ms, y=base - recon, name="residual", fill="tozeroy",
                              line=dict(color=ANOMALY, width=1)), row=2, col=1)
     fig.update_yaxes(title_text="amplitude (scaled)", row=1, col=1)
     fig.update_yaxes(title_text="residual", row=2, col=1)

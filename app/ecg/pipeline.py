@@ -6,13 +6,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app.ecg.aami import aami_class
+from app.ecg.denoise import nlm_denoise
 from app.ecg.errors import InvalidRecordError
 from app.ecg.filters import clean_lead, fill_nan, resample
 from app.ecg.fusion import MAX_LEADS
 from app.ecg.leads import choose_lead, helper_leads
 from app.ecg.matching import match_beats
 from app.ecg.parallel import signal_pool
-from app.ecg.quality import LOW_QUALITY, beat_quality
+from app.ecg.quality import LOW_QUALITY, QualityParts, quality_parts
 from app.ecg.record import Recording
 from app.ecg.rpeaks import detect_rpeaks
 from app.ecg.rr import RR_FEATURE_NAMES, rr_feature_matrix, rr_intervals
@@ -25,6 +26,9 @@ MATCH_WINDOW_S = 0.15
 # filters release the GIL): a 30-minute record's signal work drops by about a third. Longer
 # records run them one after the other so that their large temporaries never coexist (memory).
 PARALLEL_MAX_SAMPLES = int(2 * 3600 * MODEL_FS)
+# Beats whose quality is below this are denoised (app.ecg.denoise) for the models, and their
+# quality measured again on what the models see (DS1 noise stress test, README: Reliability)
+DENOISE_BELOW = 0.8
 
 
 @dataclass
@@ -43,13 +47,17 @@ class BeatSet:
     rr_prev_s: np.ndarray  # float32
     rr_next_s: np.ndarray
     rr_local_s: np.ndarray
-    quality: np.ndarray  # float32 in [0, 1]
+    quality: np.ndarray  # float32 in [0, 1], of model_windows
     low_quality: np.ndarray  # bool
     ref_symbol: np.ndarray  # '<U1', '' where unmatched / no reference
     ref_class: np.ndarray  # '<U1'
     filtered: np.ndarray = field(repr=False)  # float32 whole filtered lead at 360 Hz (mV)
     source_fs: float = 0.0  # the recording's own rate (extension)
     rr_feature_names: tuple = RR_FEATURE_NAMES  # extension
+    # what the models score: ``windows`` with the beats of quality < DENOISE_BELOW denoised
+    # (``windows`` itself when there are none; None: not kept, e.g. in a cached analysis)
+    model_windows: np.ndarray | None = field(default=None, repr=False)
+    denoised: np.ndarray | None = None  # bool per beat: its model window is a denoised one
 
     @property
     def n_beats(self) -> int:
@@ -131,8 +139,8 @@ def extract_beats(recording: Recording, lead=None, beats: str = "detect",
     windows /= np.float32(scale)
     prev, nxt, local = rr_intervals(samples, fs)
     raw_w = beat_windows(x, samples_model)
-    quality = beat_quality(windows, raw_w, float(np.min(x)), float(np.max(x)),
-                           executor=helper)
+    parts = quality_parts(windows, raw_w, float(np.min(x)), float(np.max(x)), executor=helper)
+    model_windows, quality, todo = denoised(windows, parts)
     sym, cls = reference_labels(samples, recording)
     return BeatSet(
         record=recording.name, lead=recording.leads[li], lead_index=li, fs=MODEL_FS,
@@ -140,5 +148,19 @@ def extract_beats(recording: Recording, lead=None, beats: str = "detect",
         windows=windows, scale_mv=float(scale),
         rr_prev_s=prev, rr_next_s=nxt, rr_local_s=local,
         quality=quality, low_quality=quality < LOW_QUALITY,
-        ref_symbol=sym, ref_class=cls, filtered=filtered, source_fs=fs,
+        ref_symbol=sym, ref_class=cls, filtered=filtered, source_fs=fs, model_windows=model_windows,
+        denoised=todo,
     )
+
+
+def denoised(windows: np.ndarray, parts: QualityParts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(windows for the models, their quality, which beats were denoised): the beats whose quality
+    is below DENOISE_BELOW denoised and measured again (against the same record templates);
+    ``windows`` itself when no beat is below it."""
+    quality = parts.quality()
+    todo = quality < DENOISE_BELOW
+    if not todo.any():
+        return windows, quality, todo
+    model_windows = nlm_denoise(windows, todo)
+    rows = np.flatnonzero(todo)
+    return model_windows, parts.with_rows(rows, model_windows[rows]).quality(), todo

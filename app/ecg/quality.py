@@ -9,6 +9,8 @@ The index multiplies four checks, each in [0, 1]:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from app.ecg.parallel import submit_or_run
@@ -37,25 +39,37 @@ def _spread(pool: np.ndarray, k: int = TEMPLATE_BEATS) -> np.ndarray:
     return pool[np.linspace(0, pool.size - 1, k).astype(np.int64)]
 
 
-def template_correlation(windows: np.ndarray) -> np.ndarray:
-    """Per beat, the best correlation with up to N_TEMPLATES median templates of the record.
+def record_templates(windows: np.ndarray) -> np.ndarray:
+    """(k, length) unit-norm, zero-mean templates, k <= N_TEMPLATES: the median beat, then the
+    median of the beats that correlate < 0.8 with every template so far, ...
 
     Each template is the median of at most TEMPLATE_BEATS beats spread over the record (all of
     them in a 30-minute record; a 24-hour record's 100,000 beats need no more for a median)."""
     n = len(windows)
-    if n == 0:
-        return np.zeros(0, dtype=np.float32)
     z = _normalized(windows.astype(np.float32))
     best = np.full(n, -1.0, dtype=np.float32)
     pool = np.arange(n)
+    out = []
     for _ in range(N_TEMPLATES):
-        if pool.size < max(3, int(0.01 * n)):
+        if n == 0 or pool.size < max(3, int(0.01 * n)):
             break
-        t = np.median(windows[_spread(pool)], axis=0)[None, :]
-        c = (z @ _normalized(t.astype(np.float32)).T).ravel()
-        best = np.maximum(best, c)
+        t = _normalized(np.median(windows[_spread(pool)], axis=0)[None, :].astype(np.float32))
+        out.append(t[0])
+        best = np.maximum(best, (z @ t.T).ravel())
         pool = pool[best[pool] < 0.8]
-    return best.astype(np.float32)
+    return np.array(out, dtype=np.float32).reshape(len(out), windows.shape[1] if windows.ndim == 2 else 0)
+
+
+def best_correlation(windows: np.ndarray, templates: np.ndarray) -> np.ndarray:
+    """Per beat, its best correlation with ``templates`` (-1 when there are none)."""
+    if len(windows) == 0 or len(templates) == 0:
+        return np.full(len(windows), -1.0, dtype=np.float32)
+    return (_normalized(windows.astype(np.float32)) @ templates.T).max(axis=1).astype(np.float32)
+
+
+def template_correlation(windows: np.ndarray) -> np.ndarray:
+    """Per beat, the best correlation with up to N_TEMPLATES median templates of the record."""
+    return best_correlation(windows, record_templates(windows))
 
 
 def hf_noise(windows: np.ndarray) -> np.ndarray:
@@ -95,23 +109,49 @@ def saturated_or_flat(raw_windows: np.ndarray, lo: float, hi: float) -> np.ndarr
     return flat | clipped
 
 
-def beat_quality(windows: np.ndarray, raw_windows: np.ndarray, raw_lo: float, raw_hi: float,
-                 executor=None) -> np.ndarray:
-    """Quality in [0, 1] for windows already divided by the record scale.
+@dataclass
+class QualityParts:
+    """The factors behind ``beat_quality``, per beat, and the record templates of the morphology one."""
 
-    ``executor``: optional concurrent.futures executor; the noise and saturation checks then run
-    on it while the template correlation runs here (numpy releases the GIL)."""
-    n = len(windows)
-    if n == 0:
-        return np.zeros(0, dtype=np.float32)
+    templates: np.ndarray
+    corr: np.ndarray
+    noise: np.ndarray
+    ptp: np.ndarray
+    saturated: np.ndarray
+
+    def quality(self) -> np.ndarray:
+        if len(self.corr) == 0:
+            return np.zeros(0, dtype=np.float32)
+        q_morph = MORPH_FLOOR + (1 - MORPH_FLOOR) * np.clip((self.corr - 0.5) / 0.35, 0.0, 1.0)
+        q_noise = 1.0 / (1.0 + (self.noise / NOISE_REF) ** NOISE_POWER)
+        q_art = np.clip((PTP_BAD - self.ptp) / (PTP_BAD - PTP_OK), 0.0, 1.0)
+        q_sat = np.where(self.saturated, 0.0, 1.0)
+        return np.clip(q_morph * q_noise * q_art * q_sat, 0.0, 1.0).astype(np.float32)
+
+    def with_rows(self, rows: np.ndarray, windows: np.ndarray) -> "QualityParts":
+        """The parts with beats ``rows`` replaced by ``windows`` (their new windows, same raw
+        signal: the saturation check and the record templates stay)."""
+        parts = QualityParts(self.templates, self.corr.copy(), self.noise.copy(), self.ptp.copy(),
+                             self.saturated)
+        parts.corr[rows] = best_correlation(windows, self.templates)
+        parts.noise[rows] = hf_noise(windows)
+        parts.ptp[rows] = windows.max(axis=1) - windows.min(axis=1)
+        return parts
+
+
+def quality_parts(windows: np.ndarray, raw_windows: np.ndarray, raw_lo: float, raw_hi: float,
+                  executor=None) -> QualityParts:
+    """``beat_quality``'s factors. ``executor``: optional concurrent.futures executor; the noise and
+    saturation checks then run on it while the template correlation runs here (numpy releases the GIL)."""
     noise = submit_or_run(executor, hf_noise, windows)
     sat = submit_or_run(executor, saturated_or_flat, raw_windows, raw_lo, raw_hi)
-    corr = template_correlation(windows)
-    q_morph = MORPH_FLOOR + (1 - MORPH_FLOOR) * np.clip((corr - 0.5) / 0.35, 0.0, 1.0)
-    noise = noise.result()
-    q_noise = 1.0 / (1.0 + (noise / NOISE_REF) ** NOISE_POWER)
-    ptp = windows.max(axis=1) - windows.min(axis=1)
-    q_art = np.clip((PTP_BAD - ptp) / (PTP_BAD - PTP_OK), 0.0, 1.0)
-    q_sat = np.where(sat.result(), 0.0, 1.0)
-    q = q_morph * q_noise * q_art * q_sat
-    return np.clip(q, 0.0, 1.0).astype(np.float32)
+    templates = record_templates(windows)
+    corr = best_correlation(windows, templates)
+    ptp = windows.max(axis=1) - windows.min(axis=1) if len(windows) else np.zeros(0, np.float32)
+    return QualityParts(templates, corr, noise.result(), ptp, sat.result())
+
+
+def beat_quality(windows: np.ndarray, raw_windows: np.ndarray, raw_lo: float, raw_hi: float,
+                 executor=None) -> np.ndarray:
+    """Quality in [0, 1] for windows already divided by the record scale."""
+    return quality_parts(windows, raw_windows, raw_lo, raw_hi, executor).quality()

@@ -15,7 +15,7 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import Input, Output, Patch, State, callback, clientside_callback, ctx, dash_table, dcc, html, no_update
 
-from app.analysis import missing_note
+from app.analysis import missing_note, scored_window
 from app.components import a11y as A11y
 from app.components import figures as F
 from app.components.ids import KEY_STORE
@@ -652,7 +652,7 @@ def inspect_beat(beat, thr_store, key):
     an = view.analysis
     row = an.table.iloc[b]
     fig = F.beat_figure(np.asarray(an.windows[b]), np.asarray(an.recon[b]),
-                        neighbours=F.neighbour_beats_ms(view.time_s, b))
+                        neighbours=F.neighbour_beats_ms(view.time_s, b), scored=scored_window(an, b))
     names, ranks, values = [], [], []
     for col, label in F.SCORE_PARTS:
         if col in view.sorted_parts:

@@ -136,6 +136,16 @@ def test_beat_figure_and_breakdown():
     assert ranks.tolist() == [0.0, 50.0, 100.0]
 
 
+def test_beat_figure_of_a_denoised_beat_shows_what_was_scored():
+    w = np.sin(np.linspace(0, 3, 256)).astype(np.float32)
+    noisy = w + np.random.default_rng(0).normal(0, 0.2, 256).astype(np.float32)
+    r = w * 0.9
+    fig = F.beat_figure(noisy, r, scored=w)
+    assert [d.name for d in fig.data] == ["beat as recorded", "as scored (denoised)", "VAE reconstruction", "residual"]
+    assert np.allclose(fig.data[3].y, w - r)  # the residual is of what the VAE saw
+    assert fig.data[0].line.color == F.RECORDED and np.allclose(fig.data[0].y, noisy)
+
+
 def test_neighbouring_beats_inside_the_window_are_marked():
     t = np.array([1.0, 1.2, 1.5, 3.0])
     assert F.neighbour_beats_ms(t, 0) == pytest.approx({"next beat": 200.0})  # the first beat has no previous one
