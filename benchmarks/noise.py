@@ -21,7 +21,8 @@ of the WFDB software; checked against the published nstdb record 118e00 in the t
 Per (noise, SNR), pooled over records: R-peak Se and +P (150 ms, app.ecg.matching), also within
 the noisy segments only (``*_noisy``); ensemble AUROC (AAMI N vs S/V/F/Q of the matched reference)
 on beats not flagged low_quality; the fraction of beats flagged (all scored beats, and in the noisy
-and clean segments). Detections inside ventricular flutter episodes are not compared (as in
+and clean segments), and of the false detections (``lowq_false_det``: scored detections matched to
+no reference beat). Detections inside ventricular flutter episodes are not compared (as in
 benchmarks.rpeaks). analyze() runs with its default lead choice and detector; ``--no-model``
 runs only the signal pipeline (detector and quality index; no AUROC). ``--xqrs`` also runs wfdb's
 XQRS (single lead: the analysed one) on the same noisy records: a reference point for the R-peak
@@ -64,6 +65,8 @@ class Outcome:
     n_beats: int
     n_lowq_noisy: int
     n_beats_noisy: int
+    n_false: int = 0       # scored detections matched to no reference beat ...
+    n_false_lowq: int = 0  # ... and those of them flagged low_quality
 
 
 def trimmed_mean(values) -> float:
@@ -185,9 +188,12 @@ def outcome(recording, bundle, protocol: str, vf: list[tuple[int, int]] | None =
     sc = det >= start
     keep = sc & labelled_mask(cls) & ~lowq
     beats_noisy = sc & on[np.clip(det, 0, len(on) - 1)]
+    false = np.ones(int(d_ok.sum()), bool)
+    false[m.det_index] = False
     return Outcome(m.tp, m.n_detected, m.n_reference, tp_noisy, int(d_noisy.sum()), int(r_noisy.sum()),
                    labels_from_classes(cls[keep]), score[keep], int((lowq & sc).sum()), int(sc.sum()),
-                   int((lowq & beats_noisy).sum()), int(beats_noisy.sum()))
+                   int((lowq & beats_noisy).sum()), int(beats_noisy.sum()),
+                   int(false.sum()), int((lowq[d_ok] & false).sum()))
 
 
 def xqrs_counts(recording, protocol: str, vf: list[tuple[int, int]] | None = None) -> tuple[int, int, int]:
@@ -210,7 +216,7 @@ def pooled(outs: list[Outcome]) -> dict:
 
     tot = {k: sum(getattr(o, k) for o in outs) for k in
            ("tp", "n_det", "n_ref", "tp_noisy", "n_det_noisy", "n_ref_noisy", "n_lowq", "n_beats",
-            "n_lowq_noisy", "n_beats_noisy")}
+            "n_lowq_noisy", "n_beats_noisy", "n_false", "n_false_lowq")}
     y = np.concatenate([o.labels for o in outs])
     s = np.concatenate([o.scores for o in outs])
     au = auroc(y, s) if len(set(y.tolist())) == 2 and np.ptp(s) > 0 else None
@@ -221,6 +227,7 @@ def pooled(outs: list[Outcome]) -> dict:
             "lowq": _ratio(tot["n_lowq"], tot["n_beats"]),
             "lowq_noisy": _ratio(tot["n_lowq_noisy"], tot["n_beats_noisy"]),
             "lowq_clean": _ratio(tot["n_lowq"] - tot["n_lowq_noisy"], tot["n_beats"] - tot["n_beats_noisy"]),
+            "lowq_false": _ratio(tot["n_false_lowq"], tot["n_false"]),
             "beats": tot["n_beats"]}
 
 
@@ -246,7 +253,7 @@ def record_names(data_dir: Path, wanted: list[str] | None, which: str = "DS2") -
 
 def run(data_dir: Path, nst_dir: Path, names: list[str], snrs: list[float], noises: list[str],
         protocol: str = "nst", use_model: bool = True, model_dir: str | None = None, xqrs: bool = False):
-    """Rows [noise, snr, se, ppv, se_noisy, ppv_noisy, auroc, lowq, lowq_noisy, lowq_clean, beats
+    """Rows [noise, snr, se, ppv, se_noisy, ppv_noisy, auroc, lowq, lowq_noisy, lowq_clean, lowq_false, beats
     (, xqrs_se, xqrs_ppv)]: clean first, then noise x SNR; and the outcomes by (noise, snr)."""
     from app.ecg.readers import read_record
     from benchmarks.rpeaks import vf_episodes
@@ -281,7 +288,7 @@ def run(data_dir: Path, nst_dir: Path, names: list[str], snrs: list[float], nois
     for (k, snr), outs in res.items():
         p = pooled(outs)
         rows.append([k, snr, p["se"], p["ppv"], p["se_noisy"], p["ppv_noisy"], p["auroc"], p["lowq"],
-                     p["lowq_noisy"], p["lowq_clean"], p["beats"]])
+                     p["lowq_noisy"], p["lowq_clean"], p["lowq_false"], p["beats"]])
         if xqrs:
             tp, n_det, n_ref = (int(v) for v in xq[(k, snr)])
             rows[-1] += [_ratio(tp, n_ref), _ratio(tp, n_det)]
@@ -319,7 +326,8 @@ def main(argv: list[str] | None = None) -> int:
                     args.xqrs)
     shown = [[r[0], "" if r[1] == "" else f"{r[1]:g}", *r[2:]] for r in rows]
     print(format_table(["noise", "snr_db", "se", "ppv", "se_noisy", "ppv_noisy", "auroc_ok_beats", "lowq_frac",
-                        "lowq_noisy", "lowq_clean", "beats"] + (["xqrs_se", "xqrs_ppv"] if args.xqrs else []),
+                        "lowq_noisy", "lowq_clean", "lowq_false_det", "beats"]
+                       + (["xqrs_se", "xqrs_ppv"] if args.xqrs else []),
                        shown))
     clean = pooled(res[("clean", "")])
     at6 = [o for (k, s), outs in res.items() if k != "clean" and s == 6.0 for o in outs]
