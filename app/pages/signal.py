@@ -613,7 +613,8 @@ def click_beat(click, key):
 
 
 def inspector_title(view: View, beat: int, threshold: float) -> str:
-    """'Beat 0 at 0.12 s: ANOMALY (shape) (low quality), reference V' at ``threshold``."""
+    """'Beat 0 at 0.12 s: ANOMALY (shape) (low quality) (scored after denoising), reference V' at
+    ``threshold``."""
     row = view.analysis.table.iloc[beat]
     flagged = bool(flags_at(view, threshold)[beat])
     ref = f", reference {row['ref_symbol']}" if view.ref_symbol is not None and row["ref_symbol"] else ""
@@ -622,6 +623,9 @@ def inspector_title(view: View, beat: int, threshold: float) -> str:
         status += f" ({row['raised_by'].replace('+', ' and ')})"
     if row["low_quality"]:
         status += " (low quality)"
+    denoised = getattr(view.analysis.beats, "denoised", None)
+    if denoised is not None and beat < len(denoised) and denoised[beat]:
+        status += " (scored after denoising)"
     return f"Beat {beat} at {row['time_s']:.2f} s: {status}{ref}"
 
 
