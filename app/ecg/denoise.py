@@ -16,7 +16,8 @@ import numpy as np
 
 SPAN = 30  # neighbours within +-SPAN beats ...
 K = 10  # ... of which the K nearest are averaged in
-ROWS_PER_STEP = 2048  # rows gathered at once (bounded temporaries on a 24-hour record)
+ROWS_PER_STEP = 2048  # rows gathered at once (bounded temporaries on a 24-hour record) ...
+CHUNK_ROWS = 8192  # ... and beats per piece of a long noisy stretch (plus 2 SPAN on each side)
 
 
 def _segments(todo: np.ndarray) -> list[tuple[int, int]]:
@@ -69,16 +70,24 @@ def _denoise_segment(w: np.ndarray, todo: np.ndarray) -> np.ndarray:
     return out
 
 
-def nlm_denoise(windows: np.ndarray, todo: np.ndarray) -> np.ndarray:
+def nlm_denoise(windows: np.ndarray, todo: np.ndarray, chunk_rows: int = CHUNK_ROWS) -> np.ndarray:
     """A copy of ``windows`` (n, length) with the rows where ``todo`` is True denoised; the other
-    rows are unchanged. Only the beats within 2 SPAN of a denoised beat are looked at."""
+    rows are unchanged. Only the beats within 2 SPAN of a denoised beat are looked at, a long
+    stretch ``chunk_rows`` beats at a time (the result does not depend on it)."""
     w = np.asarray(windows)
     todo = np.asarray(todo, bool)
     out = np.array(w, dtype=np.float32, copy=True)
-    if len(w) < 2 or not todo.any():
+    n = len(w)
+    if n < 2 or not todo.any():
         return out
     for a, b in _segments(todo):
-        out[a:b] = _denoise_segment(w[a:b].astype(np.float64), todo[a:b])
+        for c in range(a, b, chunk_rows):
+            e = min(c + chunk_rows, b)
+            lo, hi = max(c - 2 * SPAN, 0), min(e + 2 * SPAN, n)
+            core = np.zeros(hi - lo, bool)
+            core[c - lo: e - lo] = todo[c:e]
+            if core.any():
+                out[c:e] = _denoise_segment(w[lo:hi].astype(np.float64), core)[c - lo: e - lo]
     return out
 
 

@@ -45,6 +45,15 @@ def test_matches_the_definition_and_leaves_other_beats_alone(beats):
     assert out.dtype == np.float32 and out.shape == w.shape
 
 
+def test_a_long_stretch_in_pieces_gives_the_same_result(beats):
+    rng = np.random.default_rng(3)
+    w = beats + rng.normal(0, 0.05, beats.shape)
+    todo = rng.random(len(w)) < 0.7
+    whole = nlm_denoise(w, todo)
+    np.testing.assert_array_equal(nlm_denoise(w, todo, chunk_rows=37), whole)
+    np.testing.assert_array_equal(nlm_denoise(w, todo, chunk_rows=1), whole)
+
+
 def test_noise_shrinks_and_an_odd_beat_keeps_its_shape(beats):
     rng = np.random.default_rng(2)
     truth = beats.copy()
