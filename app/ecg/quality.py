@@ -57,7 +57,7 @@ def record_templates(windows: np.ndarray) -> np.ndarray:
         out.append(t[0])
         best = np.maximum(best, (z @ t.T).ravel())
         pool = pool[best[pool] < 0.8]
-    return np.array(out, dtype=np.float32).reshape(len(out), windows.shape[1] if windows.ndim == 2 else 0)
+    return np.array(out, dtype=np.float32).reshape(len(out), windows.shape[1])
 
 
 def best_correlation(windows: np.ndarray, templates: np.ndarray) -> np.ndarray:
