@@ -143,7 +143,11 @@ def layout(**_):
                                                "normal beats, can rebuild (orange). A large residual means an "
                                                "unusual shape; a high rhythm score means unusual timing. A "
                                                "dashed line marks a neighbouring beat inside the window: the "
-                                               "VAE sees its QRS too, which alone can flag a normal beat."),
+                                               "VAE sees its QRS too, which alone can flag a normal beat. A "
+                                               "beat of quality below 0.8 (noise, or a shape unlike the "
+                                               "record's usual beats) is scored after denoising, i.e. averaged "
+                                               "with its most similar neighbouring beats: the grey line is then "
+                                               "the beat as recorded, the black one what the VAE scored."),
                                    ], className="small mb-0"))])], lg=5),
             ], className="mb-2"),
             dbc.Card([dbc.CardHeader(html.Div([
