@@ -67,11 +67,6 @@ def best_correlation(windows: np.ndarray, templates: np.ndarray) -> np.ndarray:
     return (_normalized(windows.astype(np.float32)) @ templates.T).max(axis=1).astype(np.float32)
 
 
-def template_correlation(windows: np.ndarray) -> np.ndarray:
-    """Per beat, the best correlation with up to N_TEMPLATES median templates of the record."""
-    return best_correlation(windows, record_templates(windows))
-
-
 def hf_noise(windows: np.ndarray) -> np.ndarray:
     """Robust high-frequency noise per window (same units as the windows)."""
     if len(windows) == 0:
@@ -111,7 +106,8 @@ def saturated_or_flat(raw_windows: np.ndarray, lo: float, hi: float) -> np.ndarr
 
 @dataclass
 class QualityParts:
-    """The factors behind ``beat_quality``, per beat, and the record templates of the morphology one."""
+    """The quality checks' factors per beat, and the record templates of the morphology one;
+    ``quality()``: the index in [0, 1] for windows already divided by the record scale."""
 
     templates: np.ndarray
     corr: np.ndarray
@@ -141,7 +137,7 @@ class QualityParts:
 
 def quality_parts(windows: np.ndarray, raw_windows: np.ndarray, raw_lo: float, raw_hi: float,
                   executor=None) -> QualityParts:
-    """``beat_quality``'s factors. ``executor``: optional concurrent.futures executor; the noise and
+    """The quality factors of ``windows``. ``executor``: optional concurrent.futures executor; the noise and
     saturation checks then run on it while the template correlation runs here (numpy releases the GIL)."""
     noise = submit_or_run(executor, hf_noise, windows)
     sat = submit_or_run(executor, saturated_or_flat, raw_windows, raw_lo, raw_hi)
@@ -149,9 +145,3 @@ def quality_parts(windows: np.ndarray, raw_windows: np.ndarray, raw_lo: float, r
     corr = best_correlation(windows, templates)
     ptp = windows.max(axis=1) - windows.min(axis=1) if len(windows) else np.zeros(0, np.float32)
     return QualityParts(templates, corr, noise.result(), ptp, sat.result())
-
-
-def beat_quality(windows: np.ndarray, raw_windows: np.ndarray, raw_lo: float, raw_hi: float,
-                 executor=None) -> np.ndarray:
-    """Quality in [0, 1] for windows already divided by the record scale."""
-    return quality_parts(windows, raw_windows, raw_lo, raw_hi, executor).quality()
