@@ -73,7 +73,9 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
     scored = bs.model_windows if bs.model_windows is not None else bs.windows
     x = vae_input(scored, bs.time_s, bundle.manifest)
     z_mean, z_log_var, recon = bundle.forward(x)
-    scores = beat_scores(x, z_mean, z_log_var, recon, bs.time_s, bundle.calibration, recording.duration_s)
+    # a denoised beat may be a false detection in noise: its neighbours' RR intervals may skip it
+    scores = beat_scores(x, z_mean, z_log_var, recon, bs.time_s, bundle.calibration, recording.duration_s,
+                         suspect=bs.denoised)
     score = ensemble_score(scores, bundle.calibration["ensemble"])
     table_thr = thresholds_table(bundle)
     method = default_method(bundle)

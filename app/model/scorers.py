@@ -17,6 +17,8 @@ EPS = 1e-6
 RHYTHM_Z = ("prematurity", "compensation", "late", "rr_change")
 RR_CLIP = 1.5            # log RR ratios are clipped to +-1.5 before their record statistics
 RR_MIN_SCALE = 0.05      # floor of the MAD-based sd of a log RR ratio (very regular records)
+# RR intervals across a suspect detection (``skip_suspects``; DS1 noise stress test, rule v37)
+SKIP_SHORT, SKIP_TOL = 0.85, 0.2
 
 
 def recon_error(windows: np.ndarray, recon: np.ndarray) -> np.ndarray:
@@ -67,12 +69,15 @@ def mahalanobis(z: np.ndarray, centre: np.ndarray, cov: np.ndarray) -> np.ndarra
     return np.sqrt(np.maximum(np.sum(diff * sol, axis=1), 0.0))
 
 
-def rhythm_features(time_s: np.ndarray, local_beats: int = 41) -> dict[str, np.ndarray]:
+def rhythm_features(time_s: np.ndarray, local_beats: int = 41, suspect: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """RR intervals and their ratios to the local rhythm (log ratios; 0 = on rhythm).
 
     prematurity: -log(rr_prev / rr_local), > 0 for an early beat;
     compensation: log(rr_next / rr_prev), > 0 for a pause after an early beat;
     rr_change: log(rr_prev / previous beat's rr_prev).
+    ``suspect``: optional bool per beat, detections that may not be beats (app.ecg.pipeline's
+    denoised ones): the intervals of their neighbours are measured across them where that gives
+    an on-rhythm interval (``skip_suspects``).
     """
     t = np.asarray(time_s, np.float64)
     n = len(t)
@@ -84,6 +89,8 @@ def rhythm_features(time_s: np.ndarray, local_beats: int = 41) -> dict[str, np.n
     rr_prev = np.concatenate([[rr[0]], rr])
     rr_next = np.concatenate([rr, [rr[-1]]])
     rr_local = median_filter(rr_prev, size=min(local_beats, n), mode="nearest")
+    if suspect is not None:
+        rr_prev, rr_next = skip_suspects(rr_prev, rr_next, rr_local, np.asarray(suspect, bool))
     lp = np.log(rr_prev / rr_local)
     return {
         "rr_prev": rr_prev,
@@ -94,6 +101,26 @@ def rhythm_features(time_s: np.ndarray, local_beats: int = 41) -> dict[str, np.n
         "compensation": np.log(rr_next / rr_prev),
         "rr_change": np.concatenate([[0.0], np.diff(np.log(rr_prev))]),
     }
+
+
+def skip_suspects(rr_prev: np.ndarray, rr_next: np.ndarray, rr_local: np.ndarray, suspect: np.ndarray,
+                  short: float = SKIP_SHORT, tol: float = SKIP_TOL) -> tuple[np.ndarray, np.ndarray]:
+    """(rr_prev, rr_next) measured across a suspect neighbouring detection where it splits the
+    rhythm: the interval to it is short (< ``short`` x the local RR) and the interval across it is
+    on the rhythm (|log(span / local RR)| < ``tol``). A false detection in noise then no longer makes
+    the next true beat look premature; a premature beat keeps its own short interval (the span
+    across the beat before it is longer than the rhythm), and the normal beat after an
+    interpolated ectopic beat is on the rhythm, as it is."""
+    n = len(rr_prev)
+    if n < 3:
+        return rr_prev, rr_next
+    across_prev = rr_prev + np.concatenate([[np.inf], rr_prev[:-1]])  # t[i] - t[i-2]
+    across_next = rr_next + np.concatenate([rr_next[1:], [np.inf]])   # t[i+2] - t[i]
+    before = np.concatenate([[False], suspect[:-1]])  # the detection before beat i is a suspect
+    after = np.concatenate([suspect[1:], [False]])
+    skip_p = before & (rr_prev < short * rr_local) & (np.abs(np.log(across_prev / rr_local)) < tol)
+    skip_n = after & (rr_next < short * rr_local) & (np.abs(np.log(across_next / rr_local)) < tol)
+    return np.where(skip_p, across_prev, rr_prev), np.where(skip_n, across_next, rr_next)
 
 
 def rr_score(rhythm: dict[str, np.ndarray]) -> np.ndarray:
@@ -153,12 +180,14 @@ def second_cluster_distance(z: np.ndarray, d: np.ndarray, rhythm: dict, far_q: f
     return np.minimum(d, mahalanobis(z, centre, cov))
 
 
-def beat_scores(windows, z_mean, z_log_var, recon, time_s, calibration: dict, duration_s: float) -> dict:
-    """Every per-beat score (raw and record-normalized) plus the rhythm features (raw and z)."""
+def beat_scores(windows, z_mean, z_log_var, recon, time_s, calibration: dict, duration_s: float,
+                suspect: np.ndarray | None = None) -> dict:
+    """Every per-beat score (raw and record-normalized) plus the rhythm features (raw and z).
+    ``suspect``: detections that may not be beats (``rhythm_features``)."""
     err = recon_error(windows, recon)
     log_err = np.log(err + EPS)
     kl = kl_divergence(z_mean, z_log_var)
-    rhythm = rhythm_features(time_s)
+    rhythm = rhythm_features(time_s, suspect=suspect)
     ref = record_reference(log_err, z_mean, kl, calibration, duration_s, rhythm=rhythm)
     # fallback: distance to the training normals, rescaled to the within-record distance scale
     distance = mahalanobis(z_mean, ref["centre"], ref["cov"]) * ref["distance_ratio"]

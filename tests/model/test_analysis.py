@@ -107,3 +107,18 @@ def test_noisy_beats_are_scored_denoised_and_the_inspector_can_show_what_was_sco
     assert packed.beats.model_windows is None  # not kept in the cache ...
     np.testing.assert_allclose(scored_window(packed, b), bs.model_windows[b], atol=2e-3)  # ... rebuilt
     assert scored_window(a, int(np.flatnonzero(~mask)[0])) is None
+
+
+def test_rhythm_scores_skip_denoised_detections_that_split_the_rhythm():
+    """Record 105 is noisy: where a denoised detection splits an RR interval into two short ones
+    that add up to the rhythm, the next beat's interval for the scores is measured across it
+    (mostly false detections: matched to no reference beat); the displayed RR stays as detected."""
+    a = analyze(read_record(SAMPLES_DIR / "105"))
+    t = a.table.time_s.to_numpy()
+    detected = np.maximum(np.diff(t), 0.05)
+    skipped = np.flatnonzero(~np.isclose(a.scores["rr_prev"][1:], detected)) + 1
+    assert len(skipped) >= 10
+    assert a.beats.denoised[skipped - 1].all()
+    np.testing.assert_allclose(a.scores["rr_prev"][skipped], t[skipped] - t[skipped - 2])
+    assert (a.table.ref_class.to_numpy()[skipped - 1] == "").mean() > 0.5
+    np.testing.assert_allclose(a.table.rr_prev_s.to_numpy()[1:], np.diff(t), atol=1e-3)

@@ -38,6 +38,42 @@ def test_rhythm_features_mark_a_premature_beat_and_its_pause():
     assert scorers.rr_score(r)[30] == scorers.rr_score(r).max()
 
 
+def test_rr_intervals_skip_a_suspect_detection_that_splits_the_rhythm():
+    """A false detection 0.3 s after beat 30 of a 0.8-s rhythm: without the suspect flag beat 31
+    looks premature; flagged, beats 30 and 31 keep their 0.8-s intervals (measured across it)."""
+    t = np.sort(np.r_[np.arange(60) * 0.8, 30 * 0.8 + 0.3])  # index 31 is the false detection
+    suspect = np.zeros(len(t), bool)
+    suspect[31] = True
+    plain = scorers.rhythm_features(t)
+    skipped = scorers.rhythm_features(t, suspect=suspect)
+    assert plain["prematurity"][32] > 0.3 and plain["compensation"][30] < -0.5
+    assert skipped["rr_prev"][32] == pytest.approx(0.8) and abs(skipped["prematurity"][32]) < 1e-9
+    assert skipped["rr_next"][30] == pytest.approx(0.8) and abs(skipped["compensation"][30]) < 1e-9
+    # the suspect itself keeps its own intervals; beats further away are untouched
+    assert skipped["rr_prev"][31] == pytest.approx(0.3) and skipped["rr_next"][31] == pytest.approx(0.5)
+    np.testing.assert_array_equal(np.delete(skipped["rr_prev"], 32), np.delete(plain["rr_prev"], 32))
+
+
+def test_a_suspect_premature_beat_keeps_its_timing_and_its_pause():
+    """An early ectopic beat (suspect: denoised for its odd shape) with a compensatory pause: the
+    interval across it is 1.6 s, off the rhythm, so nothing is skipped. Nor is an early beat
+    after a suspect beat that is itself on the rhythm."""
+    t = np.arange(60) * 0.8
+    t[30] -= 0.3
+    suspect = np.zeros(len(t), bool)
+    suspect[30] = True
+    plain = scorers.rhythm_features(t)
+    skipped = scorers.rhythm_features(t, suspect=suspect)
+    for k in plain:
+        np.testing.assert_array_equal(skipped[k], plain[k])
+    t2 = np.arange(60) * 0.8
+    t2[31] -= 0.3  # premature beat after the (on-rhythm) suspect beat 30
+    s2 = np.zeros(len(t2), bool)
+    s2[30] = True
+    assert scorers.rhythm_features(t2, suspect=s2)["prematurity"][31] == pytest.approx(
+        scorers.rhythm_features(t2)["prematurity"][31])
+
+
 def test_short_record_falls_back_to_the_training_calibration():
     cal = {"short_record_s": 60.0, "global": {"latent_centre": [0.0] * 4, "latent_cov": np.eye(4).tolist(),
                                               "latent_distance_ratio": 0.5, "log_recon": [-5.0, 1.0],
