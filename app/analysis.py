@@ -19,6 +19,7 @@ TABLE_COLUMNS = ["record", "beat", "sample", "time_s", "rr_prev_s", "rr_next_s",
 REFERENCE_COLUMNS = ["ref_symbol", "ref_class"]
 TIME_COLUMNS = ("time_s", "rr_prev_s", "rr_next_s")  # seconds: written to the sampling resolution
 SCORE_DIGITS = 6  # significant digits of the scores and the quality in the CSV
+SKIP_CONTEXT = 30  # beats either side that decide whether a beat's RR skipped a detection
 
 
 @dataclass
@@ -184,6 +185,26 @@ def heart_rate_bpm(time_s: np.ndarray) -> float:
     if len(t) < 2:
         return 0.0
     return float(60.0 / np.median(np.diff(t)))
+
+
+def skipped_detections(analysis: Analysis, b: int) -> list[int]:
+    """The detections beat ``b``'s RR intervals were measured across for its scores (its previous
+    and/or next detection, where a denoised one splits the rhythm: app.model.scorers.skip_suspects),
+    as beat indices; [] when none (or the analysis keeps no denoised flags)."""
+    from app.model.scorers import rhythm_features
+
+    mask = getattr(analysis.beats, "denoised", None)
+    t = analysis.table["time_s"].to_numpy(np.float64)
+    if mask is None or not 0 <= b < len(t) or len(mask) != len(t):
+        return []
+    # beat b's intervals depend on the beats within +-21 (the 41-beat local median RR, the
+    # detections either side): +-SKIP_CONTEXT beats give what the whole record gives, in O(1)
+    a, e = max(b - SKIP_CONTEXT, 0), min(b + SKIP_CONTEXT + 1, len(t))
+    i = b - a
+    plain = rhythm_features(t[a:e])
+    scored = rhythm_features(t[a:e], suspect=np.asarray(mask[a:e], bool))
+    return ([b - 1] if i > 0 and scored["rr_prev"][i] != plain["rr_prev"][i] else []) + \
+        ([b + 1] if i < e - a - 1 and scored["rr_next"][i] != plain["rr_next"][i] else [])
 
 
 def scored_window(analysis: Analysis, b: int) -> np.ndarray | None:

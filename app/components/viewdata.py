@@ -82,6 +82,17 @@ def build_view(key: str, entry) -> View:
     return view
 
 
+def timing_note(view: View, beat: int) -> str:
+    """' (timing measured across the noisy detection at 12.34 s)' when the beat's RR intervals for
+    its scores skipped a neighbouring detection (app.analysis.skipped_detections), else ''."""
+    from app.analysis import skipped_detections
+
+    skipped = skipped_detections(view.analysis, beat)
+    if not skipped:
+        return ""
+    return f" (timing measured across the noisy detection at {' and '.join(f'{view.time_s[j]:.2f} s' for j in skipped)})"
+
+
 def view_for(key: str | None) -> View | None:
     """The View of a cache key, or None when the key is unknown or expired."""
     if not key:

@@ -22,7 +22,7 @@ from app.components.ids import KEY_STORE
 from app.components.navigation import WINDOW_S, adjacent_anomaly, initial_window, parse_relayout, window_around
 from app.components.viewdata import (CUSTOM, View, agreement, beat_gaps, flags_at, gap_note, matching_method,
                                      method_parameter, ordered_methods, per_class_items, slider_grid, sorted_order,
-                                     threshold_text, view_for)
+                                     threshold_text, timing_note, view_for)
 from app.ecg.aami import AAMI_CLASSES
 
 log = logging.getLogger(__name__)
@@ -147,7 +147,10 @@ def layout(**_):
                                                "beat of quality below 0.8 (noise, or a shape unlike the "
                                                "record's usual beats) is scored after denoising, i.e. averaged "
                                                "with its most similar neighbouring beats: the grey line is then "
-                                               "the beat as recorded, the black one what the VAE scored."),
+                                               "the beat as recorded, the black one what the VAE scored. "
+                                               "Where a noisy (denoised) detection splits the rhythm into two "
+                                               "short intervals, it may be noise: the neighbouring beats' "
+                                               "timing is then scored across it, and the title says so."),
                                    ], className="small mb-0"))])], lg=5),
             ], className="mb-2"),
             dbc.Card([dbc.CardHeader(html.Div([
@@ -617,8 +620,8 @@ def click_beat(click, key):
 
 
 def inspector_title(view: View, beat: int, threshold: float) -> str:
-    """'Beat 0 at 0.12 s: ANOMALY (shape) (low quality) (scored after denoising), reference V' at
-    ``threshold``."""
+    """'Beat 0 at 0.12 s: ANOMALY (shape) (low quality) (scored after denoising) (timing measured
+    across the noisy detection at 0.45 s), reference V' at ``threshold``."""
     row = view.analysis.table.iloc[beat]
     flagged = bool(flags_at(view, threshold)[beat])
     ref = f", reference {row['ref_symbol']}" if view.ref_symbol is not None and row["ref_symbol"] else ""
@@ -630,6 +633,7 @@ def inspector_title(view: View, beat: int, threshold: float) -> str:
     denoised = getattr(view.analysis.beats, "denoised", None)
     if denoised is not None and beat < len(denoised) and denoised[beat]:
         status += " (scored after denoising)"
+    status += timing_note(view, beat)
     return f"Beat {beat} at {row['time_s']:.2f} s: {status}{ref}"
 
 

@@ -81,3 +81,23 @@ def test_report_fits_narrow_screens_and_gives_the_residual_room(view233):
     assert "<div class='scroll'><table>" in text  # wide tables scroll in their box, not the page
     assert BEAT_HEIGHT >= 360 and f'"height":{BEAT_HEIGHT}' in text
     assert '"nticks":4' in text  # the residual panel's ticks are few enough to read
+
+
+def test_the_inspector_says_when_a_beats_timing_was_measured_across_a_noisy_detection():
+    """Record 105 (noisy), as the cache keeps it (compacted): the inspector title's note for a beat
+    whose previous detection was skipped for its scores names that detection's time; other beats
+    get none (app.pages.signal.inspector_title appends it)."""
+    from app.analysis import analyze, skipped_detections
+    from app.cache import Entry
+    from app.compact import compact_analysis
+    from app.ecg.readers import read_record
+    from app.components.viewdata import timing_note
+
+    rec = read_record(str(SAMPLES_DIR / "105"))
+    v = build_view("k" * 64, Entry(recording=rec, analysis=compact_analysis(analyze(rec))))
+    skipped = {b: skipped_detections(v.analysis, b) for b in range(v.n_beats)}
+    b = next(b for b, s in skipped.items() if s == [b - 1])
+    assert timing_note(v, b) == f" (timing measured across the noisy detection at {v.time_s[b - 1]:.2f} s)"
+    b = next(b for b, s in skipped.items() if len(s) == 2)  # a beat between two skipped detections
+    assert timing_note(v, b).endswith(f"at {v.time_s[b - 1]:.2f} s and {v.time_s[b + 1]:.2f} s)")
+    assert timing_note(v, next(b for b, s in skipped.items() if not s)) == ""

@@ -122,3 +122,19 @@ def test_rhythm_scores_skip_denoised_detections_that_split_the_rhythm():
     np.testing.assert_allclose(a.scores["rr_prev"][skipped], t[skipped] - t[skipped - 2])
     assert (a.table.ref_class.to_numpy()[skipped - 1] == "").mean() > 0.5
     np.testing.assert_allclose(a.table.rr_prev_s.to_numpy()[1:], np.diff(t), atol=1e-3)
+
+
+def test_skipped_detections_name_what_the_scores_measured_across():
+    """For every beat of 105, the detections its scored RR intervals skip (looked up from the
+    +-30 beats around it) are exactly where the whole record's scores differ from the detected RR."""
+    from app.analysis import skipped_detections
+
+    a = analyze(read_record(SAMPLES_DIR / "105"))
+    t = a.table.time_s.to_numpy()
+    rr = np.maximum(np.diff(t), 0.05)
+    prev_skip = np.r_[False, ~np.isclose(a.scores["rr_prev"][1:], rr)]
+    next_skip = np.r_[~np.isclose(a.scores["rr_next"][:-1], rr), False]
+    found = {b: skipped_detections(a, b) for b in range(len(t))}
+    assert sum(map(len, found.values())) == prev_skip.sum() + next_skip.sum() >= 20
+    for b, skipped in found.items():
+        assert skipped == [j for j, on in ((b - 1, prev_skip[b]), (b + 1, next_skip[b])) if on]
