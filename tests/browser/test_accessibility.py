@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.ui_helpers import FLAGS_TIMEOUT_MS, anomaly_count, wait_for_signal_page
+from tests.browser.ui_helpers import FLAGS_TIMEOUT_MS, anomaly_count, focus_settled, wait_for_signal_page
 
 pytestmark = pytest.mark.browser
 
@@ -113,8 +113,7 @@ def test_pages_have_names_headings_landmarks_and_contrast(page, app_url):
 
 def test_signal_page_works_from_the_keyboard(page, app_url):
     page.goto(app_url + "/")
-    page.wait_for_selector("[data-testid=sample-233] button")
-    page.focus("[data-testid=sample-233] button")
+    focus_settled(page, "[data-testid=sample-233] button")
     page.keyboard.press("Enter")
     wait_for_signal_page(page, "233")
 
@@ -156,8 +155,7 @@ def test_signal_page_works_from_the_keyboard(page, app_url):
 
 def test_upload_zone_is_reachable_and_shows_focus(page, app_url):
     page.goto(app_url + "/")
-    page.wait_for_selector("[data-testid=sample-233] button")
-    page.focus("[data-testid=sample-233] button")
+    focus_settled(page, "[data-testid=sample-233] button")
     page.keyboard.press("Tab")  # the next stop is the (invisible) file input of the upload zone
     page.wait_for_function("document.activeElement?.getAttribute('aria-label')?.startsWith('Choose ECG files')"
                            " === true", timeout=TIMEOUT_MS)

@@ -23,6 +23,17 @@ def wait_for_signal_page(page, record: str | None = None) -> None:
     page.wait_for_load_state("networkidle")  # the page's follow-up callbacks have answered
 
 
+def focus_settled(page, selector: str, timeout_ms: int = FLAGS_TIMEOUT_MS) -> None:
+    """Focus ``selector`` once the page's first callbacks have answered, and wait until it has the
+    focus: an element disabled or re-drawn under the focus loses it (one CI run pressed Enter on
+    nothing when the focus came too early)."""
+    page.wait_for_selector(selector + ":not([disabled])", timeout=timeout_ms)
+    page.wait_for_load_state("networkidle")
+    page.focus(selector)
+    page.wait_for_function("s => document.activeElement === document.querySelector(s)", arg=selector,
+                           timeout=timeout_ms)
+
+
 def anomaly_count(page) -> int:
     return int(page.inner_text("[data-testid=anomaly-count]").replace(",", ""))
 
