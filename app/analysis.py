@@ -191,7 +191,7 @@ def skipped_detections(analysis: Analysis, b: int) -> list[int]:
     """The detections beat ``b``'s RR intervals were measured across for its scores (its previous
     and/or next detection, where a denoised one splits the rhythm: app.model.scorers.skip_suspects),
     as beat indices; [] when none (or the analysis keeps no denoised flags)."""
-    from app.model.scorers import rhythm_features
+    from app.model.scorers import rhythm_features, skip_suspects
 
     mask = getattr(analysis.beats, "denoised", None)
     t = analysis.table["time_s"].to_numpy(np.float64)
@@ -201,10 +201,10 @@ def skipped_detections(analysis: Analysis, b: int) -> list[int]:
     # detections either side): +-SKIP_CONTEXT beats give what the whole record gives, in O(1)
     a, e = max(b - SKIP_CONTEXT, 0), min(b + SKIP_CONTEXT + 1, len(t))
     i = b - a
-    plain = rhythm_features(t[a:e])
-    scored = rhythm_features(t[a:e], suspect=np.asarray(mask[a:e], bool))
-    return ([b - 1] if i > 0 and scored["rr_prev"][i] != plain["rr_prev"][i] else []) + \
-        ([b + 1] if i < e - a - 1 and scored["rr_next"][i] != plain["rr_next"][i] else [])
+    r = rhythm_features(t[a:e])
+    rr_prev, rr_next = skip_suspects(r["rr_prev"], r["rr_next"], r["rr_local"], np.asarray(mask[a:e], bool))
+    return ([b - 1] if i > 0 and rr_prev[i] != r["rr_prev"][i] else []) + \
+        ([b + 1] if i < e - a - 1 and rr_next[i] != r["rr_next"][i] else [])
 
 
 def scored_window(analysis: Analysis, b: int) -> np.ndarray | None:
