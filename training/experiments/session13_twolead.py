@@ -16,6 +16,19 @@ Measured here as ``benchmarks.noise --set DS1 --snr 6`` measures it (nst protoco
 must reproduce the benchmark (drop 0.0640, clean 0.98833).
 Adopt the candidate with the lowest drop if: drop down >= 0.01, clean DS1 AUROC down <= 0.0005.
 Otherwise nothing changes. DS2 only after the choice, to report.
+
+Result (2026-11-26 11:48 UTC): analysed lead alone: clean 0.98818, em 0.8149, bw 0.9803, ma 0.9708,
+drop 0.0640 (reproduced); (a) clean 0.96888, em 0.8829, drop 0.0261; (b) clean 0.96703, em 0.8922,
+drop 0.0183; (c) clean 0.96566, em 0.8975, drop 0.0109. None passes (clean AUROC down 0.019-0.023):
+REJECTED. Quality conflates ectopy with noise: a clean record's low-quality beats are mostly
+ectopic, and the minimum lowers their scores where the other lead shows them less.
+
+Rule v44 (written after v43's result, before its run): gate on noise, not on quality. The analysed
+lead's noise ratio at the beat (``fusion.noise_ratio_at`` of its own QRS feature's block
+statistics, as ``drop_extra_beats`` uses it) above a limit. Candidates:
+  (d) ratio > 0.2 (NOISY_RATIO), min(s1, s2);  (e) ratio > 0.2, mean(s1, s2);
+  (f) ratio > 0.25 (FUSE_RATIO), min(s1, s2).
+Same adoption test as v43 (drop down >= 0.01, clean DS1 AUROC down <= 0.0005).
 """
 from pathlib import Path
 
@@ -37,7 +50,7 @@ from benchmarks.rpeaks import vf_episodes
 
 DATA = Path("../shared/data/mitdb")
 NST = Path("../shared/data/nstdb")
-GATES = ("lead1", "a", "b", "c")
+GATES = ("lead1", "a", "b", "c", "d", "e", "f")
 
 
 def score_windows(bundle, windows, bs, rec):
@@ -61,10 +74,18 @@ def scores(bundle, rec):
         parts = quality_parts(w, beat_windows(x, bs.samples_model), float(np.min(x)), float(np.max(x)))
         mw, _, _ = denoised(w, parts)
         s2 = score_windows(bundle, mw, bs, rec)
-    out = {"lead1": s1, "a": np.where(bs.denoised, np.minimum(s1, s2), s1),
+    from app.ecg.fusion import block_stats, noise_ratio_at
+    from app.ecg.rpeaks import qrs_feature
+
+    lead = rec.signals[:, bs.lead_index].astype(np.float64)  # MIT-BIH: already 360 Hz
+    ratio = noise_ratio_at(bs.samples_model, block_stats(qrs_feature(lead, rec.fs)[2], rec.fs))
+    out = {"d": np.where(ratio > 0.2, np.minimum(s1, s2), s1), "e": np.where(ratio > 0.2, 0.5 * (s1 + s2), s1),
+           "f": np.where(ratio > 0.25, np.minimum(s1, s2), s1), "ratio": ratio,
+           "lead1": s1, "a": np.where(bs.denoised, np.minimum(s1, s2), s1),
            "b": np.where(bs.denoised | (bs.quality < 0.95), np.minimum(s1, s2), s1), "c": np.minimum(s1, s2)}
     keep = (bs.samples >= scored_from(rec.fs, "nst")) & labelled_mask(bs.ref_class) & ~bs.low_quality
-    return {g: (labels_from_classes(bs.ref_class[keep]), v[keep]) for g, v in out.items()}
+    print(f"#   {rec.name}: beats with ratio > 0.2: {(ratio > 0.2).mean():.3f}", flush=True)
+    return {g: (labels_from_classes(bs.ref_class[keep]), out[g][keep]) for g in GATES}
 
 
 def main():
