@@ -42,6 +42,20 @@ is the cleaner one. r1, r2: the two leads' own noise ratios at the beat (same me
       (c2 = r1^2 / (r1^2 + r2^2));
   (i) as (g), with min(s1, s2).
 Same adoption test (drop down >= 0.01, clean DS1 AUROC down <= 0.0005).
+
+Result (11:36 UTC): (g) clean 0.98825, drop 0.0620 (it rarely switches); (h) clean 0.98753,
+em 0.8830, ma 0.9788, drop 0.0379; (i) clean 0.98824, drop 0.0630. None passes ((h) misses the
+clean test by 0.00015): REJECTED.
+Then, before rule v46 (/tmp/ratios.py, DS1, nst protocol, scored from 5:00): the analysed lead's
+ratio at the beats, quantiles 10/50/90 %: clean records 0.059 / 0.103 / 0.184 (above 0.2: 6.3 %,
+0.3: 1.1 %, 0.4: 0.3 %); em noisy segments 0.238 / 0.351 / 0.452 (above 0.2: 96 %, 0.3: 72 %);
+ma 0.123 / 0.250 / 0.366; bw 0.079 / 0.120 / 0.201.
+
+Rule v46 (written after the figures above, before its run): (h)'s weighted mean, where the
+analysed lead is noisier:
+  (j) r1 > 0.3;  (l) r1 > 0.25;
+  (k) everywhere, with the other lead's weight multiplied by a ramp clip((r1 - 0.2) / 0.2, 0, 1).
+Same adoption test (drop down >= 0.01, clean DS1 AUROC down <= 0.0005).
 """
 from pathlib import Path
 
@@ -63,7 +77,7 @@ from benchmarks.rpeaks import vf_episodes
 
 DATA = Path("../shared/data/mitdb")
 NST = Path("../shared/data/nstdb")
-GATES = ("lead1", "a", "b", "c", "d", "e", "f", "g", "h", "i")
+GATES = ("lead1", "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "l", "k")
 
 
 def score_windows(bundle, windows, bs, rec):
@@ -100,6 +114,9 @@ def scores(bundle, rec):
            "g": np.where((ratio > 0.2) & (r2 < 0.5 * ratio), s2, s1),
            "h": np.where(ratio > 0.2, s1 + ratio ** 2 / (ratio ** 2 + r2 ** 2) * (s2 - s1), s1),
            "i": np.where((ratio > 0.2) & (r2 < 0.5 * ratio), np.minimum(s1, s2), s1),
+           "j": np.where(ratio > 0.3, s1 + ratio ** 2 / (ratio ** 2 + r2 ** 2) * (s2 - s1), s1),
+           "l": np.where(ratio > 0.25, s1 + ratio ** 2 / (ratio ** 2 + r2 ** 2) * (s2 - s1), s1),
+           "k": s1 + np.clip((ratio - 0.2) / 0.2, 0, 1) * ratio ** 2 / (ratio ** 2 + r2 ** 2) * (s2 - s1),
            "lead1": s1, "a": np.where(bs.denoised, np.minimum(s1, s2), s1),
            "b": np.where(bs.denoised | (bs.quality < 0.95), np.minimum(s1, s2), s1), "c": np.minimum(s1, s2)}
     keep = (bs.samples >= scored_from(rec.fs, "nst")) & labelled_mask(bs.ref_class) & ~bs.low_quality
