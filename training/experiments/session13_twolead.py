@@ -56,6 +56,9 @@ analysed lead is noisier:
   (j) r1 > 0.3;  (l) r1 > 0.25;
   (k) everywhere, with the other lead's weight multiplied by a ramp clip((r1 - 0.2) / 0.2, 0, 1).
 Same adoption test (drop down >= 0.01, clean DS1 AUROC down <= 0.0005).
+Result (11:41 UTC): (j) clean 0.98789 (-0.00029), em 0.8675, bw 0.9798, ma 0.9749, drop 0.0450;
+(l) clean 0.98721 (-0.00097), drop 0.0405; (k) clean 0.98783 (-0.00035), em 0.8684, bw 0.9800,
+ma 0.9764, drop 0.0437. (j) and (k) pass; the lower drop is (k): ADOPTED (k).
 """
 from pathlib import Path
 
