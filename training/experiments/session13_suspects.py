@@ -8,7 +8,7 @@ Today the suspects are the denoised beats (quality < 0.8). A false detection who
   q95  - denoised, or quality (as the models see it) below 0.95;
   all  - every detection (the skip's own rhythm test alone decides).
 Measure: ``benchmarks.noise --set DS1 --snr 6`` (this script runs it with the variant in place).
-Baseline (measured today, 2026-11-26 11:45 UTC): drop 0.0640, clean DS1 AUROC 0.98833.
+Baseline (measured today, 2026-11-26 about 11:16 UTC): drop 0.0640, clean DS1 AUROC 0.98833.
 Adopt the variant with the lowest drop if: drop down >= 0.005, clean DS1 AUROC down <= 0.0005,
 and the existing tests pass (record 233's V-vs-N ranking among them). Otherwise nothing changes.
 DS2 is run only after the choice, to report.

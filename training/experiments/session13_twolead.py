@@ -17,7 +17,7 @@ must reproduce the benchmark (drop 0.0640, clean 0.98833).
 Adopt the candidate with the lowest drop if: drop down >= 0.01, clean DS1 AUROC down <= 0.0005.
 Otherwise nothing changes. DS2 only after the choice, to report.
 
-Result (2026-11-26 11:48 UTC): analysed lead alone: clean 0.98818, em 0.8149, bw 0.9803, ma 0.9708,
+Result (2026-11-26 11:27-11:29 UTC): analysed lead alone: clean 0.98818, em 0.8149, bw 0.9803, ma 0.9708,
 drop 0.0640 (reproduced); (a) clean 0.96888, em 0.8829, drop 0.0261; (b) clean 0.96703, em 0.8922,
 drop 0.0183; (c) clean 0.96566, em 0.8975, drop 0.0109. None passes (clean AUROC down 0.019-0.023):
 REJECTED. Quality conflates ectopy with noise: a clean record's low-quality beats are mostly
@@ -30,7 +30,7 @@ statistics, as ``drop_extra_beats`` uses it) above a limit. Candidates:
   (f) ratio > 0.25 (FUSE_RATIO), min(s1, s2).
 Same adoption test as v43 (drop down >= 0.01, clean DS1 AUROC down <= 0.0005).
 
-Result (11:31 UTC): (d) clean 0.97250, drop 0.0276; (e) clean 0.98685, em 0.8779, ma 0.9786,
+Result (11:29-11:31 UTC): (d) clean 0.97250, drop 0.0276; (e) clean 0.98685, em 0.8779, ma 0.9786,
 drop 0.0387; (f) clean 0.97441, drop 0.0305. None passes: REJECTED. The clean records with many
 beats above ratio 0.2 are the ectopy-rich ones (203: 25 %, 207: 22 %, 208: 19 %, 209: 11 %, 108: 9 %),
 where both leads are "noisy" by this measure and the minimum or the mean lowers ectopic beats.
@@ -43,7 +43,7 @@ is the cleaner one. r1, r2: the two leads' own noise ratios at the beat (same me
   (i) as (g), with min(s1, s2).
 Same adoption test (drop down >= 0.01, clean DS1 AUROC down <= 0.0005).
 
-Result (11:36 UTC): (g) clean 0.98825, drop 0.0620 (it rarely switches); (h) clean 0.98753,
+Result (11:31-11:33 UTC): (g) clean 0.98825, drop 0.0620 (it rarely switches); (h) clean 0.98753,
 em 0.8830, ma 0.9788, drop 0.0379; (i) clean 0.98824, drop 0.0630. None passes ((h) misses the
 clean test by 0.00015): REJECTED.
 Then, before rule v46 (/tmp/ratios.py, DS1, nst protocol, scored from 5:00): the analysed lead's
@@ -56,7 +56,7 @@ analysed lead is noisier:
   (j) r1 > 0.3;  (l) r1 > 0.25;
   (k) everywhere, with the other lead's weight multiplied by a ramp clip((r1 - 0.2) / 0.2, 0, 1).
 Same adoption test (drop down >= 0.01, clean DS1 AUROC down <= 0.0005).
-Result (11:41 UTC): (j) clean 0.98789 (-0.00029), em 0.8675, bw 0.9798, ma 0.9749, drop 0.0450;
+Result (11:33-11:35 UTC): (j) clean 0.98789 (-0.00029), em 0.8675, bw 0.9798, ma 0.9749, drop 0.0450;
 (l) clean 0.98721 (-0.00097), drop 0.0405; (k) clean 0.98783 (-0.00035), em 0.8684, bw 0.9800,
 ma 0.9764, drop 0.0437. (j) and (k) pass; the lower drop is (k): ADOPTED (k).
 """
