@@ -59,6 +59,12 @@ Same adoption test (drop down >= 0.01, clean DS1 AUROC down <= 0.0005).
 Result (11:33-11:35 UTC): (j) clean 0.98789 (-0.00029), em 0.8675, bw 0.9798, ma 0.9749, drop 0.0450;
 (l) clean 0.98721 (-0.00097), drop 0.0405; (k) clean 0.98783 (-0.00035), em 0.8684, bw 0.9800,
 ma 0.9764, drop 0.0437. (j) and (k) pass; the lower drop is (k): ADOPTED (k).
+The app's implementation (app.model.lead_blend, app.analysis.other_lead_score) gives the same
+scores as (k) here (max difference 5e-7 on 101, 203, 208, clean and em 6 dB), and
+``benchmarks.noise --set DS1 --snr 6`` gives drop 0.0437 (em 0.868, bw 0.980, ma 0.976).
+Speed gate, written before its run: a record (a 2-h piece of a longer one) is scored with the
+other lead only if 2 % of its beats or more are above ratio 0.2 (MIN_SHARE); accepted if the
+benchmark's DS1 drop stays <= 0.0457 and clean AUROC within 0.0003 of 0.98783.
 """
 from pathlib import Path
 
