@@ -20,6 +20,9 @@ REFERENCE_COLUMNS = ["ref_symbol", "ref_class"]
 TIME_COLUMNS = ("time_s", "rr_prev_s", "rr_next_s")  # seconds: written to the sampling resolution
 SCORE_DIGITS = 6  # significant digits of the scores and the quality in the CSV
 SKIP_CONTEXT = 30  # beats either side that decide whether a beat's RR skipped a detection
+# a record longer than WHOLE_MAX_S has its other lead scored per piece of PIECE_S (other_lead_score):
+# the length of the MIT-BIH records the calibration was fit on; bounded memory, and only noisy pieces
+WHOLE_MAX_S, PIECE_S = 2 * 3600.0, 1800.0
 
 
 @dataclass
@@ -40,16 +43,18 @@ class Analysis:
 
 
 def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
-            threshold: float | None = None, progress=None) -> Analysis:
+            threshold: float | None = None, progress=None, other_lead: bool = True) -> Analysis:
     """Score every beat of ``recording``; flag those above ``threshold`` (default: the bundle's).
 
     ``bundle``: a ModelBundle, None (the default one), or a Future of one; the default bundle
     is loaded in a thread while the beats are extracted (TensorFlow's import overlaps the signal work).
     ``progress``: optional callable given "detecting beats", "scoring" and "done" as they start.
+    ``other_lead``: False scores the analysed lead alone, even where it is noisy (``other_lead_score``).
     """
     from app.ecg.pipeline import extract_beats
     from app.model.bundle import load_bundle_async, resolved
     from app.model.ensemble import ensemble_score, part_contributions, reasons
+    from app.model.lead_blend import blend
     from app.model.scorers import beat_scores
     from app.model.runtime import single_threaded_blas
     from app.model.vae_input import vae_input
@@ -78,6 +83,12 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
     scores = beat_scores(x, z_mean, z_log_var, recon, bs.time_s, bundle.calibration, recording.duration_s,
                          suspect=bs.denoised)
     score = ensemble_score(scores, bundle.calibration["ensemble"])
+    # where the analysed lead is noisy, the other lead's view of the beat counts too (app.model.lead_blend)
+    other = other_lead_score(recording, bs, bundle) if other_lead else None
+    weight = np.zeros(n)
+    if other is not None:
+        weight = other[2]
+        score = blend(score, other[1], weight)
     table_thr = thresholds_table(bundle)
     method = default_method(bundle)
     thr = float(table_thr[method]["value"] if threshold is None else threshold)
@@ -121,13 +132,68 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
         "has_reference": has_ref,
         "threshold": thr,
         "threshold_method": method if threshold is None else "custom",
+        # the lead whose view was weighted into the scores of the beats where this one is noisy
+        "other_lead": other[0] if other is not None else None,
+        "other_lead_beats": int((weight > 0).sum()),
     }
     if progress is not None:
         progress("done")
     return Analysis(record=bs.record or recording.name, model_id=bundle.model_id, lead=bs.lead,
                     table=table, windows=np.asarray(bs.windows, np.float32), recon=recon,
                     latent=z_mean, thresholds=table_thr, default_method=method, threshold=thr,
-                    summary=summary, scores={**scores, "ensemble": score}, beats=bs)
+                    summary=summary, scores={**scores, "ensemble": score, "other_lead_weight": weight}, beats=bs)
+
+
+def other_lead_score(recording: Recording, bs, bundle) -> tuple[str, np.ndarray, np.ndarray] | None:
+    """(other lead's name, its ensemble score per beat, its weight per beat: app.model.lead_blend)
+    where the analysed lead is noisy and the record has another usable lead; else None.
+
+    The other lead's beats are scored as the analysed lead's are, against statistics of their own:
+    the whole record's up to WHOLE_MAX_S, a longer record's per piece of about PIECE_S. A record
+    (piece) is scored so only where the analysed lead is noisy at MIN_SHARE of its beats or more (a
+    second model pass costs as much as the first); the weight is 0 elsewhere."""
+    from app.ecg.pipeline import other_lead_view
+    from app.model.ensemble import ensemble_score
+    from app.model.lead_blend import MIN_SHARE, needs_other_lead, other_lead_weight
+    from app.model.scorers import beat_scores
+    from app.model.vae_input import vae_input
+
+    if bs.noise_ratio is None:
+        return None
+    need = needs_other_lead(bs.noise_ratio)
+    if not need.any():
+        return None
+    n = bs.n_beats
+    weight, other, lead = np.zeros(n), np.zeros(n), None
+    for a, b in beat_pieces(bs.time_s, recording.duration_s):
+        if need[a:b].mean() < MIN_SHARE:
+            continue
+        whole = (a, b) == (0, n)
+        view = other_lead_view(recording, bs, None if whole else (a, b))
+        if view is None:
+            return None
+        w = other_lead_weight(bs.noise_ratio[a:b], view.noise_ratio)
+        if not (w > 0).any():
+            continue
+        t = bs.time_s[a:b]
+        x = vae_input(view.model_windows, t, bundle.manifest)
+        z_mean, z_log_var, recon = bundle.forward(x)
+        duration = recording.duration_s if whole else float(t[-1] - t[0])
+        scores = beat_scores(x, z_mean, z_log_var, recon, t, bundle.calibration, duration, suspect=bs.denoised[a:b])
+        weight[a:b], other[a:b], lead = w, ensemble_score(scores, bundle.calibration["ensemble"]), view.lead
+    return None if lead is None else (lead, other, weight)
+
+
+def beat_pieces(time_s: np.ndarray, duration_s: float) -> list[tuple[int, int]]:
+    """Beat ranges [a, b): the whole record up to WHOLE_MAX_S, else about equal pieces of at most
+    PIECE_S."""
+    n = len(time_s)
+    k = 1 if float(duration_s) <= WHOLE_MAX_S else int(math.ceil(float(duration_s) / PIECE_S))
+    if k == 1 or n == 0:
+        return [(0, n)]
+    cuts = np.searchsorted(time_s, np.arange(1, k) * (float(duration_s) / k))
+    edges = np.r_[0, cuts, n]
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
 def missing_samples(recording: Recording, lead: str) -> int:

@@ -93,6 +93,17 @@ def timing_note(view: View, beat: int) -> str:
     return f" (timing measured across the noisy detection at {' and '.join(f'{view.time_s[j]:.2f} s' for j in skipped)})"
 
 
+def other_lead_note(view: View, beat: int) -> str:
+    """' (scored with V1 as well, weight 0.45: MLII is noisy here)' when the other lead's view was
+    weighted into the beat's score (app.model.lead_blend), else ''."""
+    an = view.analysis
+    weight = (getattr(an, "scores", None) or {}).get("other_lead_weight")
+    other = (an.summary or {}).get("other_lead")
+    if weight is None or not other or beat >= len(weight) or not weight[beat] > 0:
+        return ""
+    return f" (scored with {other} as well, weight {float(weight[beat]):.2f}: {an.lead} is noisy here)"
+
+
 def view_for(key: str | None) -> View | None:
     """The View of a cache key, or None when the key is unknown or expired."""
     if not key:

@@ -9,13 +9,13 @@ from app.ecg.aami import aami_class
 from app.ecg.denoise import nlm_denoise
 from app.ecg.errors import InvalidRecordError
 from app.ecg.filters import clean_lead, fill_nan, resample
-from app.ecg.fusion import MAX_LEADS
+from app.ecg.fusion import MAX_LEADS, block_stats, noise_ratio_at
 from app.ecg.leads import choose_lead, helper_leads
 from app.ecg.matching import match_beats
 from app.ecg.parallel import signal_pool
 from app.ecg.quality import LOW_QUALITY, QualityParts, quality_parts
 from app.ecg.record import Recording
-from app.ecg.rpeaks import detect_rpeaks
+from app.ecg.rpeaks import detect_rpeaks_noise, qrs_feature
 from app.ecg.rr import RR_FEATURE_NAMES, rr_feature_matrix, rr_intervals
 
 MODEL_FS = 360.0  # same as app.config.MODEL_FS (app.ecg imports nothing of the project)
@@ -29,6 +29,7 @@ PARALLEL_MAX_SAMPLES = int(2 * 3600 * MODEL_FS)
 # Beats whose quality is below this are denoised (app.ecg.denoise) for the models, and their
 # quality measured again on what the models see (DS1 noise stress test, README: Reliability)
 DENOISE_BELOW = 0.8
+VIEW_PAD_S = 10.0  # another lead's piece of a long record: context for its filters (other_lead_view)
 
 
 @dataclass
@@ -58,6 +59,9 @@ class BeatSet:
     # (``windows`` itself when there are none; None: not kept, e.g. in a cached analysis)
     model_windows: np.ndarray | None = field(default=None, repr=False)
     denoised: np.ndarray | None = None  # bool per beat: its model window is a denoised one
+    # float per beat: the analysed lead's noise floor / beat level around the beat, of its own QRS
+    # feature (app.ecg.fusion.noise_ratio_at; about 0.1 on a clean record; None: not computed)
+    noise_ratio: np.ndarray | None = None
 
     @property
     def n_beats(self) -> int:
@@ -130,8 +134,10 @@ def extract_beats(recording: Recording, lead=None, beats: str = "detect",
     cleaning = helper.submit(clean_lead, x, MODEL_FS, powerline) if helper else None
     if beats == "detect":
         others = [_lead_at_model_rate(recording, j) for j in helper_leads(recording, li)[: MAX_LEADS - 1]]
-        samples_model = detect_rpeaks(x, MODEL_FS, others, executor=helper)
+        samples_model, own_stats = detect_rpeaks_noise(x, MODEL_FS, others, executor=helper)
         samples = np.clip(np.round(samples_model * (fs / MODEL_FS)), 0, recording.n_samples - 1).astype(np.int64)
+    else:
+        own_stats = lead_noise_stats(x)
     filtered = cleaning.result() if cleaning else clean_lead(x, MODEL_FS, powerline)
     scale = amplitude_scale(filtered, samples_model)
     filtered = filtered.astype(np.float32)  # float32 from here (the windows are float32 anyway)
@@ -149,8 +155,67 @@ def extract_beats(recording: Recording, lead=None, beats: str = "detect",
         rr_prev_s=prev, rr_next_s=nxt, rr_local_s=local,
         quality=quality, low_quality=quality < LOW_QUALITY,
         ref_symbol=sym, ref_class=cls, filtered=filtered, source_fs=fs, model_windows=model_windows,
-        denoised=todo,
+        denoised=todo, noise_ratio=beat_noise_ratio(samples_model, own_stats),
     )
+
+
+def lead_noise_stats(x: np.ndarray):
+    """``fusion.block_stats`` of a lead's own QRS feature (360 Hz); None for a flat lead."""
+    x = fill_nan(np.asarray(x, np.float64))
+    if len(x) < int(0.5 * MODEL_FS) or not np.ptp(x) > 0:
+        return None
+    return block_stats(qrs_feature(x, MODEL_FS)[2], MODEL_FS)
+
+
+def beat_noise_ratio(samples_model: np.ndarray, stats) -> np.ndarray:
+    """Noise floor / beat level at each beat (``fusion.noise_ratio_at``); inf without statistics."""
+    if stats is None:
+        return np.full(len(samples_model), np.inf)
+    return noise_ratio_at(np.asarray(samples_model, np.float64), stats)
+
+
+@dataclass
+class LeadView:
+    """Another lead's view of a BeatSet's beats: what the models score, and its noise ratio."""
+
+    lead: str
+    lead_index: int
+    model_windows: np.ndarray  # float32 (n, 256), own amplitude scale, noisy beats denoised
+    noise_ratio: np.ndarray
+
+
+def other_lead_view(recording: Recording, beats: BeatSet, rows: tuple[int, int] | None = None,
+                    powerline: float | None = None) -> LeadView | None:
+    """The first other usable ECG lead's windows at ``beats``' R-peaks ``rows`` = (a, b) (all
+    beats by default), prepared as ``extract_beats`` prepares the analysed lead's (band-pass, the
+    lead's own amplitude scale, quality, beats below DENOISE_BELOW denoised; the statistics over
+    those beats, from VIEW_PAD_S before the first to VIEW_PAD_S after the last); None when the
+    record has no such lead."""
+    others = helper_leads(recording, beats.lead_index)
+    if not others:
+        return None
+    j = others[0]
+    a, b = rows if rows is not None else (0, beats.n_beats)
+    whole = _lead_at_model_rate(recording, j)
+    peaks = beats.samples_model[a:b]
+    lo, hi = 0, len(whole)
+    if rows is not None and len(peaks):
+        pad = int(VIEW_PAD_S * MODEL_FS)
+        lo, hi = max(int(peaks[0]) - pad, 0), min(int(peaks[-1]) + pad, len(whole))
+    x = fill_nan(whole[lo:hi])
+    peaks = peaks - lo
+    helper = signal_pool() if hi - lo <= PARALLEL_MAX_SAMPLES else None
+    noise = helper.submit(lead_noise_stats, x) if helper else None
+    filtered = clean_lead(x, MODEL_FS, powerline)
+    scale = amplitude_scale(filtered, peaks)
+    windows = beat_windows(filtered.astype(np.float32), peaks)
+    del filtered
+    windows /= np.float32(scale)
+    parts = quality_parts(windows, beat_windows(x, peaks), float(np.min(x)), float(np.max(x)), executor=helper)
+    model_windows, _, _ = denoised(windows, parts)
+    stats = noise.result() if noise else lead_noise_stats(x)
+    return LeadView(lead=recording.leads[j], lead_index=j, model_windows=model_windows,
+                    noise_ratio=beat_noise_ratio(peaks, stats))
 
 
 def denoised(windows: np.ndarray, parts: QualityParts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -253,18 +253,26 @@ def detect_rpeaks(x, fs: float, others=(), executor=None) -> np.ndarray:
 
     ``others``: further leads of the same record (same rate and length, NaNs allowed) that help
     in noise; ``executor``: optional thread pool on which their features are computed."""
+    return detect_rpeaks_noise(x, fs, others, executor)[0]
+
+
+def detect_rpeaks_noise(x, fs: float, others=(), executor=None) -> tuple[np.ndarray, tuple | None]:
+    """(``detect_rpeaks``'s R-peaks, the block statistics of ``x``'s own QRS feature before the
+    other leads are averaged in: ``fusion.block_stats``, for ``fusion.noise_ratio_at``; None
+    when the lead is too short or flat)."""
     x = fill_nan(np.asarray(x, dtype=np.float64).ravel())
     fs = float(fs)
+    none = np.zeros(0, dtype=np.int64)
     if len(x) < int(0.5 * fs) or not np.ptp(x) > 0:
-        return np.zeros(0, dtype=np.int64)
+        return none, None
     bp, d, feat = qrs_feature(x, fs)
-    stats = block_stats(feat, fs)
+    own = stats = block_stats(feat, fs)
     others = [o for o in others if len(o) == len(x)][: MAX_LEADS - 1]
     if others and fused_feature(d, feat, others, fs, qrs_feature, executor, stats):
         stats = block_stats(feat, fs)  # of the fused feature
     cand, _ = signal.find_peaks(feat, distance=max(int(REFRACTORY_S * fs), 1))
     if cand.size == 0:
-        return np.zeros(0, dtype=np.int64)
+        return none, own
     h = feat[cand]
     level, noise = local_levels(cand, h, len(x), fs)
     thr = np.maximum(THRESHOLD * level, noise + NOISE_K * (level - noise))
@@ -281,4 +289,4 @@ def detect_rpeaks(x, fs: float, others=(), executor=None) -> np.ndarray:
     merged = refine_peaks(cand[acc], bp, fs)
     acc = acc[_refractory_keep(merged, h[acc], fs)]
     peaks = np.unique(refine_peaks(cand[acc], bp, fs, FINAL_REFINE_S, FINAL_POLARITY))
-    return drop_extra_beats(peaks, feat, fs, stats).astype(np.int64)
+    return drop_extra_beats(peaks, feat, fs, stats).astype(np.int64), own

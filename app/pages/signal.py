@@ -21,8 +21,8 @@ from app.components import figures as F
 from app.components.ids import KEY_STORE
 from app.components.navigation import WINDOW_S, adjacent_anomaly, initial_window, parse_relayout, window_around
 from app.components.viewdata import (CUSTOM, View, agreement, beat_gaps, flags_at, gap_note, matching_method,
-                                     method_parameter, ordered_methods, per_class_items, slider_grid, sorted_order,
-                                     threshold_text, timing_note, view_for)
+                                     method_parameter, ordered_methods, other_lead_note, per_class_items, slider_grid,
+                                     sorted_order, threshold_text, timing_note, view_for)
 from app.ecg.aami import AAMI_CLASSES
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,10 @@ def layout(**_):
                                                "the beat as recorded, the black one what the VAE scored. "
                                                "Where a noisy (denoised) detection splits the rhythm into two "
                                                "short intervals, it may be noise: the neighbouring beats' "
-                                               "timing is then scored across it, and the title says so."),
+                                               "timing is then scored across it, and the title says so. "
+                                               "Where the analysed lead is noisy, the record's other lead's "
+                                               "view of the same beat counts too (more, the cleaner it is); "
+                                               "the title then names it and its weight."),
                                    ], className="small mb-0"))])], lg=5),
             ], className="mb-2"),
             dbc.Card([dbc.CardHeader(html.Div([
@@ -634,6 +637,7 @@ def inspector_title(view: View, beat: int, threshold: float) -> str:
     if denoised is not None and beat < len(denoised) and denoised[beat]:
         status += " (scored after denoising)"
     status += timing_note(view, beat)
+    status += other_lead_note(view, beat)
     return f"Beat {beat} at {row['time_s']:.2f} s: {status}{ref}"
 
 
