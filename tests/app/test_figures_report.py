@@ -101,3 +101,22 @@ def test_the_inspector_says_when_a_beats_timing_was_measured_across_a_noisy_dete
     b = next(b for b, s in skipped.items() if len(s) == 2)  # a beat between two skipped detections
     assert timing_note(v, b).endswith(f"at {v.time_s[b - 1]:.2f} s and {v.time_s[b + 1]:.2f} s)")
     assert timing_note(v, next(b for b, s in skipped.items() if not s)) == ""
+
+
+def test_inspector_title_names_the_other_lead_where_it_was_weighted_in():
+    """Record 105 (noisy stretches): a compacted cache entry keeps the other lead's weights, and the
+    inspector title names the lead and its weight on exactly the beats that have one."""
+    from app.analysis import analyze
+    from app.cache import Entry
+    from app.compact import compact_analysis
+    from app.components.viewdata import other_lead_note
+    from app.ecg.readers import read_record
+
+    rec = read_record(str(SAMPLES_DIR / "105"))
+    v = build_view("o" * 64, Entry(recording=rec, analysis=compact_analysis(analyze(rec))))
+    w = v.analysis.scores["other_lead_weight"]
+    b = int(np.argmax(w))
+    assert w[b] > 0.3
+    assert other_lead_note(v, b) == f" (scored with V1 as well, weight {w[b]:.2f}: MLII is noisy here)"
+    assert all(other_lead_note(v, i) == "" for i in np.flatnonzero(w == 0)[:50])
+    assert sum(other_lead_note(v, i) != "" for i in range(v.n_beats)) == v.analysis.summary["other_lead_beats"]
