@@ -152,7 +152,7 @@ def other_lead_score(recording: Recording, bs, bundle) -> tuple[str, np.ndarray,
     the whole record's up to WHOLE_MAX_S, a longer record's per piece of about PIECE_S. A record
     (piece) is scored so only where the analysed lead is noisy at MIN_SHARE of its beats or more (a
     second model pass costs as much as the first); the weight is 0 elsewhere."""
-    from app.ecg.pipeline import other_lead_view
+    from app.ecg.pipeline import other_lead, other_lead_view
     from app.model.ensemble import ensemble_score
     from app.model.lead_blend import MIN_SHARE, needs_other_lead, other_lead_weight
     from app.model.scorers import beat_scores
@@ -161,17 +161,16 @@ def other_lead_score(recording: Recording, bs, bundle) -> tuple[str, np.ndarray,
     if bs.noise_ratio is None:
         return None
     need = needs_other_lead(bs.noise_ratio)
-    if not need.any():
-        return None
     n = bs.n_beats
-    weight, other, lead = np.zeros(n), np.zeros(n), None
-    for a, b in beat_pieces(bs.time_s, recording.duration_s):
-        if need[a:b].mean() < MIN_SHARE:
-            continue
+    pieces = [(a, b) for a, b in beat_pieces(bs.time_s, recording.duration_s) if need[a:b].mean() >= MIN_SHARE]
+    found = other_lead(recording, bs) if pieces else None
+    if found is None:
+        return None
+    name, samples = found
+    weight, other, scored = np.zeros(n), np.zeros(n), False
+    for a, b in pieces:
         whole = (a, b) == (0, n)
-        view = other_lead_view(recording, bs, None if whole else (a, b))
-        if view is None:
-            return None
+        view = other_lead_view(samples, bs, None if whole else (a, b))
         w = other_lead_weight(bs.noise_ratio[a:b], view.noise_ratio)
         if not (w > 0).any():
             continue
@@ -180,8 +179,8 @@ def other_lead_score(recording: Recording, bs, bundle) -> tuple[str, np.ndarray,
         z_mean, z_log_var, recon = bundle.forward(x)
         duration = recording.duration_s if whole else float(t[-1] - t[0])
         scores = beat_scores(x, z_mean, z_log_var, recon, t, bundle.calibration, duration, suspect=bs.denoised[a:b])
-        weight[a:b], other[a:b], lead = w, ensemble_score(scores, bundle.calibration["ensemble"]), view.lead
-    return None if lead is None else (lead, other, weight)
+        weight[a:b], other[a:b], scored = w, ensemble_score(scores, bundle.calibration["ensemble"]), True
+    return (name, other, weight) if scored else None
 
 
 def beat_pieces(time_s: np.ndarray, duration_s: float) -> list[tuple[int, int]]:

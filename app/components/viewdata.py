@@ -101,7 +101,8 @@ def other_lead_note(view: View, beat: int) -> str:
     other = (an.summary or {}).get("other_lead")
     if weight is None or not other or beat >= len(weight) or not weight[beat] > 0:
         return ""
-    return f" (scored with {other} as well, weight {float(weight[beat]):.2f}: {an.lead} is noisy here)"
+    w = float(weight[beat])
+    return f" (scored with {other} as well, weight {f'{w:.2f}' if w >= 0.01 else 'below 0.01'}: {an.lead} is noisy here)"
 
 
 def view_for(key: str | None) -> View | None:

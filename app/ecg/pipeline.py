@@ -178,31 +178,32 @@ def beat_noise_ratio(samples_model: np.ndarray, stats) -> np.ndarray:
 class LeadView:
     """Another lead's view of a BeatSet's beats: what the models score, and its noise ratio."""
 
-    lead: str
-    lead_index: int
     model_windows: np.ndarray  # float32 (n, 256), own amplitude scale, noisy beats denoised
     noise_ratio: np.ndarray
 
 
-def other_lead_view(recording: Recording, beats: BeatSet, rows: tuple[int, int] | None = None,
-                    powerline: float | None = None) -> LeadView | None:
-    """The first other usable ECG lead's windows at ``beats``' R-peaks ``rows`` = (a, b) (all
-    beats by default), prepared as ``extract_beats`` prepares the analysed lead's (band-pass, the
-    lead's own amplitude scale, quality, beats below DENOISE_BELOW denoised; the statistics over
-    those beats, from VIEW_PAD_S before the first to VIEW_PAD_S after the last); None when the
-    record has no such lead."""
+def other_lead(recording: Recording, beats: BeatSet) -> tuple[str, np.ndarray] | None:
+    """(name, samples at 360 Hz) of the first other usable ECG lead; None when there is none."""
     others = helper_leads(recording, beats.lead_index)
     if not others:
         return None
-    j = others[0]
+    return recording.leads[others[0]], _lead_at_model_rate(recording, others[0])
+
+
+def other_lead_view(lead: np.ndarray, beats: BeatSet, rows: tuple[int, int] | None = None,
+                    powerline: float | None = None) -> LeadView:
+    """Another lead's (360 Hz samples, ``other_lead``) windows at ``beats``' R-peaks ``rows`` =
+    (a, b) (all beats by default), prepared as ``extract_beats`` prepares the analysed lead's
+    (band-pass, the lead's own amplitude scale, quality, beats below DENOISE_BELOW denoised); its
+    statistics are those of the samples from VIEW_PAD_S before the first of those beats to
+    VIEW_PAD_S after the last (the whole lead by default)."""
     a, b = rows if rows is not None else (0, beats.n_beats)
-    whole = _lead_at_model_rate(recording, j)
     peaks = beats.samples_model[a:b]
-    lo, hi = 0, len(whole)
+    lo, hi = 0, len(lead)
     if rows is not None and len(peaks):
         pad = int(VIEW_PAD_S * MODEL_FS)
-        lo, hi = max(int(peaks[0]) - pad, 0), min(int(peaks[-1]) + pad, len(whole))
-    x = fill_nan(whole[lo:hi])
+        lo, hi = max(int(peaks[0]) - pad, 0), min(int(peaks[-1]) + pad, len(lead))
+    x = fill_nan(lead[lo:hi])
     peaks = peaks - lo
     helper = signal_pool() if hi - lo <= PARALLEL_MAX_SAMPLES else None
     noise = helper.submit(lead_noise_stats, x) if helper else None
@@ -214,8 +215,7 @@ def other_lead_view(recording: Recording, beats: BeatSet, rows: tuple[int, int] 
     parts = quality_parts(windows, beat_windows(x, peaks), float(np.min(x)), float(np.max(x)), executor=helper)
     model_windows, _, _ = denoised(windows, parts)
     stats = noise.result() if noise else lead_noise_stats(x)
-    return LeadView(lead=recording.leads[j], lead_index=j, model_windows=model_windows,
-                    noise_ratio=beat_noise_ratio(peaks, stats))
+    return LeadView(model_windows=model_windows, noise_ratio=beat_noise_ratio(peaks, stats))
 
 
 def denoised(windows: np.ndarray, parts: QualityParts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
