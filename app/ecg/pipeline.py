@@ -141,12 +141,8 @@ def extract_beats(recording: Recording, lead=None, beats: str = "detect",
     filtered = cleaning.result() if cleaning else clean_lead(x, MODEL_FS, powerline)
     scale = amplitude_scale(filtered, samples_model)
     filtered = filtered.astype(np.float32)  # float32 from here (the windows are float32 anyway)
-    windows = beat_windows(filtered, samples_model)
-    windows /= np.float32(scale)
+    windows, model_windows, quality, todo = model_inputs(filtered, scale, x, samples_model, helper)
     prev, nxt, local = rr_intervals(samples, fs)
-    raw_w = beat_windows(x, samples_model)
-    parts = quality_parts(windows, raw_w, float(np.min(x)), float(np.max(x)), executor=helper)
-    model_windows, quality, todo = denoised(windows, parts)
     sym, cls = reference_labels(samples, recording)
     return BeatSet(
         record=recording.name, lead=recording.leads[li], lead_index=li, fs=MODEL_FS,
@@ -157,6 +153,16 @@ def extract_beats(recording: Recording, lead=None, beats: str = "detect",
         ref_symbol=sym, ref_class=cls, filtered=filtered, source_fs=fs, model_windows=model_windows,
         denoised=todo, noise_ratio=beat_noise_ratio(samples_model, own_stats),
     )
+
+
+def model_inputs(filtered: np.ndarray, scale: float, x: np.ndarray, peaks: np.ndarray, executor=None):
+    """(windows, windows for the models, their quality, which beats were denoised) of one lead at
+    ``peaks``: the float32 filtered lead's windows over its amplitude ``scale``, their quality
+    against the lead as recorded ``x``, the beats below DENOISE_BELOW denoised (``denoised``)."""
+    windows = beat_windows(filtered, peaks)
+    windows /= np.float32(scale)
+    parts = quality_parts(windows, beat_windows(x, peaks), float(np.min(x)), float(np.max(x)), executor=executor)
+    return (windows, *denoised(windows, parts))
 
 
 def lead_noise_stats(x: np.ndarray):
@@ -190,8 +196,7 @@ def other_lead(recording: Recording, beats: BeatSet) -> tuple[str, np.ndarray] |
     return recording.leads[others[0]], _lead_at_model_rate(recording, others[0])
 
 
-def other_lead_view(lead: np.ndarray, beats: BeatSet, rows: tuple[int, int] | None = None,
-                    powerline: float | None = None) -> LeadView:
+def other_lead_view(lead: np.ndarray, beats: BeatSet, rows: tuple[int, int] | None = None) -> LeadView:
     """Another lead's (360 Hz samples, ``other_lead``) windows at ``beats``' R-peaks ``rows`` =
     (a, b) (all beats by default), prepared as ``extract_beats`` prepares the analysed lead's
     (band-pass, the lead's own amplitude scale, quality, beats below DENOISE_BELOW denoised); its
@@ -207,13 +212,10 @@ def other_lead_view(lead: np.ndarray, beats: BeatSet, rows: tuple[int, int] | No
     peaks = peaks - lo
     helper = signal_pool() if hi - lo <= PARALLEL_MAX_SAMPLES else None
     noise = helper.submit(lead_noise_stats, x) if helper else None
-    filtered = clean_lead(x, MODEL_FS, powerline)
+    filtered = clean_lead(x, MODEL_FS)
     scale = amplitude_scale(filtered, peaks)
-    windows = beat_windows(filtered.astype(np.float32), peaks)
+    model_windows = model_inputs(filtered.astype(np.float32), scale, x, peaks, helper)[1]
     del filtered
-    windows /= np.float32(scale)
-    parts = quality_parts(windows, beat_windows(x, peaks), float(np.min(x)), float(np.max(x)), executor=helper)
-    model_windows, _, _ = denoised(windows, parts)
     stats = noise.result() if noise else lead_noise_stats(x)
     return LeadView(model_windows=model_windows, noise_ratio=beat_noise_ratio(peaks, stats))
 
