@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -83,12 +84,15 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
     scores = beat_scores(x, z_mean, z_log_var, recon, bs.time_s, bundle.calibration, recording.duration_s,
                          suspect=bs.denoised)
     score = ensemble_score(scores, bundle.calibration["ensemble"])
+    # what raises each beat's score above the record's median beat: its shape, its timing, or both
+    shape, timing = part_contributions(scores, bundle.calibration["ensemble"])
     # where the analysed lead is noisy, the other lead's view of the beat counts too (app.model.lead_blend)
     other = other_lead_score(recording, bs, bundle) if other_lead else None
     weight = np.zeros(n)
-    if other is not None:
-        weight = other[2]
-        score = blend(score, other[1], weight)
+    if other is not None:  # the parts are blended as the score is: raised_by explains the score shown
+        weight = other.weight
+        score, shape, timing = (blend(p1, p2, weight) for p1, p2 in
+                                ((score, other.score), (shape, other.shape), (timing, other.timing)))
     table_thr = thresholds_table(bundle)
     method = default_method(bundle)
     thr = float(table_thr[method]["value"] if threshold is None else threshold)
@@ -106,8 +110,7 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
         "rr_score": scores["rr_score"],
         "score": score,
         "anomaly": score > thr,
-        # what raises the score above the record's median beat: the beat's shape, its timing, or both
-        "raised_by": reasons(*part_contributions(scores, bundle.calibration["ensemble"])),
+        "raised_by": reasons(shape, timing),
         "quality": np.asarray(bs.quality, np.float64),
         "low_quality": np.asarray(bs.low_quality, bool),
     })
@@ -133,7 +136,7 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
         "threshold": thr,
         "threshold_method": method if threshold is None else "custom",
         # the lead whose view was weighted into the scores of the beats where this one is noisy
-        "other_lead": other[0] if other is not None else None,
+        "other_lead": other.name if other is not None else None,
         "other_lead_beats": int((weight > 0).sum()),
     }
     if progress is not None:
@@ -141,19 +144,30 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
     return Analysis(record=bs.record or recording.name, model_id=bundle.model_id, lead=bs.lead,
                     table=table, windows=np.asarray(bs.windows, np.float32), recon=recon,
                     latent=z_mean, thresholds=table_thr, default_method=method, threshold=thr,
-                    summary=summary, scores={**scores, "ensemble": score, "other_lead_weight": weight}, beats=bs)
+                    summary=summary, scores={**scores, "ensemble": score, "other_lead_weight": weight,
+                                                    "shape_part": shape, "timing_part": timing}, beats=bs)
 
 
-def other_lead_score(recording: Recording, bs, bundle) -> tuple[str, np.ndarray, np.ndarray] | None:
-    """(other lead's name, its ensemble score per beat, its weight per beat: app.model.lead_blend)
-    where the analysed lead is noisy and the record has another usable lead; else None.
+class OtherLead(NamedTuple):
+    """The other lead's view of a record's beats (``other_lead_score``); arrays per beat."""
+
+    name: str
+    score: np.ndarray  # its ensemble score
+    weight: np.ndarray  # its weight in the beat's score (app.model.lead_blend), 0 where not scored
+    shape: np.ndarray  # its score's shape and timing parts (app.model.ensemble.part_contributions)
+    timing: np.ndarray
+
+
+def other_lead_score(recording: Recording, bs, bundle) -> OtherLead | None:
+    """The other lead's scores and weights where the analysed lead is noisy and the record has
+    another usable lead; else None.
 
     The other lead's beats are scored as the analysed lead's are, against statistics of their own:
     the whole record's up to WHOLE_MAX_S, a longer record's per piece of about PIECE_S. A record
     (piece) is scored so only where the analysed lead is noisy at MIN_SHARE of its beats or more (a
     second model pass costs as much as the first); the weight is 0 elsewhere."""
     from app.ecg.pipeline import other_lead, other_lead_view
-    from app.model.ensemble import ensemble_score
+    from app.model.ensemble import ensemble_score, part_contributions
     from app.model.lead_blend import MIN_SHARE, needs_other_lead, other_lead_weight
     from app.model.scorers import beat_scores
     from app.model.vae_input import vae_input
@@ -167,7 +181,7 @@ def other_lead_score(recording: Recording, bs, bundle) -> tuple[str, np.ndarray,
     if found is None:
         return None
     name, samples = found
-    weight, other, scored = np.zeros(n), np.zeros(n), False
+    weight, other, shape, timing, scored = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n), False
     for a, b in pieces:
         whole = (a, b) == (0, n)
         view = other_lead_view(samples, bs, None if whole else (a, b))
@@ -179,8 +193,10 @@ def other_lead_score(recording: Recording, bs, bundle) -> tuple[str, np.ndarray,
         z_mean, z_log_var, recon = bundle.forward(x)
         duration = recording.duration_s if whole else float(t[-1] - t[0])
         scores = beat_scores(x, z_mean, z_log_var, recon, t, bundle.calibration, duration, suspect=bs.denoised[a:b])
-        weight[a:b], other[a:b], scored = w, ensemble_score(scores, bundle.calibration["ensemble"]), True
-    return (name, other, weight) if scored else None
+        ensemble = bundle.calibration["ensemble"]
+        weight[a:b], other[a:b], scored = w, ensemble_score(scores, ensemble), True
+        shape[a:b], timing[a:b] = part_contributions(scores, ensemble)
+    return OtherLead(name, other, weight, shape, timing) if scored else None
 
 
 def beat_pieces(time_s: np.ndarray, duration_s: float) -> list[tuple[int, int]]:

@@ -42,6 +42,25 @@ def test_a_noisy_record_weights_the_other_lead_in_only_where_the_analysed_lead_i
     assert (a105.table.anomaly.to_numpy() == (score > a105.threshold)).all()
 
 
+def test_raised_by_explains_the_blended_score(r105, a105):
+    """The shape and timing parts are blended as the score is, so what raised_by names adds up to
+    the score shown: score - shape - timing is the analysed lead's constant where w = 0 and moves
+    linearly towards the other lead's constant with w."""
+    from app.model.ensemble import reasons
+
+    w, sc = a105.scores["other_lead_weight"], a105.scores
+    shape, timing, score = sc["shape_part"], sc["timing_part"], a105.table.score.to_numpy()
+    rest = score - shape - timing
+    c1 = rest[w == 0]
+    np.testing.assert_allclose(c1, c1[0], atol=1e-9)
+    slope = (rest[w > 0.05] - c1[0]) / w[w > 0.05]
+    np.testing.assert_allclose(slope, slope[0], atol=1e-6)
+    assert (a105.table.raised_by.to_numpy() == reasons(shape, timing)).all()
+    alone = analyze(r105, other_lead=False)
+    same = a105.table.raised_by.to_numpy() == alone.table.raised_by.to_numpy()
+    assert same[w == 0].all() and not same[w > 0].all()
+
+
 def test_pieces_of_a_long_record():
     t = np.arange(0, 5 * 3600, 0.8)
     assert beat_pieces(t[t < WHOLE_MAX_S], WHOLE_MAX_S) == [(0, int((t < WHOLE_MAX_S).sum()))]
