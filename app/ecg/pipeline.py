@@ -182,11 +182,10 @@ def beat_noise_ratio(samples_model: np.ndarray, stats) -> np.ndarray:
 
 @dataclass
 class LeadView:
-    """Another lead's view of a BeatSet's beats: what the models score, its quality, its noise ratio."""
+    """Another lead's view of a BeatSet's beats: what the models score, and its noise ratio."""
 
     model_windows: np.ndarray  # float32 (n, 256), own amplitude scale, noisy beats denoised
     noise_ratio: np.ndarray
-    quality: np.ndarray  # the quality index of model_windows (as BeatSet.quality)
 
 
 def other_lead(recording: Recording, beats: BeatSet) -> tuple[str, np.ndarray] | None:
@@ -215,10 +214,10 @@ def other_lead_view(lead: np.ndarray, beats: BeatSet, rows: tuple[int, int] | No
     noise = helper.submit(lead_noise_stats, x) if helper else None
     filtered = clean_lead(x, MODEL_FS)
     scale = amplitude_scale(filtered, peaks)
-    _, model_windows, quality, _ = model_inputs(filtered.astype(np.float32), scale, x, peaks, helper)
+    model_windows = model_inputs(filtered.astype(np.float32), scale, x, peaks, helper)[1]
     del filtered
     stats = noise.result() if noise else lead_noise_stats(x)
-    return LeadView(model_windows=model_windows, noise_ratio=beat_noise_ratio(peaks, stats), quality=quality)
+    return LeadView(model_windows=model_windows, noise_ratio=beat_noise_ratio(peaks, stats))
 
 
 def denoised(windows: np.ndarray, parts: QualityParts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
