@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app.ecg.aami import aami_class
-from app.ecg.align import realigned
 from app.ecg.denoise import nlm_denoise
 from app.ecg.errors import InvalidRecordError
 from app.ecg.filters import clean_lead, fill_nan, resample
@@ -140,10 +139,6 @@ def extract_beats(recording: Recording, lead=None, beats: str = "detect",
     else:
         own_stats = lead_noise_stats(x)
     filtered = cleaning.result() if cleaning else clean_lead(x, MODEL_FS, powerline)
-    noise_ratio = beat_noise_ratio(samples_model, own_stats)
-    if beats == "detect":  # noisy beats' R-peaks moved to where the record's QRS template fits best
-        samples_model = realigned(filtered, samples_model, noise_ratio, MODEL_FS)
-        samples = np.clip(np.round(samples_model * (fs / MODEL_FS)), 0, recording.n_samples - 1).astype(np.int64)
     scale = amplitude_scale(filtered, samples_model)
     filtered = filtered.astype(np.float32)  # float32 from here (the windows are float32 anyway)
     windows, model_windows, quality, todo = model_inputs(filtered, scale, x, samples_model, helper)
@@ -156,7 +151,7 @@ def extract_beats(recording: Recording, lead=None, beats: str = "detect",
         rr_prev_s=prev, rr_next_s=nxt, rr_local_s=local,
         quality=quality, low_quality=quality < LOW_QUALITY,
         ref_symbol=sym, ref_class=cls, filtered=filtered, source_fs=fs, model_windows=model_windows,
-        denoised=todo, noise_ratio=noise_ratio,
+        denoised=todo, noise_ratio=beat_noise_ratio(samples_model, own_stats),
     )
 
 
