@@ -120,7 +120,7 @@ def build_report(view, flags: np.ndarray, threshold: float, method: str | None =
         ("Heart rate", f"{hr:.0f} bpm" if hr is not None and math.isfinite(hr) else "n/a"),
         ("Model", s.get("model_id", "")),
     ])
-    timeline = F.timeline_figure(view.time_s, view.score, view.low_quality, threshold)
+    timeline = F.timeline_figure(view.time_s, view.score, view.low_quality, threshold, noisy=view.noisy_spans)
     parts = [timeline.to_html(full_html=False, include_plotlyjs=True,
                               config={"displaylogo": False, "responsive": True})]
     hits = np.flatnonzero(flags)

@@ -22,8 +22,9 @@ Per (noise, SNR), pooled over records: R-peak Se and +P (150 ms, app.ecg.matchin
 the noisy segments only (``*_noisy``); ensemble AUROC (AAMI N vs S/V/F/Q of the matched reference)
 on beats not flagged low_quality; the fraction of beats flagged (all scored beats, and in the noisy
 and clean segments), and of the false detections (``lowq_false_det``: scored detections matched to
-no reference beat). Detections inside ventricular flutter episodes are not compared (as in
-benchmarks.rpeaks). analyze() runs with its default lead choice and detector; ``--no-model``
+no reference beat); the fraction of beats inside the signal viewer's grey "noisy lead" bands
+(``shaded``; app.components.figures.noisy_spans) and of the false detections (``false_shaded``).
+Detections inside ventricular flutter episodes are not compared (as in benchmarks.rpeaks). analyze() runs with its default lead choice and detector; ``--no-model``
 runs only the signal pipeline (detector and quality index; no AUROC). ``--xqrs`` also runs wfdb's
 XQRS (single lead: the analysed one) on the same noisy records: a reference point for the R-peak
 figures (columns ``xqrs_se``, ``xqrs_ppv``). Default records: every DS2 record present (DS1 is for
@@ -41,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.components.figures import in_spans, noisy_spans
 from benchmarks._util import data_dir_arg, format_table, load_average
 
 NST_START_S, NST_PERIOD_S = 300.0, 120.0  # nst: noise from 5:00, toggled every 2:00
@@ -67,6 +69,8 @@ class Outcome:
     n_beats_noisy: int
     n_false: int = 0       # scored detections matched to no reference beat ...
     n_false_lowq: int = 0  # ... and those of them flagged low_quality
+    n_shaded: int = 0        # scored beats inside the viewer's noisy bands (figures.noisy_spans) ...
+    n_false_shaded: int = 0  # ... and the false detections among them
 
 
 def trimmed_mean(values) -> float:
@@ -172,12 +176,15 @@ def outcome(recording, bundle, protocol: str, vf: list[tuple[int, int]] | None =
         b = extract_beats(recording)
         det, lowq, cls = b.samples, b.low_quality, b.ref_class
         score = np.zeros(len(det))
+        ratio = b.noise_ratio
     else:
         from app.analysis import analyze
 
-        t = analyze(recording, bundle=bundle).table
+        a = analyze(recording, bundle=bundle)
+        t = a.table
         det, lowq, cls = t["sample"].to_numpy(), t["low_quality"].to_numpy(bool), t["ref_class"].to_numpy()
         score = t["score"].to_numpy(float)
+        ratio = a.beats.noise_ratio
     ref = np.asarray(recording.ref_samples, dtype=np.int64)
     start = scored_from(recording.fs, protocol)
     on = noise_on(recording.n_samples, recording.fs, protocol)
@@ -190,10 +197,12 @@ def outcome(recording, bundle, protocol: str, vf: list[tuple[int, int]] | None =
     beats_noisy = sc & on[np.clip(det, 0, len(on) - 1)]
     false = np.ones(int(d_ok.sum()), bool)
     false[m.det_index] = False
+    shaded = in_spans(det / recording.fs, noisy_spans(det / recording.fs, ratio))
     return Outcome(m.tp, m.n_detected, m.n_reference, tp_noisy, int(d_noisy.sum()), int(r_noisy.sum()),
                    labels_from_classes(cls[keep]), score[keep], int((lowq & sc).sum()), int(sc.sum()),
                    int((lowq & beats_noisy).sum()), int(beats_noisy.sum()),
-                   int(false.sum()), int((lowq[d_ok] & false).sum()))
+                   int(false.sum()), int((lowq[d_ok] & false).sum()),
+                   int((shaded & sc).sum()), int((shaded[d_ok] & false).sum()))
 
 
 def xqrs_counts(recording, protocol: str, vf: list[tuple[int, int]] | None = None) -> tuple[int, int, int]:
@@ -216,7 +225,7 @@ def pooled(outs: list[Outcome]) -> dict:
 
     tot = {k: sum(getattr(o, k) for o in outs) for k in
            ("tp", "n_det", "n_ref", "tp_noisy", "n_det_noisy", "n_ref_noisy", "n_lowq", "n_beats",
-            "n_lowq_noisy", "n_beats_noisy", "n_false", "n_false_lowq")}
+            "n_lowq_noisy", "n_beats_noisy", "n_false", "n_false_lowq", "n_shaded", "n_false_shaded")}
     y = np.concatenate([o.labels for o in outs])
     s = np.concatenate([o.scores for o in outs])
     au = auroc(y, s) if len(set(y.tolist())) == 2 and np.ptp(s) > 0 else None
@@ -228,6 +237,8 @@ def pooled(outs: list[Outcome]) -> dict:
             "lowq_noisy": _ratio(tot["n_lowq_noisy"], tot["n_beats_noisy"]),
             "lowq_clean": _ratio(tot["n_lowq"] - tot["n_lowq_noisy"], tot["n_beats"] - tot["n_beats_noisy"]),
             "lowq_false": _ratio(tot["n_false_lowq"], tot["n_false"]),
+            "shaded": _ratio(tot["n_shaded"], tot["n_beats"]),
+            "false_shaded": _ratio(tot["n_false_shaded"], tot["n_false"]),
             "beats": tot["n_beats"]}
 
 
@@ -253,8 +264,8 @@ def record_names(data_dir: Path, wanted: list[str] | None, which: str = "DS2") -
 
 def run(data_dir: Path, nst_dir: Path, names: list[str], snrs: list[float], noises: list[str],
         protocol: str = "nst", use_model: bool = True, model_dir: str | None = None, xqrs: bool = False):
-    """Rows [noise, snr, se, ppv, se_noisy, ppv_noisy, auroc, lowq, lowq_noisy, lowq_clean, lowq_false, beats
-    (, xqrs_se, xqrs_ppv)]: clean first, then noise x SNR; and the outcomes by (noise, snr)."""
+    """Rows [noise, snr, se, ppv, se_noisy, ppv_noisy, auroc, lowq, lowq_noisy, lowq_clean, lowq_false, shaded,
+    false_shaded, beats (, xqrs_se, xqrs_ppv)]: clean first, then noise x SNR; and the outcomes by (noise, snr)."""
     from app.ecg.readers import read_record
     from benchmarks.rpeaks import vf_episodes
 
@@ -288,7 +299,7 @@ def run(data_dir: Path, nst_dir: Path, names: list[str], snrs: list[float], nois
     for (k, snr), outs in res.items():
         p = pooled(outs)
         rows.append([k, snr, p["se"], p["ppv"], p["se_noisy"], p["ppv_noisy"], p["auroc"], p["lowq"],
-                     p["lowq_noisy"], p["lowq_clean"], p["lowq_false"], p["beats"]])
+                     p["lowq_noisy"], p["lowq_clean"], p["lowq_false"], p["shaded"], p["false_shaded"], p["beats"]])
         if xqrs:
             tp, n_det, n_ref = (int(v) for v in xq[(k, snr)])
             rows[-1] += [_ratio(tp, n_ref), _ratio(tp, n_det)]
@@ -326,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.xqrs)
     shown = [[r[0], "" if r[1] == "" else f"{r[1]:g}", *r[2:]] for r in rows]
     print(format_table(["noise", "snr_db", "se", "ppv", "se_noisy", "ppv_noisy", "auroc_ok_beats", "lowq_frac",
-                        "lowq_noisy", "lowq_clean", "lowq_false_det", "beats"]
+                        "lowq_noisy", "lowq_clean", "lowq_false_det", "shaded", "false_shaded", "beats"]
                        + (["xqrs_se", "xqrs_ppv"] if args.xqrs else []),
                        shown))
     clean = pooled(res[("clean", "")])

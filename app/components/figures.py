@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from app.config import MODEL_FS
+from app.ecg.fusion import FUSE_RATIO
 
 NORMAL = "#1f77b4"
 ANOMALY = "#d62728"
@@ -21,6 +22,13 @@ RECORDED = "#b0b0b0"  # a noisy beat as recorded, behind the denoised window the
 MAX_POINTS = 2000        # min-max bins per lead per strip update (2 points per bin)
 MAX_MARKERS = 1500       # beat markers per strip update; beyond, only flagged/low-quality beats
 MAX_TIMELINE = 20000     # timeline points; longer records are min-max reduced per bin
+# noisy stretches shaded on the timeline: runs of NOISY_MIN_BEATS beats or more whose analysed lead's
+# noise ratio (noise floor / beat level, BeatSet.noise_ratio) is above NOISY_RATIO, the level at which
+# the R-peak detector consults the other leads (app.ecg.fusion.FUSE_RATIO). How many beats and false
+# detections fall inside: benchmarks.noise's columns shaded and false_shaded (README: How to read the results)
+NOISY_RATIO, NOISY_MIN_BEATS = FUSE_RATIO, 3
+MAX_NOISY_SPANS = 200    # beyond, the closest spans are merged
+NOISY_FILL = "rgba(118,118,118,0.16)"
 WINDOW_PRE = 90          # samples before the R-peak in a 256-sample beat window (360 Hz)
 
 _FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=12)
@@ -219,11 +227,44 @@ def threshold_colorscale(threshold: float, cmin: float, cmax: float, below: str 
     return [[0.0, below], [p, below], [p, ANOMALY], [1.0, ANOMALY]]
 
 
+def noisy_spans(time_s: np.ndarray, noise_ratio: np.ndarray | None, ratio: float = NOISY_RATIO,
+                min_beats: int = NOISY_MIN_BEATS, max_spans: int = MAX_NOISY_SPANS) -> list[tuple[float, float]]:
+    """(start, end) in seconds of the runs of ``min_beats`` consecutive beats or more whose noise
+    ratio is above ``ratio``, each from its first to its last beat; at most ``max_spans`` (the
+    spans closest together merged first). [] without noise ratios."""
+    if noise_ratio is None or len(noise_ratio) != len(time_s) or len(time_s) == 0:
+        return []
+    r = np.asarray(noise_ratio, np.float64)
+    high = np.isfinite(r) & (r > ratio)
+    edges = np.flatnonzero(np.diff(np.r_[0, high.astype(np.int8), 0]))
+    starts, ends = edges[::2], edges[1::2]  # beat runs [start, end)
+    long = ends - starts >= min_beats
+    t = np.asarray(time_s, np.float64)
+    a, b = t[starts[long]], t[ends[long] - 1]
+    if len(a) > max_spans:  # merge across the smallest gaps
+        gaps = a[1:] - b[:-1]
+        cut = np.sort(np.argsort(gaps, kind="stable")[len(a) - max_spans:])  # the gaps kept
+        a, b = a[np.r_[0, cut + 1]], b[np.r_[cut, len(b) - 1]]
+    return [(float(x), float(y)) for x, y in zip(a, b)]
+
+
+def in_spans(time_s: np.ndarray, spans: list[tuple[float, float]]) -> np.ndarray:
+    """Per time, whether it lies inside one of the sorted, disjoint ``spans`` (ends included)."""
+    t = np.asarray(time_s, np.float64)
+    if not len(spans):
+        return np.zeros(len(t), bool)
+    a, b = np.asarray(spans, np.float64).T
+    j = np.searchsorted(a, t, side="right") - 1
+    return (j >= 0) & (t <= b[np.clip(j, 0, None)])
+
+
 def timeline_figure(time_s: np.ndarray, score: np.ndarray, low_quality: np.ndarray,
-                    threshold: float, window: tuple[float, float] | None = None) -> go.Figure:
-    """Score of every beat over the whole record; threshold line (shape 0) and the strip's
-    window (shape 1). Colours follow the threshold through the colour scale only, so a
-    threshold change patches a few bytes, not one colour per beat.
+                    threshold: float, window: tuple[float, float] | None = None,
+                    noisy: list[tuple[float, float]] = ()) -> go.Figure:
+    """Score of every beat over the whole record; threshold line (shape 0), the strip's window
+    (shape 1) and grey bands behind the ``noisy`` spans (``noisy_spans``; shapes 2, ...). Colours
+    follow the threshold through the colour scale only, so a threshold change patches a few
+    bytes, not one colour per beat.
 
     Traces: 0 = beats of acceptable quality (dots), 1 = low-quality beats (crosses: grey, red
     when flagged).
@@ -249,6 +290,8 @@ def timeline_figure(time_s: np.ndarray, score: np.ndarray, low_quality: np.ndarr
     w = window or (0.0, 0.0)
     shapes.append(dict(type="rect", xref="x", yref="paper", x0=w[0], x1=w[1], y0=0, y1=1, visible=window is not None,
                        fillcolor="rgba(31,119,180,0.15)", line=dict(width=1.5, color="rgba(31,119,180,0.7)")))
+    shapes += [dict(type="rect", xref="x", yref="paper", x0=a, x1=b, y0=0, y1=1, layer="below",
+                    fillcolor=NOISY_FILL, line=dict(width=0), name="noisy") for a, b in noisy]
     fig.update_layout(**_base_layout(height=220, shapes=shapes, showlegend=False, uirevision="timeline",
                                      xaxis_title="time (s)", yaxis_title="anomaly score",
                                      hovermode="x", hoverdistance=-1))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from app.components.figures import SCORE_PARTS
+from app.components.figures import SCORE_PARTS, noisy_spans
 from app.ecg.aami import AAMI_CLASSES
 
 _KEEP = 4
@@ -49,6 +49,11 @@ class View:
     @property
     def n_beats(self) -> int:
         return len(self.score)
+
+    @property
+    def noisy_spans(self) -> list[tuple[float, float]]:
+        """The analysed lead's noisy stretches (figures.noisy_spans); [] for entries without noise ratios."""
+        return noisy_spans(self.time_s, getattr(self.analysis.beats, "noise_ratio", None))
 
     @property
     def duration_s(self) -> float:

@@ -40,7 +40,8 @@ THR_STORE = "thr-store"  # the threshold: {"key", "value"}; the one source of tr
 NEAR_METHOD = 0.5 * 10 ** -3  # a value typed or slid this close to a method's threshold is that threshold
 # what each graph shows, for screen readers (plotly's SVG has no text alternative)
 TIMELINE_LABEL = ("Anomaly score of every beat against time; beats above the dashed threshold line are flagged "
-                  "(red). The beat table below lists the same scores.")
+                  "(red); grey bands mark stretches where the analysed lead is noisy. The beat table below "
+                  "lists the same scores.")
 STRIP_LABEL = ("ECG strip of the current window: the leads, a dot on every beat (blue normal, red flagged) and "
                "crosses on low-quality beats. Previous and Next anomaly move the window.")
 BEAT_LABEL = "The inspected beat, its VAE reconstruction and the residual between them."
@@ -90,7 +91,8 @@ def layout(**_):
             dcc.Download(id="download-csv"),
             dcc.Download(id="download-report"),
             dcc.Loading(html.Div(id="lead-status"), type="dot"),
-            dbc.Card([dbc.CardHeader("Anomaly score of every beat (click to jump; dashed line = threshold)"),
+            dbc.Card([dbc.CardHeader("Anomaly score of every beat (click to jump; dashed line = threshold; "
+                                     "grey band = noisy lead: extra detections and false alarms likely)"),
                       dbc.CardBody(A11y.figure(dcc.Graph(id="timeline", config=GRAPH_CONFIG), TIMELINE_LABEL),
                                    className="p-1")],
                      className="mb-2"),
@@ -154,6 +156,11 @@ def layout(**_):
                                                "Where the analysed lead is noisy, the record's other lead's "
                                                "view of the same beat counts too (more, the cleaner it is); "
                                                "the title then names it and its weight."),
+                                       html.Li(f"Grey bands on the score timeline: {F.NOISY_MIN_BEATS} beats or "
+                                               "more in a row where the analysed lead's noise floor is above "
+                                               f"{F.NOISY_RATIO:g} of its beat level. In such noise the detector "
+                                               "finds extra 'beats' that often score as anomalies: check the "
+                                               "strip before trusting a flag there."),
                                    ], className="small mb-0"))])], lg=5),
             ], className="mb-2"),
             dbc.Card([dbc.CardHeader(html.Div([
@@ -390,7 +397,7 @@ def load_analysis(key):
     if gaps:
         notices.append(html.Div(dbc.Alert(gaps, color="warning", className="py-2"), **{"data-testid": "gap-notice"}))
     notice = notices or None
-    timeline = F.timeline_figure(view.time_s, view.score, view.low_quality, thr, (t0, t1))
+    timeline = F.timeline_figure(view.time_s, view.score, view.low_quality, thr, (t0, t1), view.noisy_spans)
     shown = F.strip_leads(view.signals.shape[1], view.lead_index)
     strip = F.strip_figure(view.signals, view.fs, view.leads, view.lead_index, view.time_s, view.sample,
                            flags, view.low_quality, view.ref_symbol, t0, t1, shown=shown)

@@ -275,3 +275,24 @@ def test_two_lead_strip_is_unchanged_by_the_lead_choice(rec100):
         both = F.strip_figure(sig, fs, leads, analysed, t, samples, flags, flags, symbols, 60.0, 70.0,
                               shown=[0, 1])
         assert pio.to_json(default) == pio.to_json(both) and default.layout.height == 470
+
+
+def test_noisy_spans_are_runs_of_noisy_beats():
+    t = np.arange(20.0)
+    r = np.full(20, 0.1)
+    r[2:5], r[8:10], r[12:18] = 0.4, 0.5, 0.35  # runs of 3, 2 (too short) and 6 beats ...
+    r[15] = np.nan  # ... the last split by a beat without a ratio into 3 and 2
+    assert F.noisy_spans(t, r) == [(2.0, 4.0), (12.0, 14.0)]
+    assert F.noisy_spans(t, r, min_beats=2) == [(2.0, 4.0), (8.0, 9.0), (12.0, 14.0), (16.0, 17.0)]
+    assert F.noisy_spans(t, r, min_beats=2, max_spans=2) == [(2.0, 4.0), (8.0, 17.0)]  # closest merged
+    assert F.noisy_spans(t, r, max_spans=1) == [(2.0, 14.0)]
+    assert F.noisy_spans(t, None) == [] and F.noisy_spans(t, r[:5]) == [] and F.noisy_spans(t[:0], r[:0]) == []
+    assert F.in_spans(np.array([1.9, 2.0, 3.0, 4.0, 4.1, 13.0]), [(2.0, 4.0), (12.0, 14.0)]).tolist() == \
+        [False, True, True, True, False, True]
+    assert not F.in_spans(t, []).any()
+
+
+def test_timeline_keeps_its_first_two_shapes_with_noisy_bands():
+    fig = F.timeline_figure(np.arange(10.0), np.zeros(10), np.zeros(10, bool), 2.0, (1.0, 3.0), [(4.0, 6.0)])
+    assert fig.layout.shapes[0].y0 == 2.0 and fig.layout.shapes[1].x0 == 1.0  # the patched ones
+    assert (fig.layout.shapes[2].x0, fig.layout.shapes[2].x1, fig.layout.shapes[2].layer) == (4.0, 6.0, "below")

@@ -103,20 +103,48 @@ def test_the_inspector_says_when_a_beats_timing_was_measured_across_a_noisy_dete
     assert timing_note(v, next(b for b, s in skipped.items() if not s)) == ""
 
 
-def test_inspector_title_names_the_other_lead_where_it_was_weighted_in():
-    """Record 105 (noisy stretches): a compacted cache entry keeps the other lead's weights, and the
-    inspector title names the lead and its weight on exactly the beats that have one."""
+@pytest.fixture(scope="module")
+def view105():
+    """Record 105 (noisy stretches) from a compacted cache entry."""
     from app.analysis import analyze
     from app.cache import Entry
     from app.compact import compact_analysis
-    from app.components.viewdata import other_lead_note
     from app.ecg.readers import read_record
 
     rec = read_record(str(SAMPLES_DIR / "105"))
-    v = build_view("o" * 64, Entry(recording=rec, analysis=compact_analysis(analyze(rec))))
+    return build_view("o" * 64, Entry(recording=rec, analysis=compact_analysis(analyze(rec))))
+
+
+def test_inspector_title_names_the_other_lead_where_it_was_weighted_in(view105):
+    """A compacted cache entry keeps the other lead's weights, and the inspector title names the
+    lead and its weight on exactly the beats that have one."""
+    from app.components.viewdata import other_lead_note
+
+    v = view105
     w = v.analysis.scores["other_lead_weight"]
     b = int(np.argmax(w))
     assert w[b] > 0.3
     assert other_lead_note(v, b) == f" (scored with V1 as well, weight {w[b]:.2f}: MLII is noisy here)"
     assert all(other_lead_note(v, i) == "" for i in np.flatnonzero(w == 0)[:50])
     assert sum(other_lead_note(v, i) != "" for i in range(v.n_beats)) == v.analysis.summary["other_lead_beats"]
+
+
+def test_noisy_stretches_are_shaded_on_the_timeline_and_in_the_report(view105, view233):
+    """105's noisy stretches (from the compacted entry's noise ratios) are grey bands behind the
+    score timeline, in the viewer and in the report (7 bands, 93 s, on 2026-11-26); 233, clean but
+    full of ventricular beats, has 6 s in two short bands."""
+    from app.components import figures as F
+    from app.report import build_report
+
+    spans = view105.noisy_spans
+    assert 3 <= len(spans) <= F.MAX_NOISY_SPANS and sum(b - a for a, b in spans) > 60
+    assert sum(b - a for a, b in view233.noisy_spans) < 0.01 * view233.duration_s
+    r = view105.analysis.beats.noise_ratio
+    inside = F.in_spans(view105.time_s, spans)
+    assert (r[inside] > F.NOISY_RATIO).mean() > 0.9  # the bands hold noisy beats ...
+    assert (r[~inside] > F.NOISY_RATIO).mean() < 0.05  # ... and few noisy beats are left outside
+    fig = F.timeline_figure(view105.time_s, view105.score, view105.low_quality, view105.threshold, None, spans)
+    bands = fig.layout.shapes[2:]
+    assert [(b.x0, b.x1) for b in bands] == spans and all(b.layer == "below" for b in bands)
+    html = build_report(view105, flags_at(view105, view105.threshold), view105.threshold)
+    assert html.count(F.NOISY_FILL) == len(spans)

@@ -33,6 +33,7 @@ def test_noise_benchmark_total_line():
     header = next(ln.split() for ln in lines if ln.startswith("noise"))
     em6 = dict(zip(header, next(ln.split() for ln in lines if re.match(r"\s*em\s+6\s", ln))))
     assert 0.0 <= float(em6["lowq_false_det"]) <= 1.0  # em at 6 dB makes some false detections
+    assert 0.0 < float(em6["shaded"]) <= 1.0 and 0.0 <= float(em6["false_shaded"]) <= 1.0  # grey bands
 
 
 @pytest.mark.timeout(180)
