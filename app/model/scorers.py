@@ -26,9 +26,14 @@ def recon_error(windows: np.ndarray, recon: np.ndarray) -> np.ndarray:
     return np.mean((np.asarray(windows, np.float64) - recon) ** 2, axis=1)
 
 
+LOG_VAR_MAX = 88.0  # exp() of a float32 log-variance above ~88.7 overflows to inf
+
+
 def kl_divergence(z_mean: np.ndarray, z_log_var: np.ndarray) -> np.ndarray:
-    """KL(q(z|x) || N(0, I)) of each beat's posterior."""
-    return -0.5 * np.sum(1.0 + z_log_var - z_mean**2 - np.exp(z_log_var), axis=1)
+    """KL(q(z|x) || N(0, I)) of each beat's posterior. Inside exp(), a log-variance above
+    LOG_VAR_MAX counts as LOG_VAR_MAX: a huge but finite KL, not inf and an overflow warning (the DS2
+    noise stress test of 2026-11-26 14:09 UTC warned of one; the 8 DS1 records tried at 0 dB peak at 55)."""
+    return -0.5 * np.sum(1.0 + z_log_var - z_mean**2 - np.exp(np.minimum(z_log_var, LOG_VAR_MAX)), axis=1)
 
 
 def robust_location_scale(x: np.ndarray, min_scale: float = EPS) -> tuple[float, float]:

@@ -180,3 +180,16 @@ def test_beat_scores_use_the_second_cluster_only_when_the_calibration_asks():
                              float(t[-1]))
     assert np.median(on["latent_distance"][second]) < 0.3 * np.median(off["latent_distance"][second])
     np.testing.assert_array_equal(on["recon_z"], off["recon_z"])
+
+
+def test_kl_stays_finite_for_a_huge_float32_log_variance():
+    import warnings
+
+    from app.model.scorers import kl_divergence
+
+    z_mean = np.zeros((2, 4), np.float32)
+    z_log_var = np.array([[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 120.0]], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warning either
+        kl = kl_divergence(z_mean, z_log_var)
+    assert kl[0] == 0.0 and np.isfinite(kl[1]) and kl[1] > 1e37
