@@ -24,8 +24,9 @@ on beats not flagged low_quality; the fraction of beats flagged (all scored beat
 and clean segments), and of the false detections (``lowq_false_det``: scored detections matched to
 no reference beat); the fraction of beats inside the signal viewer's grey "noisy lead" bands
 (``shaded``; app.components.figures.noisy_spans) and of the false detections (``false_shaded``).
-Detections inside ventricular flutter episodes are not compared (as in benchmarks.rpeaks). analyze() runs with its default lead choice and detector; ``--no-model``
-runs only the signal pipeline (detector and quality index; no AUROC). ``--xqrs`` also runs wfdb's
+Detections inside ventricular flutter episodes are not compared (as in benchmarks.rpeaks).
+analyze() runs with its default lead choice and detector; ``--no-model`` runs only the signal
+pipeline (detector and quality index; no AUROC). ``--xqrs`` also runs wfdb's
 XQRS (single lead: the analysed one) on the same noisy records: a reference point for the R-peak
 figures (columns ``xqrs_se``, ``xqrs_ppv``). Default records: every DS2 record present (DS1 is for
 tuning, ``--set DS1``).
@@ -42,7 +43,6 @@ from pathlib import Path
 
 import numpy as np
 
-from app.components.figures import in_spans, noisy_spans
 from benchmarks._util import data_dir_arg, format_table, load_average
 
 NST_START_S, NST_PERIOD_S = 300.0, 120.0  # nst: noise from 5:00, toggled every 2:00
@@ -168,6 +168,7 @@ def scored_match(det: np.ndarray, recording, protocol: str, vf: list[tuple[int, 
 
 def outcome(recording, bundle, protocol: str, vf: list[tuple[int, int]] | None = None) -> Outcome:
     """Detection, quality and (with a bundle) ensemble scores of one record, in the scored part."""
+    from app.components.figures import in_spans, noisy_spans
     from app.model.metrics import labelled_mask, labels_from_classes
 
     if bundle is None:
