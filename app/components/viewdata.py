@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from app.components.figures import SCORE_PARTS, noisy_spans
+from app.components.figures import SCORE_PARTS, in_spans, noisy_spans
 from app.ecg.aami import AAMI_CLASSES
 
 _KEEP = 4
@@ -96,6 +96,16 @@ def timing_note(view: View, beat: int) -> str:
     if not skipped:
         return ""
     return f" (timing measured across the noisy detection at {' and '.join(f'{view.time_s[j]:.2f} s' for j in skipped)})"
+
+
+def noise_note(view: View, beat: int) -> str:
+    """What the inspector title says of noise at the beat: the other lead's note where its view was
+    weighted in (``other_lead_note``: it says the lead is noisy), else ' (in a noisy stretch: it may
+    be noise)' inside one of the timeline's grey bands (``View.noisy_spans``), else ''."""
+    note = other_lead_note(view, beat)
+    if note or not 0 <= beat < view.n_beats:
+        return note
+    return " (in a noisy stretch: it may be noise)" if in_spans(view.time_s[beat:beat + 1], view.noisy_spans)[0] else ""
 
 
 def other_lead_note(view: View, beat: int) -> str:

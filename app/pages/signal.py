@@ -21,8 +21,8 @@ from app.components import figures as F
 from app.components.ids import KEY_STORE
 from app.components.navigation import WINDOW_S, adjacent_anomaly, initial_window, parse_relayout, window_around
 from app.components.viewdata import (CUSTOM, View, agreement, beat_gaps, flags_at, gap_note, matching_method,
-                                     method_parameter, ordered_methods, other_lead_note, per_class_items, slider_grid,
-                                     sorted_order, threshold_text, timing_note, view_for)
+                                     method_parameter, noise_note, ordered_methods, per_class_items,
+                                     slider_grid, sorted_order, threshold_text, timing_note, view_for)
 from app.ecg.aami import AAMI_CLASSES
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ def layout(**_):
                                                "more in a row where the analysed lead's noise floor is above "
                                                f"{F.NOISY_RATIO:g} of its beat level. In such noise the detector "
                                                "finds extra 'beats' that often score as anomalies: check the "
-                                               "strip before trusting a flag there."),
+                                               "strip before trusting a flag there (the title says so)."),
                                    ], className="small mb-0"))])], lg=5),
             ], className="mb-2"),
             dbc.Card([dbc.CardHeader(html.Div([
@@ -644,7 +644,7 @@ def inspector_title(view: View, beat: int, threshold: float) -> str:
     if denoised is not None and beat < len(denoised) and denoised[beat]:
         status += " (scored after denoising)"
     status += timing_note(view, beat)
-    status += other_lead_note(view, beat)
+    status += noise_note(view, beat)
     return f"Beat {beat} at {row['time_s']:.2f} s: {status}{ref}"
 
 

@@ -148,3 +148,25 @@ def test_noisy_stretches_are_shaded_on_the_timeline_and_in_the_report(view105, v
     assert [(b.x0, b.x1) for b in bands] == spans and all(b.layer == "below" for b in bands)
     html = build_report(view105, flags_at(view105, view105.threshold), view105.threshold)
     assert html.count(F.NOISY_FILL) == len(spans)
+
+
+def test_the_inspector_says_when_a_beat_lies_in_a_noisy_stretch(view105):
+    """Inside a grey band the inspector's noise note is the other lead's where its view was weighted
+    in (on 105, every band beat: the other lead counts from noise ratio 0.2), else ' (in a noisy
+    stretch: it may be noise)': 105's MLII alone, without a second lead, gets the band note."""
+    from app.analysis import analyze
+    from app.cache import Entry
+    from app.components import figures as F
+    from app.components.viewdata import noise_note, other_lead_note
+    from app.ecg.record import Recording
+
+    band = " (in a noisy stretch: it may be noise)"
+    inside = np.flatnonzero(F.in_spans(view105.time_s, view105.noisy_spans))
+    assert all(noise_note(view105, int(b)) == other_lead_note(view105, int(b)) != "" for b in inside)
+    rec = view105.entry.recording
+    alone = Recording(name="105-mlii", signals=rec.signals[:, :1], fs=rec.fs, leads=rec.leads[:1], units=rec.units[:1])
+    v = build_view("m" * 64, Entry(recording=alone, analysis=analyze(alone)))
+    inside = F.in_spans(v.time_s, v.noisy_spans)
+    assert inside.sum() > 50 and v.analysis.summary["other_lead"] is None
+    assert all(noise_note(v, int(b)) == band for b in np.flatnonzero(inside))
+    assert all(noise_note(v, int(b)) == "" for b in np.flatnonzero(~inside))
