@@ -144,8 +144,7 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
     return Analysis(record=bs.record or recording.name, model_id=bundle.model_id, lead=bs.lead,
                     table=table, windows=np.asarray(bs.windows, np.float32), recon=recon,
                     latent=z_mean, thresholds=table_thr, default_method=method, threshold=thr,
-                    summary=summary, scores={**scores, "ensemble": score, "other_lead_weight": weight,
-                                                    "shape_part": shape, "timing_part": timing}, beats=bs)
+                    summary=summary, scores={**scores, "ensemble": score, "other_lead_weight": weight}, beats=bs)
 
 
 class OtherLead(NamedTuple):
@@ -182,6 +181,7 @@ def other_lead_score(recording: Recording, bs, bundle) -> OtherLead | None:
         return None
     name, samples = found
     weight, other, shape, timing, scored = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n), False
+    ensemble = bundle.calibration["ensemble"]
     for a, b in pieces:
         whole = (a, b) == (0, n)
         view = other_lead_view(samples, bs, None if whole else (a, b))
@@ -193,7 +193,6 @@ def other_lead_score(recording: Recording, bs, bundle) -> OtherLead | None:
         z_mean, z_log_var, recon = bundle.forward(x)
         duration = recording.duration_s if whole else float(t[-1] - t[0])
         scores = beat_scores(x, z_mean, z_log_var, recon, t, bundle.calibration, duration, suspect=bs.denoised[a:b])
-        ensemble = bundle.calibration["ensemble"]
         weight[a:b], other[a:b], scored = w, ensemble_score(scores, ensemble), True
         shape[a:b], timing[a:b] = part_contributions(scores, ensemble)
     return OtherLead(name, other, weight, shape, timing) if scored else None

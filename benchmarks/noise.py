@@ -198,7 +198,8 @@ def outcome(recording, bundle, protocol: str, vf: list[tuple[int, int]] | None =
     beats_noisy = sc & on[np.clip(det, 0, len(on) - 1)]
     false = np.ones(int(d_ok.sum()), bool)
     false[m.det_index] = False
-    shaded = in_spans(det / recording.fs, noisy_spans(det / recording.fs, ratio))
+    det_s = det / recording.fs
+    shaded = in_spans(det_s, noisy_spans(det_s, ratio))
     return Outcome(m.tp, m.n_detected, m.n_reference, tp_noisy, int(d_noisy.sum()), int(r_noisy.sum()),
                    labels_from_classes(cls[keep]), score[keep], int((lowq & sc).sum()), int(sc.sum()),
                    int((lowq & beats_noisy).sum()), int(beats_noisy.sum()),

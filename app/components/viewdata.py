@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -50,9 +51,10 @@ class View:
     def n_beats(self) -> int:
         return len(self.score)
 
-    @property
+    @cached_property
     def noisy_spans(self) -> list[tuple[float, float]]:
-        """The analysed lead's noisy stretches (figures.noisy_spans); [] for entries without noise ratios."""
+        """The analysed lead's noisy stretches (figures.noisy_spans), found once per View (each
+        inspector click asks); [] for entries without noise ratios."""
         return noisy_spans(self.time_s, getattr(self.analysis.beats, "noise_ratio", None))
 
     @property

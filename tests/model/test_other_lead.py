@@ -46,10 +46,18 @@ def test_raised_by_explains_the_blended_score(r105, a105):
     """The shape and timing parts are blended as the score is, so what raised_by names adds up to
     the score shown: score - shape - timing is the analysed lead's constant where w = 0 and moves
     linearly towards the other lead's constant with w."""
-    from app.model.ensemble import reasons
+    from app.analysis import other_lead_score
+    from app.model.bundle import load_bundle
+    from app.model.ensemble import part_contributions, reasons
+    from app.model.lead_blend import blend
 
-    w, sc = a105.scores["other_lead_weight"], a105.scores
-    shape, timing, score = sc["shape_part"], sc["timing_part"], a105.table.score.to_numpy()
+    bundle = load_bundle()
+    w, ensemble = a105.scores["other_lead_weight"], bundle.calibration["ensemble"]
+    other = other_lead_score(r105, a105.beats, bundle)
+    np.testing.assert_array_equal(other.weight, w)
+    shape, timing = (blend(p1, p2, w) for p1, p2 in zip(part_contributions(a105.scores, ensemble),
+                                                         (other.shape, other.timing)))
+    score = a105.table.score.to_numpy()
     rest = score - shape - timing
     c1 = rest[w == 0]
     np.testing.assert_allclose(c1, c1[0], atol=1e-9)
