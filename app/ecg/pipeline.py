@@ -29,6 +29,7 @@ PARALLEL_MAX_SAMPLES = int(2 * 3600 * MODEL_FS)
 # Beats whose quality is below this are denoised (app.ecg.denoise) for the models, and their
 # quality measured again on what the models see (DS1 noise stress test, README: Reliability)
 DENOISE_BELOW = 0.8
+DENOISE_STRETCH_ABOVE = None  # experiment v52 switch: also denoise beats of noisy stretches
 VIEW_PAD_S = 10.0  # another lead's piece of a long record: context for its filters (other_lead_view)
 
 
@@ -141,7 +142,8 @@ def extract_beats(recording: Recording, lead=None, beats: str = "detect",
     filtered = cleaning.result() if cleaning else clean_lead(x, MODEL_FS, powerline)
     scale = amplitude_scale(filtered, samples_model)
     filtered = filtered.astype(np.float32)  # float32 from here (the windows are float32 anyway)
-    windows, model_windows, quality, todo = model_inputs(filtered, scale, x, samples_model, helper)
+    noise_ratio = beat_noise_ratio(samples_model, own_stats)
+    windows, model_windows, quality, todo = model_inputs(filtered, scale, x, samples_model, helper, noise_ratio)
     prev, nxt, local = rr_intervals(samples, fs)
     sym, cls = reference_labels(samples, recording)
     return BeatSet(
@@ -151,18 +153,19 @@ def extract_beats(recording: Recording, lead=None, beats: str = "detect",
         rr_prev_s=prev, rr_next_s=nxt, rr_local_s=local,
         quality=quality, low_quality=quality < LOW_QUALITY,
         ref_symbol=sym, ref_class=cls, filtered=filtered, source_fs=fs, model_windows=model_windows,
-        denoised=todo, noise_ratio=beat_noise_ratio(samples_model, own_stats),
+        denoised=todo, noise_ratio=noise_ratio,
     )
 
 
-def model_inputs(filtered: np.ndarray, scale: float, x: np.ndarray, peaks: np.ndarray, executor=None):
+def model_inputs(filtered: np.ndarray, scale: float, x: np.ndarray, peaks: np.ndarray, executor=None,
+                 noise_ratio=None):
     """(windows, windows for the models, their quality, which beats were denoised) of one lead at
     ``peaks``: the float32 filtered lead's windows over its amplitude ``scale``, their quality
     against the lead as recorded ``x``, the beats below DENOISE_BELOW denoised (``denoised``)."""
     windows = beat_windows(filtered, peaks)
     windows /= np.float32(scale)
     parts = quality_parts(windows, beat_windows(x, peaks), float(np.min(x)), float(np.max(x)), executor=executor)
-    return (windows, *denoised(windows, parts))
+    return (windows, *denoised(windows, parts, noise_ratio))
 
 
 def lead_noise_stats(x: np.ndarray):
@@ -214,20 +217,26 @@ def other_lead_view(lead: np.ndarray, beats: BeatSet, rows: tuple[int, int] | No
     noise = helper.submit(lead_noise_stats, x) if helper else None
     filtered = clean_lead(x, MODEL_FS)
     scale = amplitude_scale(filtered, peaks)
-    model_windows = model_inputs(filtered.astype(np.float32), scale, x, peaks, helper)[1]
-    del filtered
     stats = noise.result() if noise else lead_noise_stats(x)
-    return LeadView(model_windows=model_windows, noise_ratio=beat_noise_ratio(peaks, stats))
+    ratio = beat_noise_ratio(peaks, stats)
+    model_windows = model_inputs(filtered.astype(np.float32), scale, x, peaks, helper, ratio)[1]
+    del filtered
+    return LeadView(model_windows=model_windows, noise_ratio=ratio)
 
 
-def denoised(windows: np.ndarray, parts: QualityParts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def denoised(windows: np.ndarray, parts: QualityParts, noise_ratio=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(windows for the models, their quality, which beats were denoised): the beats whose quality
     is below DENOISE_BELOW denoised and measured again (against the same record templates);
     ``windows`` itself when no beat is below it."""
     quality = parts.quality()
     todo = quality < DENOISE_BELOW
-    if not todo.any():
+    also = np.zeros_like(todo)
+    if DENOISE_STRETCH_ABOVE is not None and noise_ratio is not None and len(todo):
+        from scipy.ndimage import median_filter
+        r = np.where(np.isfinite(noise_ratio), noise_ratio, 0.0)
+        also = median_filter(r, size=9, mode="nearest") > DENOISE_STRETCH_ABOVE
+    if not (todo | also).any():
         return windows, quality, todo
-    model_windows = nlm_denoise(windows, todo)
-    rows = np.flatnonzero(todo)
+    model_windows = nlm_denoise(windows, todo | also)
+    rows = np.flatnonzero(todo | also)
     return model_windows, parts.with_rows(rows, model_windows[rows]).quality(), todo
