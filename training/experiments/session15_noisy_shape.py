@@ -129,6 +129,29 @@ noise ratio 0.2, with MIN_NCC in {-1 (no gate), 0.7}.
 
     python -m training.experiments.session15_noisy_shape run54 0.7   # saves /tmp/v54_0.7/*.npz
     python -m training.experiments.session15_noisy_shape eval54
+
+Result v54 (15:53-15:57 UTC): REJECTED (drop up):
+  MIN_NCC clean_auroc  em    bw    ma    auroc6  drop    V6_above cleanV_above N6_above flag6  clean_flag
+  off     0.98777     0.868 0.980 0.976  0.9440  0.0437  0.8671   0.9813       0.1259   0.1052 0.0091
+  -1      0.95951     0.883 0.980 0.951  0.9395  0.0200  0.8613   0.9464       0.0931   0.1052 0.0091
+  0.7     0.98780     0.882 0.980 0.948  0.9384  0.0494  0.8544   0.9806       0.0916   0.1052 0.0091
+  All of v49b's em gain is timing (0.882 here with the windows as detected). ma's loss is again
+  record 207 alone (0.957 -> 0.444; no other DS1 record with ma moves by 0.005): its second-cluster
+  candidates number 336 in the committed run and 339 here, against 338.7 needed (15 % of 2,258);
+  when the cluster is fitted it is made of 207's runs of S and V beats (of the inner half of its
+  candidates: 90 V, 64-65 S, 13-15 N), which are on their run's local rhythm. Clean 207: 333, not fitted.
+  So every change that moves a few of 207's beats flips it (v49b, v52, v54, probably v41).
+
+Rule v55 (written before its run; post hoc on the v51 and v54_0.7 files; the v50 pass conditions,
+and no clean DS1 record's own AUROC down by more than 0.005): the second cluster is meant for a
+second NORMAL shape (intermittent bundle-branch block, pre-excitation), which comes at the
+record's usual rate; runs of ectopic beats (SVT, idioventricular) come at their own. Its candidates
+must also have |log(rr_prev / R)| < tol, R the running median of rr_prev over +-150 beats (about 2
+minutes at 75 bpm either side; a local rate, so a 24-hour record's day and night both count), tol
+in {0.15, 0.25}. Only the analysed lead's distance changes (the other lead's score as saved); an
+adopted variant is re-measured by the benchmark with both leads.
+
+    python -m training.experiments.session15_noisy_shape eval55
 """
 from __future__ import annotations
 
@@ -434,6 +457,75 @@ def distance53(d: dict, variant: str, T: float, calibration: dict) -> np.ndarray
     return np.minimum(dist, mahalanobis(z, c2, cov2))
 
 
+def distance55(d: dict, tol: float | None, calibration: dict) -> np.ndarray:
+    from scipy.ndimage import median_filter
+    from app.model.scorers import mahalanobis, robust_centre_cov
+
+    z = np.asarray(d["latent"], np.float64)
+    centre, cov = robust_centre_cov(z)
+    dist = mahalanobis(z, centre, cov)
+    sec = calibration["latent_second_cluster"]
+    cand = ((dist > np.quantile(dist, sec["far_q"])) & (np.abs(d["s_rr_prematurity"]) < sec["rr_tol"])
+            & (np.abs(d["s_rr_compensation"]) < sec["rr_tol"]))
+    if tol is not None:
+        rr = np.asarray(d["s_rr_prev"], np.float64)
+        usual = median_filter(rr, size=min(301, len(rr)), mode="nearest")
+        cand &= np.abs(np.log(rr / usual)) < tol
+    if cand.sum() < max(sec["min_frac"] * len(dist), 2 * z.shape[1]):
+        return dist
+    c2, cov2 = robust_centre_cov(z[cand])
+    return np.minimum(dist, mahalanobis(z, c2, cov2))
+
+
+def evaluate55() -> None:
+    from app.ecg.aami import DS1
+    from app.model.bundle import load_bundle
+    from app.model.ensemble import ensemble_score
+    from app.model.lead_blend import blend
+    from app.model.metrics import auroc, labelled_mask, labels_from_classes
+
+    cal = load_bundle(None).calibration
+    print("files       tol   clean_auroc  em    bw    ma    auroc6  drop    V6_above cleanV_above N6_above  "
+          "clean records' AUROC change (> 0.001)")
+    base_rec = {}
+    for src in ("/tmp/v51", "/tmp/v54_0.7"):
+        data = {(n, k): dict(np.load(Path(src) / f"{n}_{k}.npz")) for n in map(str, DS1) for k in ("clean",) + NOISES}
+        for tol in (None, 0.15, 0.25):
+            res, per_rec = {}, {}
+            for k in ("clean",) + NOISES:
+                ys, ss, va, vn, na, nn = [], [], 0, 0, 0, 0
+                for n in map(str, DS1):
+                    d = data[(n, k)]
+                    scores = {key[2:]: val for key, val in d.items() if key.startswith("s_")}
+                    scores["latent_distance"] = distance55(d, tol, cal)
+                    s = blend(ensemble_score(scores, cal["ensemble"]), d["other"], d["w"])
+                    keep = d["sc"] & labelled_mask(d["cls"]) & ~d["lowq"]
+                    y = labels_from_classes(d["cls"][keep])
+                    ys.append(y)
+                    ss.append(s[keep])
+                    if k == "clean" and 0 < y.sum() < len(y):
+                        per_rec[n] = auroc(y, s[keep])
+                    isv = keep & (d["cls"] == "V")
+                    va, vn = va + int((s[isv] > d["thr"]).sum()), vn + int(isv.sum())
+                    isn = keep & (d["cls"] == "N") & d["on"]
+                    na, nn = na + int((s[isn] > d["thr"]).sum()), nn + int(isn.sum())
+                res[k] = (np.concatenate(ys), np.concatenate(ss), va, vn, na, nn)
+            if src == "/tmp/v51" and tol is None:
+                base_rec = per_rec
+
+            def au(keys):
+                return auroc(np.concatenate([res[k][0] for k in keys]), np.concatenate([res[k][1] for k in keys]))
+
+            def tot(i, keys=NOISES):
+                return sum(res[k][i] for k in keys) / sum(res[k][i + 1] for k in keys)
+            clean, a6 = au(["clean"]), au(NOISES)
+            moved = " ".join(f"{n}:{per_rec[n] - base_rec[n]:+.4f}" for n in per_rec
+                             if abs(per_rec[n] - base_rec[n]) > 0.001)
+            print(f"{src:11s} {tol!s:5s} {clean:.5f}     " + " ".join(f"{au([k]):.3f}" for k in NOISES)
+                  + f"  {a6:.4f}  {clean - a6:.4f}  {tot(2):.4f}   {tot(2, ['clean']):.4f}       {tot(4):.4f}    "
+                  + moved)
+
+
 def evaluate53() -> None:
     from app.ecg.aami import DS1
     from app.model.bundle import load_bundle
@@ -554,4 +646,5 @@ def evaluate54() -> None:
 
 if __name__ == "__main__":
     {"run": run, "eval": evaluate, "run51": run51, "eval51": evaluate51, "run52": run52,
-     "eval52": evaluate52, "eval53": evaluate53, "run54": run54, "eval54": evaluate54}[sys.argv[1]]()
+     "eval52": evaluate52, "eval53": evaluate53, "run54": run54, "eval54": evaluate54,
+     "eval55": evaluate55}[sys.argv[1]]()
