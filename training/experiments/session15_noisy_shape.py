@@ -152,6 +152,19 @@ in {0.15, 0.25}. Only the analysed lead's distance changes (the other lead's sco
 adopted variant is re-measured by the benchmark with both leads.
 
     python -m training.experiments.session15_noisy_shape eval55
+
+Result v55 (15:58 UTC): ADOPTED, v54_0.7 files with tol 0.15 (the lowest drop of the two that pass):
+  files        tol   clean_auroc  em    bw    ma    auroc6  drop    V6_above cleanV_above N6_above  clean records moved > 0.001
+  v51          None  0.98777     0.868 0.980 0.976  0.9440  0.0437  0.8671   0.9813       0.1259
+  v51          0.15  0.98794     0.880 0.980 0.979  0.9494  0.0385  0.8782   0.9813       0.1274    124:+0.0056
+  v51          0.25  0.98786     0.880 0.980 0.977  0.9482  0.0397  0.8727   0.9813       0.1260
+  v54_0.7      None  0.98780     0.882 0.980 0.948  0.9384  0.0494  0.8544   0.9806       0.0916
+  v54_0.7      0.15  0.98797     0.898 0.980 0.980  0.9540  0.0339  0.8751   0.9806       0.1003    124:+0.0056
+  v54_0.7      0.25  0.98789     0.897 0.980 0.977  0.9530  0.0349  0.8696   0.9806       0.0990
+  v54_0.7 + 0.15: drop 0.0437 -> 0.0339 (<= 0.0357), clean 0.98777 -> 0.98797, em +0.030, bw 0, ma
+  +0.004, 6 dB V beats above the threshold 0.867 -> 0.875, clean V beats 0.9813 -> 0.9806 (-0.0007,
+  <= 0.002 allowed), no clean record down (124 +0.0056). The guard alone (v51 + 0.15) fails the drop
+  bar (0.0385). Next: both in the app (both leads), re-measured by `benchmarks.noise --set DS1`.
 """
 from __future__ import annotations
 
