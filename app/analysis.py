@@ -81,7 +81,7 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
     x = vae_input(scored, bs.time_s, bundle.manifest)
     z_mean, z_log_var, recon = bundle.forward(x)
     # a denoised beat may be a false detection in noise: its neighbours' RR intervals may skip it
-    scores = beat_scores(x, z_mean, z_log_var, recon, bs.time_s, bundle.calibration, recording.duration_s,
+    scores = beat_scores(x, z_mean, z_log_var, recon, bs.rhythm_times, bundle.calibration, recording.duration_s,
                          suspect=bs.denoised)
     score = ensemble_score(scores, bundle.calibration["ensemble"])
     # what raises each beat's score above the record's median beat: its shape, its timing, or both
@@ -192,7 +192,8 @@ def other_lead_score(recording: Recording, bs, bundle) -> OtherLead | None:
         x = vae_input(view.model_windows, t, bundle.manifest)
         z_mean, z_log_var, recon = bundle.forward(x)
         duration = recording.duration_s if whole else float(t[-1] - t[0])
-        scores = beat_scores(x, z_mean, z_log_var, recon, t, bundle.calibration, duration, suspect=bs.denoised[a:b])
+        scores = beat_scores(x, z_mean, z_log_var, recon, bs.rhythm_times[a:b], bundle.calibration, duration,
+                             suspect=bs.denoised[a:b])
         weight[a:b], other[a:b], scored = w, ensemble_score(scores, ensemble), True
         shape[a:b], timing[a:b] = part_contributions(scores, ensemble)
     return OtherLead(name, other, weight, shape, timing) if scored else None
@@ -274,7 +275,8 @@ def skipped_detections(analysis: Analysis, b: int) -> list[int]:
     from app.model.scorers import rhythm_features, skip_suspects
 
     mask = getattr(analysis.beats, "denoised", None)
-    t = analysis.table["time_s"].to_numpy(np.float64)
+    t = getattr(analysis.beats, "rhythm_time_s", None)  # the times the scores measured (app.ecg.align)
+    t = analysis.table["time_s"].to_numpy(np.float64) if t is None else np.asarray(t, np.float64)
     if mask is None or not 0 <= b < len(t) or len(mask) != len(t):
         return []
     # beat b's intervals depend on the beats within +-21 (the 41-beat local median RR, the

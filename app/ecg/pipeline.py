@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app.ecg.aami import aami_class
+from app.ecg.align import realigned
 from app.ecg.denoise import nlm_denoise
 from app.ecg.errors import InvalidRecordError
 from app.ecg.filters import clean_lead, fill_nan, resample
@@ -29,7 +30,6 @@ PARALLEL_MAX_SAMPLES = int(2 * 3600 * MODEL_FS)
 # Beats whose quality is below this are denoised (app.ecg.denoise) for the models, and their
 # quality measured again on what the models see (DS1 noise stress test, README: Reliability)
 DENOISE_BELOW = 0.8
-DENOISE_STRETCH_ABOVE = None  # experiment v52 switch: also denoise beats of noisy stretches
 VIEW_PAD_S = 10.0  # another lead's piece of a long record: context for its filters (other_lead_view)
 
 
@@ -63,6 +63,14 @@ class BeatSet:
     # float per beat: the analysed lead's noise floor / beat level around the beat, of its own QRS
     # feature (app.ecg.fusion.noise_ratio_at; about 0.1 on a clean record; None: not computed)
     noise_ratio: np.ndarray | None = None
+    # float64 per beat: where the rhythm features measure the beat (app.ecg.align): ``time_s`` with
+    # the noisy beats' R-peaks re-aligned to the record's QRS template (None: ``time_s`` itself)
+    rhythm_time_s: np.ndarray | None = None
+
+    @property
+    def rhythm_times(self) -> np.ndarray:
+        """The beat times the rhythm features use (``rhythm_time_s``, else ``time_s``)."""
+        return self.time_s if self.rhythm_time_s is None else self.rhythm_time_s
 
     @property
     def n_beats(self) -> int:
@@ -140,32 +148,36 @@ def extract_beats(recording: Recording, lead=None, beats: str = "detect",
     else:
         own_stats = lead_noise_stats(x)
     filtered = cleaning.result() if cleaning else clean_lead(x, MODEL_FS, powerline)
+    noise_ratio = beat_noise_ratio(samples_model, own_stats)
+    time_s = samples / fs
+    rhythm_time_s = None
+    if beats == "detect":  # the rhythm at the noisy beats' re-aligned R-peaks (app.ecg.align)
+        moved = realigned(filtered, samples_model, noise_ratio, MODEL_FS) - samples_model
+        rhythm_time_s = time_s + moved / MODEL_FS if moved.any() else None
     scale = amplitude_scale(filtered, samples_model)
     filtered = filtered.astype(np.float32)  # float32 from here (the windows are float32 anyway)
-    noise_ratio = beat_noise_ratio(samples_model, own_stats)
-    windows, model_windows, quality, todo = model_inputs(filtered, scale, x, samples_model, helper, noise_ratio)
+    windows, model_windows, quality, todo = model_inputs(filtered, scale, x, samples_model, helper)
     prev, nxt, local = rr_intervals(samples, fs)
     sym, cls = reference_labels(samples, recording)
     return BeatSet(
         record=recording.name, lead=recording.leads[li], lead_index=li, fs=MODEL_FS,
-        samples=samples, samples_model=samples_model, time_s=samples / fs,
+        samples=samples, samples_model=samples_model, time_s=time_s,
         windows=windows, scale_mv=float(scale),
         rr_prev_s=prev, rr_next_s=nxt, rr_local_s=local,
         quality=quality, low_quality=quality < LOW_QUALITY,
         ref_symbol=sym, ref_class=cls, filtered=filtered, source_fs=fs, model_windows=model_windows,
-        denoised=todo, noise_ratio=noise_ratio,
+        denoised=todo, noise_ratio=noise_ratio, rhythm_time_s=rhythm_time_s,
     )
 
 
-def model_inputs(filtered: np.ndarray, scale: float, x: np.ndarray, peaks: np.ndarray, executor=None,
-                 noise_ratio=None):
+def model_inputs(filtered: np.ndarray, scale: float, x: np.ndarray, peaks: np.ndarray, executor=None):
     """(windows, windows for the models, their quality, which beats were denoised) of one lead at
     ``peaks``: the float32 filtered lead's windows over its amplitude ``scale``, their quality
     against the lead as recorded ``x``, the beats below DENOISE_BELOW denoised (``denoised``)."""
     windows = beat_windows(filtered, peaks)
     windows /= np.float32(scale)
     parts = quality_parts(windows, beat_windows(x, peaks), float(np.min(x)), float(np.max(x)), executor=executor)
-    return (windows, *denoised(windows, parts, noise_ratio))
+    return (windows, *denoised(windows, parts))
 
 
 def lead_noise_stats(x: np.ndarray):
@@ -217,26 +229,20 @@ def other_lead_view(lead: np.ndarray, beats: BeatSet, rows: tuple[int, int] | No
     noise = helper.submit(lead_noise_stats, x) if helper else None
     filtered = clean_lead(x, MODEL_FS)
     scale = amplitude_scale(filtered, peaks)
-    stats = noise.result() if noise else lead_noise_stats(x)
-    ratio = beat_noise_ratio(peaks, stats)
-    model_windows = model_inputs(filtered.astype(np.float32), scale, x, peaks, helper, ratio)[1]
+    model_windows = model_inputs(filtered.astype(np.float32), scale, x, peaks, helper)[1]
     del filtered
-    return LeadView(model_windows=model_windows, noise_ratio=ratio)
+    stats = noise.result() if noise else lead_noise_stats(x)
+    return LeadView(model_windows=model_windows, noise_ratio=beat_noise_ratio(peaks, stats))
 
 
-def denoised(windows: np.ndarray, parts: QualityParts, noise_ratio=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def denoised(windows: np.ndarray, parts: QualityParts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(windows for the models, their quality, which beats were denoised): the beats whose quality
     is below DENOISE_BELOW denoised and measured again (against the same record templates);
     ``windows`` itself when no beat is below it."""
     quality = parts.quality()
     todo = quality < DENOISE_BELOW
-    also = np.zeros_like(todo)
-    if DENOISE_STRETCH_ABOVE is not None and noise_ratio is not None and len(todo):
-        from scipy.ndimage import median_filter
-        r = np.where(np.isfinite(noise_ratio), noise_ratio, 0.0)
-        also = median_filter(r, size=9, mode="nearest") > DENOISE_STRETCH_ABOVE
-    if not (todo | also).any():
+    if not todo.any():
         return windows, quality, todo
-    model_windows = nlm_denoise(windows, todo | also)
-    rows = np.flatnonzero(todo | also)
+    model_windows = nlm_denoise(windows, todo)
+    rows = np.flatnonzero(todo)
     return model_windows, parts.with_rows(rows, model_windows[rows]).quality(), todo

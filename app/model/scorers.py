@@ -19,6 +19,9 @@ RR_CLIP = 1.5            # log RR ratios are clipped to +-1.5 before their recor
 RR_MIN_SCALE = 0.05      # floor of the MAD-based sd of a log RR ratio (very regular records)
 # RR intervals across a suspect detection (``skip_suspects``; DS1 noise stress test, rule v37)
 SKIP_SHORT, SKIP_TOL = 0.85, 0.2
+# the second latent cluster's candidates come at the record's usual rate: |log(rr / running median
+# rr over USUAL_RATE_BEATS beats)| < USUAL_RATE_TOL (DS1 noise stress test, rule v55)
+USUAL_RATE_TOL, USUAL_RATE_BEATS = 0.15, 301
 
 
 def recon_error(windows: np.ndarray, recon: np.ndarray) -> np.ndarray:
@@ -142,6 +145,17 @@ def rhythm_reference(rhythm: dict[str, np.ndarray], min_scale: float = RR_MIN_SC
     return {k: robust_location_scale(clipped_rhythm(rhythm, k), min_scale=min_scale) for k in RHYTHM_Z}
 
 
+def usual_rate(rr_prev: np.ndarray, tol: float = USUAL_RATE_TOL, beats: int = USUAL_RATE_BEATS) -> np.ndarray:
+    """Beats whose RR interval is within ``tol`` (log ratio) of the running median RR over
+    ``beats`` beats: the record's usual rate around the beat (a few minutes: day and night of a long
+    record each count; a run of tachycardia shorter than half of it does not)."""
+    rr = np.asarray(rr_prev, np.float64)
+    if len(rr) == 0:
+        return np.zeros(0, bool)
+    usual = median_filter(rr, size=min(beats, len(rr)), mode="nearest")
+    return np.abs(np.log(rr / usual)) < tol
+
+
 def record_reference(log_recon, z_mean, kl, calibration: dict, duration_s: float,
                      short_record_s: float | None = None, rhythm: dict | None = None) -> dict:
     """Robust statistics each score is measured against, and whether they fell back.
@@ -167,18 +181,24 @@ def record_reference(log_recon, z_mean, kl, calibration: dict, duration_s: float
 
 
 def second_cluster_distance(z: np.ndarray, d: np.ndarray, rhythm: dict, far_q: float = 0.6,
-                            rr_tol: float = 0.1, min_frac: float = 0.15) -> np.ndarray:
+                            rr_tol: float = 0.1, min_frac: float = 0.15,
+                            rate_tol: float | None = USUAL_RATE_TOL) -> np.ndarray:
     """``d`` (latent distance to the record's dominant cluster), or the distance to a second cluster
     of normal-looking rhythm where that is smaller.
 
     A record's normal beats may come in two shapes (intermittent pre-excitation or bundle-branch
     block): the second shape is far from the dominant cluster but on the rhythm. Candidates are the
     beats beyond the ``far_q`` quantile of ``d`` that are neither premature nor followed by a pause
-    (both log RR ratios within ``rr_tol``; a bigeminal ectopic beat fails the second); if they are at
-    least ``min_frac`` of the beats, their robust centre and covariance are a second reference.
+    (both log RR ratios within ``rr_tol``; a bigeminal ectopic beat fails the second) and come at
+    the record's usual rate (``usual_rate``, within ``rate_tol``; None: any rate): a run of ectopic
+    beats (SVT, an idioventricular rhythm) is on its own run's local rhythm, but not at the usual
+    rate. If they are at least ``min_frac`` of the beats, their robust centre and covariance are a
+    second reference.
     """
     cand = ((d > np.quantile(d, far_q)) & (np.abs(rhythm["prematurity"]) < rr_tol)
             & (np.abs(rhythm["compensation"]) < rr_tol))
+    if rate_tol is not None:
+        cand &= usual_rate(rhythm["rr_prev"], rate_tol)
     if cand.sum() < max(min_frac * len(d), 2 * z.shape[1]):
         return d
     centre, cov = robust_centre_cov(z[cand])

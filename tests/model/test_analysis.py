@@ -115,22 +115,43 @@ def test_rhythm_scores_skip_denoised_detections_that_split_the_rhythm():
     (mostly false detections: matched to no reference beat); the displayed RR stays as detected."""
     a = analyze(read_record(SAMPLES_DIR / "105"))
     t = a.table.time_s.to_numpy()
-    detected = np.maximum(np.diff(t), 0.05)
+    tr = a.beats.rhythm_times  # the times the rhythm is measured at (app.ecg.align)
+    detected = np.maximum(np.diff(tr), 0.05)
     skipped = np.flatnonzero(~np.isclose(a.scores["rr_prev"][1:], detected)) + 1
     assert len(skipped) >= 10
     assert a.beats.denoised[skipped - 1].all()
-    np.testing.assert_allclose(a.scores["rr_prev"][skipped], t[skipped] - t[skipped - 2])
+    np.testing.assert_allclose(a.scores["rr_prev"][skipped], tr[skipped] - tr[skipped - 2])
     assert (a.table.ref_class.to_numpy()[skipped - 1] == "").mean() > 0.5
     np.testing.assert_allclose(a.table.rr_prev_s.to_numpy()[1:], np.diff(t), atol=1e-3)
 
 
-def test_skipped_detections_name_what_the_scores_measured_across():
-    """For every beat of 105, the detections its scored RR intervals skip (looked up from the
-    +-30 beats around it) are exactly where the whole record's scores differ from the detected RR."""
-    from app.analysis import skipped_detections
+def test_rhythm_is_measured_at_realigned_peaks_only_where_the_lead_is_noisy():
+    """Record 105 is noisy: some noisy beats' rhythm times move to where the record's QRS template
+    fits (app.ecg.align; by at most 50 ms, never reordered), no quiet beat moves, and the table,
+    the windows and the displayed RR keep the detector's peaks."""
+    from app.ecg.align import NOISY_FROM, SHIFT_S
 
     a = analyze(read_record(SAMPLES_DIR / "105"))
+    bs = a.beats
     t = a.table.time_s.to_numpy()
+    shift = bs.rhythm_times - t
+    moved = np.abs(shift) > 1e-9
+    assert moved.sum() >= 20
+    assert (bs.noise_ratio[moved] > NOISY_FROM).all()
+    assert np.abs(shift).max() <= SHIFT_S + 1.5 / bs.fs
+    assert (np.diff(bs.rhythm_times) > 0).all()
+    np.testing.assert_array_equal(t, bs.samples / bs.source_fs)
+
+
+def test_skipped_detections_name_what_the_scores_measured_across():
+    """For every beat of 105, the detections its scored RR intervals skip (looked up from the
+    +-30 beats around it) are exactly where the whole record's scores differ from the RR between
+    consecutive detections (at the times the rhythm is measured at), also from a compacted entry."""
+    from app.analysis import skipped_detections
+    from app.compact import compact_analysis
+
+    a = analyze(read_record(SAMPLES_DIR / "105"))
+    t = a.beats.rhythm_times
     rr = np.maximum(np.diff(t), 0.05)
     prev_skip = np.r_[False, ~np.isclose(a.scores["rr_prev"][1:], rr)]
     next_skip = np.r_[~np.isclose(a.scores["rr_next"][:-1], rr), False]
@@ -138,3 +159,5 @@ def test_skipped_detections_name_what_the_scores_measured_across():
     assert sum(map(len, found.values())) == prev_skip.sum() + next_skip.sum() >= 20
     for b, skipped in found.items():
         assert skipped == [j for j, on in ((b - 1, prev_skip[b]), (b + 1, next_skip[b])) if on]
+    packed = compact_analysis(a)
+    assert all(skipped_detections(packed, b) == found[b] for b in range(len(t)))

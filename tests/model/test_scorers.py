@@ -165,6 +165,27 @@ def test_bigeminal_ectopic_beats_do_not_form_a_second_reference():
     np.testing.assert_array_equal(scorers.second_cluster_distance(z, d, rhythm), d)
 
 
+def test_runs_of_fast_beats_do_not_become_the_second_reference():
+    """Tachycardia runs of another shape are on their own run's local rhythm, but not at the
+    record's usual rate: they stay far (record 207's runs of S and V beats; rule v55). Without the
+    rate test they would become the second reference."""
+    rng = np.random.default_rng(6)
+    run = np.zeros(1560, bool)
+    for k in range(3):
+        run[300 + 420 * k: 420 + 420 * k] = True  # 3 runs of 120 beats at 133 bpm, 300 beats apart
+    t = np.cumsum(np.where(run, 0.45, 0.8))
+    z = _two_shapes(rng, t, run)
+    rhythm = scorers.rhythm_features(t)
+    d = scorers.mahalanobis(z, *scorers.robust_centre_cov(z))
+    inside = run & (np.abs(rhythm["prematurity"]) < 0.1) & (np.abs(rhythm["compensation"]) < 0.1)
+    assert inside.sum() > 0.95 * run.sum()  # on the run's local rhythm ...
+    assert not scorers.usual_rate(rhythm["rr_prev"])[run].any()  # ... not at the usual rate
+    d2 = scorers.second_cluster_distance(z, d, rhythm)
+    assert np.median(d2[run]) > 0.8 * np.median(d[run]) > 4 * np.median(d[~run])
+    anyrate = scorers.second_cluster_distance(z, d, rhythm, rate_tol=None)
+    assert np.median(anyrate[run]) < 1.5 * np.median(d[~run])
+
+
 def test_beat_scores_use_the_second_cluster_only_when_the_calibration_asks():
     rng = np.random.default_rng(5)
     n = 400
