@@ -2,16 +2,16 @@
 
 In noise the detector's R-peak (the band-passed lead's extremum near the QRS feature's peak) moves:
 on DS1 at 6 dB against the same records' clean detections, p90 |shift| 44 ms in electrode-motion
-noise, 8 ms in muscle noise. That is a fifth of the prematurity of a typical supraventricular beat,
-so normal beats in noise look early or late. A beat whose own noise ratio is above NOISY_FROM is
-moved to where its filtered lead correlates best (Pearson, +-HALF_S around the peak) with the
-median of the record's quiet beats, within +-SHIFT_S, if that fit is at least MIN_NCC (a beat
-unlike the template, an ectopic one, stays where it was detected).
+noise, 8 ms in muscle noise, so the rhythm features see normal beats in noise as early or late. A
+beat whose own noise ratio is above NOISY_FROM is moved to where its filtered lead correlates best
+(Pearson, +-HALF_S around the peak) with the median of the record's quiet beats, within +-SHIFT_S,
+if that fit is at least MIN_NCC (a beat unlike the template, an ectopic one, stays where it was
+detected).
 
 Only the rhythm features use the re-aligned times (``BeatSet.rhythm_times``): the beat windows
 the models see, the displayed beats and RR intervals and the exports keep the detector's peaks.
-(Moving the windows too lost record 207's ventricular beats with muscle noise; rules v49b and v54,
-README: Reliability.) Detections never reorder: they are >= 200 ms apart, shifts <= 50 ms.
+On DS1 all of the gain of re-aligning came from the timing (rules v49b and v54, README:
+Reliability). Detections never reorder: they are >= 200 ms apart, shifts <= 50 ms.
 """
 from __future__ import annotations
 
