@@ -274,9 +274,10 @@ def skipped_detections(analysis: Analysis, b: int) -> list[int]:
     as beat indices; [] when none (or the analysis keeps no denoised flags)."""
     from app.model.scorers import rhythm_features, skip_suspects
 
-    mask = getattr(analysis.beats, "denoised", None)
-    t = getattr(analysis.beats, "rhythm_time_s", None)  # the times the scores measured (app.ecg.align)
-    t = analysis.table["time_s"].to_numpy(np.float64) if t is None else np.asarray(t, np.float64)
+    beats = analysis.beats
+    mask = getattr(beats, "denoised", None)
+    # the times the scores measured the rhythm at (BeatSet.rhythm_times, app.ecg.align)
+    t = np.asarray(analysis.table["time_s"] if beats is None else beats.rhythm_times, np.float64)
     if mask is None or not 0 <= b < len(t) or len(mask) != len(t):
         return []
     # beat b's intervals depend on the beats within +-21 (the 41-beat local median RR, the
