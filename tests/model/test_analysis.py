@@ -14,6 +14,12 @@ def a233():
     return analyze(read_record(SAMPLES_DIR / "233"))
 
 
+@pytest.fixture(scope="module")
+def a105():
+    """Record 105 (noisy) analysed once for the tests that read it."""
+    return analyze(read_record(SAMPLES_DIR / "105"))
+
+
 def test_table_has_the_contract_columns_one_row_per_beat(a233):
     t = a233.table
     assert list(t.columns) == TABLE_COLUMNS + ["ref_symbol", "ref_class"]
@@ -109,11 +115,11 @@ def test_noisy_beats_are_scored_denoised_and_the_inspector_can_show_what_was_sco
     assert scored_window(a, int(np.flatnonzero(~mask)[0])) is None
 
 
-def test_rhythm_scores_skip_denoised_detections_that_split_the_rhythm():
+def test_rhythm_scores_skip_denoised_detections_that_split_the_rhythm(a105):
     """Record 105 is noisy: where a denoised detection splits an RR interval into two short ones
     that add up to the rhythm, the next beat's interval for the scores is measured across it
     (mostly false detections: matched to no reference beat); the displayed RR stays as detected."""
-    a = analyze(read_record(SAMPLES_DIR / "105"))
+    a = a105
     t = a.table.time_s.to_numpy()
     tr = a.beats.rhythm_times  # the times the rhythm is measured at (app.ecg.align)
     detected = np.maximum(np.diff(tr), 0.05)
@@ -125,13 +131,13 @@ def test_rhythm_scores_skip_denoised_detections_that_split_the_rhythm():
     np.testing.assert_allclose(a.table.rr_prev_s.to_numpy()[1:], np.diff(t), atol=1e-3)
 
 
-def test_rhythm_is_measured_at_realigned_peaks_only_where_the_lead_is_noisy():
+def test_rhythm_is_measured_at_realigned_peaks_only_where_the_lead_is_noisy(a105):
     """Record 105 is noisy: some noisy beats' rhythm times move to where the record's QRS template
     fits (app.ecg.align; by at most 50 ms, never reordered), no quiet beat moves, and the table,
     the windows and the displayed RR keep the detector's peaks."""
     from app.ecg.align import NOISY_FROM, SHIFT_S
 
-    a = analyze(read_record(SAMPLES_DIR / "105"))
+    a = a105
     bs = a.beats
     t = a.table.time_s.to_numpy()
     shift = bs.rhythm_times - t
@@ -143,14 +149,14 @@ def test_rhythm_is_measured_at_realigned_peaks_only_where_the_lead_is_noisy():
     np.testing.assert_array_equal(t, bs.samples / bs.source_fs)
 
 
-def test_skipped_detections_name_what_the_scores_measured_across():
+def test_skipped_detections_name_what_the_scores_measured_across(a105):
     """For every beat of 105, the detections its scored RR intervals skip (looked up from the
     +-30 beats around it) are exactly where the whole record's scores differ from the RR between
     consecutive detections (at the times the rhythm is measured at), also from a compacted entry."""
     from app.analysis import skipped_detections
     from app.compact import compact_analysis
 
-    a = analyze(read_record(SAMPLES_DIR / "105"))
+    a = a105
     t = a.beats.rhythm_times
     rr = np.maximum(np.diff(t), 0.05)
     prev_skip = np.r_[False, ~np.isclose(a.scores["rr_prev"][1:], rr)]
