@@ -56,7 +56,7 @@ def short_record_note(record: str, summary: dict) -> str:
 
 
 def score(args) -> int:
-    from app.analysis import analyze, beats_csv, missing_note
+    from app.analysis import analyze, beats_csv, missing_note, reference_note
     from app.ecg import InvalidRecordError
     from app.ecg.readers import read_record
     from app.model.bundle import ModelBundleError, load_bundle_async
@@ -89,9 +89,9 @@ def score(args) -> int:
             wrote_header = True
             print(f"{a.record}: {a.summary['n_beats']} beats, {a.summary['n_anomalies']} anomalies "
                   f"(lead {a.lead}, threshold {a.threshold:.3f})")
-            note = missing_note(a.summary)
-            if note:
-                print(f"{a.record}: note: {note}")
+            for note in (missing_note(a.summary), reference_note(a.summary)):
+                if note:
+                    print(f"{a.record}: note: {note}")
             if a.summary.get("short_record_fallback"):
                 short.append(short_record_note(a.record, a.summary))
         os.replace(tmp, out)

@@ -133,6 +133,8 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
         # samples of the analysed lead that were missing or not finite (interpolated before use)
         "missing_samples": missing,
         "has_reference": has_ref,
+        # beat annotations of the .atr outside the signal (not used)
+        "ref_outside": int(recording.ref_outside),
         "threshold": thr,
         "threshold_method": method if threshold is None else "custom",
         # the lead whose view was weighted into the scores of the beats where this one is noisy
@@ -226,6 +228,17 @@ def missing_note(summary: dict) -> str:
     total = max(1, round(float(summary["duration_s"]) * float(summary["fs"])))
     return (f"{n:,} samples ({100 * n / total:.2g} %) of lead {summary['lead']} were missing or not finite "
             "(empty, NaN, inf or out of range) and were interpolated; beats there are less reliable.")
+
+
+def reference_note(summary: dict) -> str:
+    """One sentence for the UI, the report and the CLI when beat annotations of the record's
+    ``.atr`` lie outside its signal (they are not used), else ""."""
+    n = int(summary.get("ref_outside", 0))
+    if n == 0:
+        return ""
+    what = "annotation in the .atr file lies" if n == 1 else "annotations in the .atr file lie"
+    return (f"{n:,} reference beat {what} outside the signal (the annotations may belong to a longer "
+            f"recording) and {'was' if n == 1 else 'were'} not used.")
 
 
 def time_decimals(fs: float | None) -> int:

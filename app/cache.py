@@ -344,8 +344,8 @@ def current_model_version(settings: Settings | None = None) -> str:
 
 
 # Bumped when what an analysis holds changes for the same recording and model, so that entries
-# cached by an older version are not served (2: summary["missing_samples"]).
-ANALYSIS_VERSION = 2
+# cached by an older version are not served (2: summary["missing_samples"]; 3: "ref_outside").
+ANALYSIS_VERSION = 3
 
 
 def options_string(lead=None, beats: str = "detect") -> str:

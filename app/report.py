@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from app.analysis import missing_note, scored_window
+from app.analysis import missing_note, reference_note, scored_window
 from app.components import figures as F
 from app.components.viewdata import (CUSTOM, agreement, beat_gaps, gap_note, matching_method, method_description,
                                     per_class_text, threshold_text)
@@ -134,6 +134,9 @@ def build_report(view, flags: np.ndarray, threshold: float, method: str | None =
     missing = missing_note(s)
     if missing:
         fallback += f"<p><b>Missing samples:</b> {_esc(missing)}</p>"
+    ref_note = reference_note(s)
+    if ref_note:
+        fallback += f"<p><b>Reference annotations:</b> {_esc(ref_note)}</p>"
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return "".join([
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",

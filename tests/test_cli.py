@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from app.config import SAMPLES_DIR
@@ -50,6 +51,34 @@ def test_a_csv_with_missing_values_is_scored_and_the_gaps_reported(tmp_path):
     notes = [ln for ln in p.stdout.splitlines() if "note:" in ln]
     assert len(notes) == 1 and "gappy: note: 5 samples" in notes[0] and "lead MLII" in notes[0]
     assert "RuntimeWarning" not in p.stderr  # 1e39 overflows float32: counted, not warned about
+
+
+def test_a_record_cut_shorter_than_its_annotations_reports_the_unused_ones(tmp_path):
+    """Record 100 cut to 20 minutes (header and .dat) with its whole .atr: the beat annotations
+    past the cut are counted, named in one note line, and the kept ones are the reference."""
+    import wfdb
+
+    from app.ecg.aami import is_beat_symbol
+    from app.ecg.readers import read_record
+
+    n = 20 * 60 * 360
+    hea = (SAMPLES_DIR / "100.hea").read_text().splitlines()
+    first = hea[0].split()
+    hea[0] = " ".join(first[:3] + [str(n)] + first[4:])
+    (tmp_path / "100.hea").write_text("\n".join(hea) + "\n")
+    (tmp_path / "100.dat").write_bytes((SAMPLES_DIR / "100.dat").read_bytes()[:3 * n])  # format 212, 2 leads
+    (tmp_path / "100.atr").write_bytes((SAMPLES_DIR / "100.atr").read_bytes())
+    ann = wfdb.rdann(str(SAMPLES_DIR / "100"), "atr")
+    beat = np.array([is_beat_symbol(s) for s in ann.symbol])
+    past = int((beat & (ann.sample >= n)).sum())
+    assert past > 700  # about a third of 100's 2,273 beats
+    rec = read_record(tmp_path / "100")
+    assert rec.ref_outside == past and len(rec.ref_samples) == int((beat & (ann.sample < n)).sum())
+    p = run_cli("score", tmp_path / "100", "--out", tmp_path / "o.csv")
+    assert p.returncode == 0, p.stderr
+    notes = [ln for ln in p.stdout.splitlines() if "note:" in ln]
+    assert notes == [f"100: note: {past:,} reference beat annotations in the .atr file lie outside the signal "
+                     "(the annotations may belong to a longer recording) and were not used."]
 
 
 def test_a_csv_without_time_column_takes_fs_and_units(tmp_path):

@@ -192,9 +192,11 @@ def _check_signal_files(base: Path, hea_name: str, header, max_duration_s, uploa
 
 
 def _read_annotations(base: Path, n_samples: int, fs: float):
+    """(samples, symbols, outside): the ``.atr``'s beat annotations inside the signal, sorted, and
+    how many beat annotations lie outside it."""
     atr = base.with_name(base.name + ".atr")
     if not atr.is_file():
-        return None, None
+        return None, None, 0
     import wfdb
 
     try:
@@ -208,10 +210,10 @@ def _read_annotations(base: Path, n_samples: int, fs: float):
     afs = getattr(ann, "fs", None)
     if afs and float(afs) > 0 and abs(float(afs) - fs) > 1e-6:
         samples = np.round(samples * fs / float(afs)).astype(np.int64)
-    keep = np.array([is_beat_symbol(s) for s in symbols], dtype=bool) if len(symbols) else np.zeros(0, bool)
-    keep &= (samples >= 0) & (samples < n_samples)
+    beat = np.array([is_beat_symbol(s) for s in symbols], dtype=bool) if len(symbols) else np.zeros(0, bool)
+    keep = beat & (samples >= 0) & (samples < n_samples)
     order = np.argsort(samples[keep], kind="stable")
-    return samples[keep][order], symbols[keep][order].astype("<U1")
+    return samples[keep][order], symbols[keep][order].astype("<U1"), int(np.count_nonzero(beat & ~keep))
 
 
 def _guarded(filename: str, fn, *args, **kwargs):
@@ -273,9 +275,9 @@ def _read_wfdb_base_unguarded(base: Path, display: str, max_duration_s=None, sou
             scale = 1.0  # unknown units: keep the values as they are (assume mV)
         out[:, j] = sig[:, j] * scale
     check_leads(hea.name, out, leads)
-    ref_s, ref_y = _read_annotations(base, out.shape[0], fs)
+    ref_s, ref_y, ref_outside = _read_annotations(base, out.shape[0], fs)
     return Recording(name=base.name, signals=out, fs=fs, leads=leads, units=["mV"] * len(leads),
-                     ref_samples=ref_s, ref_symbols=ref_y, source=source)
+                     ref_samples=ref_s, ref_symbols=ref_y, source=source, ref_outside=ref_outside)
 
 
 def read_wfdb_files(files: dict[str, bytes], max_duration_s: float | None = None) -> Recording:

@@ -12,7 +12,9 @@ class Recording:
 
     ``ref_samples``/``ref_symbols`` hold reference beat annotations (sample index at ``fs``,
     WFDB beat symbol) when an ``.atr`` file came with the record; only beat annotations are
-    kept (rhythm and noise annotations are dropped by the reader).
+    kept (rhythm and noise annotations are dropped by the reader). ``ref_outside`` counts the beat
+    annotations that lie outside the signal (a record cut shorter than its ``.atr``): not used,
+    and reported to the user.
     """
 
     name: str
@@ -23,6 +25,7 @@ class Recording:
     ref_samples: np.ndarray | None = None
     ref_symbols: np.ndarray | None = None
     source: str = ""
+    ref_outside: int = 0
 
     @property
     def n_samples(self) -> int:

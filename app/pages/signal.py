@@ -15,7 +15,7 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import Input, Output, Patch, State, callback, clientside_callback, ctx, dash_table, dcc, html, no_update
 
-from app.analysis import missing_note, scored_window
+from app.analysis import missing_note, reference_note, scored_window
 from app.components import a11y as A11y
 from app.components import figures as F
 from app.components.ids import KEY_STORE
@@ -393,6 +393,10 @@ def load_analysis(key):
     if missing:
         notices.append(html.Div(dbc.Alert(missing, color="warning", className="py-2"),
                                 **{"data-testid": "missing-samples-notice"}))
+    ref_note = reference_note(view.summary)
+    if ref_note:
+        notices.append(html.Div(dbc.Alert(ref_note, color="warning", className="py-2"),
+                                **{"data-testid": "reference-outside-notice"}))
     gaps = gap_note(beat_gaps(view.time_s, view.signals[:, view.lead_index], view.fs), view.leads[view.lead_index])
     if gaps:
         notices.append(html.Div(dbc.Alert(gaps, color="warning", className="py-2"), **{"data-testid": "gap-notice"}))

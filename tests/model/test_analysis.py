@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from app.analysis import TABLE_COLUMNS, analyze, missing_note, reflag
+from app.analysis import TABLE_COLUMNS, analyze, missing_note, reference_note, reflag
 from app.config import SAMPLES_DIR
 from app.ecg.readers import read_record
 from app.ecg.record import Recording
@@ -33,6 +33,7 @@ def test_table_has_the_contract_columns_one_row_per_beat(a233):
     assert s["n_beats"] == n and s["n_anomalies"] == int(t.anomaly.sum())
     assert s["has_reference"] and not s["short_record_fallback"] and s["lead"] == "MLII"
     assert s["missing_samples"] == 0 and missing_note(s) == ""  # a complete record: nothing to say
+    assert s["ref_outside"] == 0 and reference_note(s) == ""
 
 
 def test_missing_samples_of_the_analysed_lead_are_counted_and_reported():
