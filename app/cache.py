@@ -48,6 +48,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,7 @@ class _State:
     semaphore: threading.BoundedSemaphore
     local: "OrderedDict[str, tuple[Entry, bool]]"  # key -> (entry, also in the shared backend)
     local_lock: threading.Lock
-    key_locks: dict
+    key_locks: dict  # key -> (its lock, requests using it now); emptied as they finish
     key_locks_lock: threading.Lock
     analyses_run: int = 0  # analyses computed by this process (for logs and tests)
     probe: Any = None  # a Redis client with short timeouts for ping() (health checks)
@@ -544,9 +545,23 @@ def recording_key(recording, lead=None, beats: str = "detect") -> str:
                         options_string(lead, beats))
 
 
-def _key_lock(st: _State, key: str) -> threading.Lock:
+@contextmanager
+def _key_lock(st: _State, key: str):
+    """Hold the lock of ``key`` (one analysis of a key at a time in this process). A key's lock
+    lives while a request uses it: a long-running worker does not keep one per key it has seen."""
     with st.key_locks_lock:
-        return st.key_locks.setdefault(key, threading.Lock())
+        lock, users = st.key_locks.get(key, (None, 0))
+        st.key_locks[key] = (lock := lock or threading.Lock(), users + 1)
+    try:
+        with lock:
+            yield
+    finally:
+        with st.key_locks_lock:
+            users = st.key_locks[key][1] - 1
+            if users:
+                st.key_locks[key] = (lock, users)
+            else:
+                del st.key_locks[key]
 
 
 def _compute(st: _State, recording, lead, beats, progress=None):

@@ -58,6 +58,7 @@ def test_submit_computes_once_then_hits(fresh_cache, rec233):
     # options are part of the key
     key_ref, cached_ref = cache.submit(rec, lead=1)
     assert key_ref != key and cached_ref is False
+    assert fresh_cache.key_locks == {}
 
 
 def test_concurrent_identical_submits_run_the_model_once(fresh_cache, rec233):
@@ -68,6 +69,7 @@ def test_concurrent_identical_submits_run_the_model_once(fresh_cache, rec233):
     assert len({k for k, _ in results}) == 1
     assert sorted(c for _, c in results) == [False, True, True, True]
     assert cache.analyses_run() == runs + 1
+    assert fresh_cache.key_locks == {}  # a key's lock lives only while requests use it
 
 
 def test_bad_recording_raises_and_caches_nothing(fresh_cache, rec233):
@@ -79,6 +81,7 @@ def test_bad_recording_raises_and_caches_nothing(fresh_cache, rec233):
         cache.submit(flat)
     key = cache.recording_key(flat)
     assert cache.get_entry(key) is None
+    assert fresh_cache.key_locks == {}  # released on the error too
 
 
 def test_lock_left_by_a_killed_worker_is_taken_over(fresh_cache, rec233):
