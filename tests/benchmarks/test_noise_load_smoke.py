@@ -55,10 +55,12 @@ def test_noise_benchmark_xqrs_columns():
 
 @pytest.mark.timeout(240)
 def test_load_benchmark_no_server_errors():
-    p = run_module(["benchmarks.load", "--requests", "20", "--clients", "4", "--max-s", "120"], timeout=230)
+    p = run_module(["benchmarks.load", "--requests", "10", "--clients", "4", "--rounds", "2", "--max-s", "120"],
+                   timeout=230)
     assert p.returncode == 0, p.stderr[-2000:]
     last = p.stdout.strip().splitlines()[-1]
     m = re.fullmatch(r"TOTAL requests=(\d+) server_errors=(\d+) p95_s=[0-9.]+ rss_growth_mb=-?[0-9.]+", last)
     assert m, last
-    assert int(m.group(1)) == 20
+    assert int(m.group(1)) == 20  # 10 per round
     assert int(m.group(2)) == 0
+    assert "after_round2_mb" in p.stdout
