@@ -168,7 +168,7 @@ def other_lead_score(recording: Recording, bs, bundle) -> OtherLead | None:
     (piece) is scored so only where the analysed lead is noisy at MIN_SHARE of its beats or more (a
     second model pass costs as much as the first); the weight is 0 elsewhere."""
     from app.ecg.pipeline import other_lead, other_lead_view
-    from app.model.ensemble import ensemble_score, part_contributions
+    from app.model.ensemble import ensemble_score, part_contributions, uses_reconstruction
     from app.model.lead_blend import MIN_SHARE, needs_other_lead, other_lead_weight
     from app.model.scorers import beat_scores
     from app.model.vae_input import vae_input
@@ -192,10 +192,12 @@ def other_lead_score(recording: Recording, bs, bundle) -> OtherLead | None:
             continue
         t = bs.time_s[a:b]
         x = vae_input(view.model_windows, t, bundle.manifest)
-        z_mean, z_log_var, recon = bundle.forward(x)
         duration = recording.duration_s if whole else float(t[-1] - t[0])
-        scores = beat_scores(x, z_mean, z_log_var, recon, bs.rhythm_times[a:b], bundle.calibration, duration,
-                             suspect=bs.denoised[a:b])
+        rest = (bs.rhythm_times[a:b], bundle.calibration, duration)
+        # the encoder alone: this lead's score is read, not its reconstruction (60 % of a forward pass)
+        scores = beat_scores(x, *bundle.encode(x), None, *rest, suspect=bs.denoised[a:b])
+        if uses_reconstruction(scores, ensemble):  # a short record's fallback model reads it
+            scores = beat_scores(x, *bundle.forward(x), *rest, suspect=bs.denoised[a:b])
         weight[a:b], other[a:b], scored = w, ensemble_score(scores, ensemble), True
         shape[a:b], timing[a:b] = part_contributions(scores, ensemble)
     return OtherLead(name, other, weight, shape, timing) if scored else None

@@ -74,6 +74,12 @@ def scoring_model(scores: dict, ensemble: dict) -> dict:
     return fb if scores.get("short_record_fallback") is True and fb is not None else ensemble
 
 
+def uses_reconstruction(scores: dict, ensemble: dict) -> bool:
+    """Whether the model that scores this record reads the reconstruction error (the committed
+    main model does not; the short-record fallback does)."""
+    return any(f.startswith("recon") for f in scoring_model(scores, ensemble)["features"])
+
+
 def part_contributions(scores: dict, ensemble: dict) -> tuple[np.ndarray, np.ndarray]:
     """(shape, timing): the log-odds that the model's shape terms and its timing terms add to each
     beat's score, each counted from the record's median beat (``scores``: one whole record)."""

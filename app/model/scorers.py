@@ -208,8 +208,10 @@ def second_cluster_distance(z: np.ndarray, d: np.ndarray, rhythm: dict, far_q: f
 def beat_scores(windows, z_mean, z_log_var, recon, time_s, calibration: dict, duration_s: float,
                 suspect: np.ndarray | None = None) -> dict:
     """Every per-beat score (raw and record-normalized) plus the rhythm features (raw and z).
-    ``suspect``: detections that may not be beats (``rhythm_features``)."""
-    err = recon_error(windows, recon)
+    ``suspect``: detections that may not be beats (``rhythm_features``). ``recon`` None: the
+    encoder alone ran, and recon_error and recon_z are NaN (for a scoring model that does not read
+    them: ``ensemble.uses_reconstruction``)."""
+    err = recon_error(windows, recon) if recon is not None else np.full(len(z_mean), np.nan)
     log_err = np.log(err + EPS)
     kl = kl_divergence(z_mean, z_log_var)
     rhythm = rhythm_features(time_s, suspect=suspect)

@@ -41,6 +41,17 @@ def test_save_load_round_trip_gives_identical_outputs(tmp_path, windows):
     np.testing.assert_allclose(b.forward(x[:3])[0], z[:3], atol=1e-5)  # batch-independent
 
 
+def test_the_encoder_alone_gives_the_forward_pass_latents(windows):
+    b = load_bundle(DEFAULT)
+    x = windows.windows[:700]
+    z_mean, z_log_var, _ = b.forward(x)
+    e_mean, e_log_var = b.encode(x)
+    np.testing.assert_allclose(e_mean, z_mean, atol=1e-6)
+    np.testing.assert_allclose(e_log_var, z_log_var, atol=1e-6)
+    assert [a.shape for a in b.encode(x[:0])] == [(0, 16), (0, 16)]
+    assert [a.shape for a in b.forward(x[:0])] == [(0, 16), (0, 16), (0, 256)]
+
+
 def test_missing_bundle_error_names_the_path(tmp_path):
     with pytest.raises(ModelBundleError, match=str(tmp_path / "nope")):
         load_bundle(tmp_path / "nope")
