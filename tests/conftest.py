@@ -42,6 +42,19 @@ def sample_files(record: str, exts=(".hea", ".dat", ".atr")) -> dict[str, bytes]
     return {f"{record}{e}": (SAMPLES / f"{record}{e}").read_bytes() for e in exts if (SAMPLES / f"{record}{e}").exists()}
 
 
+def cut_record(record: str, seconds: float, out_dir: Path) -> Path:
+    """Bundled ``record`` (format 212, two leads) cut to its first ``seconds`` in ``out_dir``: header
+    and ``.dat`` shortened, the whole ``.atr`` kept (its later beat annotations lie outside)."""
+    hea = (SAMPLES / f"{record}.hea").read_text().splitlines()
+    first = hea[0].split()
+    n = int(seconds * float(first[2]))
+    hea[0] = " ".join(first[:3] + [str(n)] + first[4:])
+    (out_dir / f"{record}.hea").write_text("\n".join(hea) + "\n")
+    (out_dir / f"{record}.dat").write_bytes((SAMPLES / f"{record}.dat").read_bytes()[:3 * n])  # 3 bytes a frame
+    shutil.copyfile(SAMPLES / f"{record}.atr", out_dir / f"{record}.atr")
+    return out_dir / record
+
+
 def http_get(url: str, timeout: float = 10.0):
     """(status, headers, body bytes) of a GET, errors included."""
     try:

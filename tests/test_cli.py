@@ -60,14 +60,10 @@ def test_a_record_cut_shorter_than_its_annotations_reports_the_unused_ones(tmp_p
 
     from app.ecg.aami import is_beat_symbol
     from app.ecg.readers import read_record
+    from tests.conftest import cut_record
 
     n = 20 * 60 * 360
-    hea = (SAMPLES_DIR / "100.hea").read_text().splitlines()
-    first = hea[0].split()
-    hea[0] = " ".join(first[:3] + [str(n)] + first[4:])
-    (tmp_path / "100.hea").write_text("\n".join(hea) + "\n")
-    (tmp_path / "100.dat").write_bytes((SAMPLES_DIR / "100.dat").read_bytes()[:3 * n])  # format 212, 2 leads
-    (tmp_path / "100.atr").write_bytes((SAMPLES_DIR / "100.atr").read_bytes())
+    cut_record("100", 20 * 60, tmp_path)
     ann = wfdb.rdann(str(SAMPLES_DIR / "100"), "atr")
     beat = np.array([is_beat_symbol(s) for s in ann.symbol])
     past = int((beat & (ann.sample >= n)).sum())

@@ -9,7 +9,7 @@ import pytest
 import wfdb
 
 from tests.browser.ui_helpers import FLAGS_TIMEOUT_MS, anomaly_count, graph_data, open_sample, wait_for_signal_page
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, cut_record
 
 pytestmark = pytest.mark.browser
 
@@ -96,6 +96,19 @@ def test_upload_csv_with_missing_samples_says_how_many(page, app_url, tmp_path):
     wait_for_signal_page(page, "holter_excerpt")
     note = page.inner_text("[data-testid=missing-samples-notice]")
     assert note.startswith("3 samples") and "lead MLII" in note and "interpolated" in note
+
+
+def test_a_record_cut_shorter_than_its_annotations_says_how_many_were_not_used(page, app_url, tmp_path):
+    base = cut_record("100", 120, tmp_path)  # 2 minutes of 100 with its whole .atr
+    page.goto(app_url + "/")
+    _set_upload_files(page, [base.with_suffix(e) for e in (".hea", ".dat", ".atr")])
+    wait_for_signal_page(page, "100")
+    from app.ecg.aami import is_beat_symbol
+
+    ann = wfdb.rdann(str(SAMPLES / "100"), "atr")
+    past = sum(1 for s, y in zip(ann.sample, ann.symbol) if s >= 120 * 360 and is_beat_symbol(y))
+    note = page.inner_text("[data-testid=reference-outside-notice]")
+    assert note.startswith(f"{past:,} reference beat annotations") and "not used" in note
 
 
 def test_bad_uploads_show_their_message_and_the_app_keeps_working(page, app_url, tmp_path):
