@@ -129,14 +129,10 @@ def build_report(view, flags: np.ndarray, threshold: float, method: str | None =
     fallback = ('<p><b>Short recording</b> (under a minute): scores were compared with the training calibration, '
                 "not with this record's own dominant beats.</p>") if s.get("short_record_fallback") else ""
     gaps = gap_note(beat_gaps(view.time_s, view.signals[:, view.lead_index], view.fs), view.leads[view.lead_index])
-    if gaps:
-        fallback += f"<p><b>Gaps:</b> {_esc(gaps)}</p>"
-    missing = missing_note(s)
-    if missing:
-        fallback += f"<p><b>Missing samples:</b> {_esc(missing)}</p>"
-    ref_note = reference_note(s)
-    if ref_note:
-        fallback += f"<p><b>Reference annotations:</b> {_esc(ref_note)}</p>"
+    for title, text in (("Gaps", gaps), ("Missing samples", missing_note(s)),
+                        ("Reference annotations", reference_note(s))):
+        if text:
+            fallback += f"<p><b>{title}:</b> {_esc(text)}</p>"
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return "".join([
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",

@@ -389,17 +389,11 @@ def load_analysis(key):
                            "are compared with the training calibration instead of this record's own beats. "
                            "Treat the flags with more caution.", color="warning", className="py-2")
         notices.append(html.Div(notice, **{"data-testid": "short-record-notice"}))
-    missing = missing_note(view.summary)
-    if missing:
-        notices.append(html.Div(dbc.Alert(missing, color="warning", className="py-2"),
-                                **{"data-testid": "missing-samples-notice"}))
-    ref_note = reference_note(view.summary)
-    if ref_note:
-        notices.append(html.Div(dbc.Alert(ref_note, color="warning", className="py-2"),
-                                **{"data-testid": "reference-outside-notice"}))
     gaps = gap_note(beat_gaps(view.time_s, view.signals[:, view.lead_index], view.fs), view.leads[view.lead_index])
-    if gaps:
-        notices.append(html.Div(dbc.Alert(gaps, color="warning", className="py-2"), **{"data-testid": "gap-notice"}))
+    for text, testid in ((missing_note(view.summary), "missing-samples-notice"),
+                         (reference_note(view.summary), "reference-outside-notice"), (gaps, "gap-notice")):
+        if text:
+            notices.append(html.Div(dbc.Alert(text, color="warning", className="py-2"), **{"data-testid": testid}))
     notice = notices or None
     timeline = F.timeline_figure(view.time_s, view.score, view.low_quality, thr, (t0, t1), view.noisy_spans)
     shown = F.strip_leads(view.signals.shape[1], view.lead_index)
