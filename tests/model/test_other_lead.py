@@ -47,14 +47,13 @@ def test_a_short_noisy_record_scores_the_other_lead_with_the_fallback_model(r105
     other lead's pass then runs the decoder too (a 30-minute record's runs the encoder alone), and
     the weighted beats' scores are finite."""
     from app.analysis import other_lead_score
-    from app.ecg.pipeline import extract_beats
     from app.model.bundle import load_bundle
 
     sig = r105.signals[int(600 * r105.fs):int(650 * r105.fs)]
     rec = Recording(name="105-short", signals=sig, fs=r105.fs, leads=r105.leads, units=r105.units)
     a = analyze(rec)
     assert a.summary["short_record_fallback"] and a.summary["other_lead_beats"] > 0
-    other = other_lead_score(rec, extract_beats(rec), load_bundle())
+    other = other_lead_score(rec, a.beats, load_bundle())  # the analysis' own beats, not extracted again
     assert other is not None and (other.weight > 0).sum() == a.summary["other_lead_beats"]
     assert np.isfinite(other.score).all() and np.isfinite(a.table.score).all()
 
