@@ -1,0 +1,237 @@
+"""Session 17 experiment (rule v56, DS1 only): a noise-robust *student* encoder behind the noise gate.
+
+The proposal of docs/noise-history.md section 9, measured. The committed VAE stays as it is. A
+student encoder starts from the committed encoder's weights (BatchNorm frozen) and learns to map a
+beat's model input taken from a *noisy* copy of a DS1 record to the latent mean (z_mean) that the
+committed encoder gives the same beat in the *clean* record. Every beat class is used. In the
+analysis, the student's z_mean replaces the committed encoder's only on the analysed lead's beats
+whose noise ratio is above the other lead's gate (``app.model.lead_blend.needs_other_lead``, 0.2);
+everything else (KL, reconstruction, rhythm, the other lead's pass) is unchanged.
+
+Training data (per training-fold record): nstdb ``em``, ``ma`` and ``bw`` (each alone, both
+channels on both leads, nst's gain) at 0, 6, 12 and 18 dB, added only where nst's protocol adds
+*none* (0:00-5:00, 7:00-9:00, ...), so the benchmark's noise samples stay unseen. Beats are detected
+in the noisy copy as the app detects them (``extract_beats``); a noisy detection within 50 ms of a
+detection in the clean record is paired with it (input: the noisy beat's model input; target: the
+teacher's z_mean of the clean beat's model input); only pairs in the noise-added segments whose
+noisy beat passes the gate are kept. As anchors, the clean record's own beats (input = clean, target =
+teacher) in those segments are added once per record. Adam 1e-4, batch 256, 4 epochs, MSE on z_mean.
+
+Cross-validation over DS1 (the student learns from DS1 records, so a DS1 run of the records it saw
+would be in-sample): fold A = training.config.VALIDATION_RECORDS (8 records), fold B = the other 14.
+Student trained on B is tested on A, and trained on A tested on B. Each fold's records are run
+through ``benchmarks.noise.run`` (nst protocol, em/bw/ma, 6 dB) without and with the student.
+
+RULE v56 (written before any run). Adopt the student (then trained on all of DS1 for the bundle,
+and DS2 reported once) only if, in BOTH held-out folds:
+  (a) the 6 dB AUROC drop (clean AUROC - pooled 6 dB AUROC, as the TOTAL line) falls by >= 0.010;
+  (b) the clean AUROC falls by no more than 0.002;
+  (c) the 6 dB R-peak Se and +P are unchanged (the student touches no detection) and the 6 dB
+      low-quality fraction is unchanged (it touches no quality index) - a check of the wiring.
+Otherwise it is not adopted and its figures go to docs/noise-history.md.
+
+    PYTHONPATH=. python training/experiments/session17_student.py [--fold A|B|both] [--epochs 4]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+SNRS_TRAIN = (0.0, 6.0, 12.0, 18.0)
+NOISES = ("em", "ma", "bw")
+PAIR_TOL_S = 0.05
+
+
+def complement_noisy(rec, noise: np.ndarray, snr: float, amps, rms):
+    """``rec`` with ``noise`` added (nst's gain) only where nst's protocol adds none."""
+    from dataclasses import replace
+
+    from benchmarks.noise import added_noise, noise_on, noise_segment, nst_gain
+
+    seg = noise_segment(noise, rec.n_samples)
+    off = ~noise_on(rec.n_samples, rec.fs, "nst")
+    sig = rec.signals.astype(np.float64).copy()
+    for i in range(min(rec.n_leads, seg.shape[1])):
+        sig[:, i] += added_noise(seg[:, i], nst_gain(amps[i], rms[i], snr), off)
+    return replace(rec, signals=sig.astype(np.float32)), off
+
+
+def model_input(bs, bundle):
+    from app.model.vae_input import vae_input
+
+    w = bs.model_windows if bs.model_windows is not None else bs.windows
+    return vae_input(w, bs.time_s, bundle.manifest)
+
+
+def gate_mask(noise_ratio: np.ndarray) -> np.ndarray:
+    from app.model.lead_blend import needs_other_lead
+
+    return needs_other_lead(noise_ratio)
+
+
+def record_pairs(name: str, data_dir: Path, bundle, noise, rms):
+    """(inputs, targets) of one record: noisy gated beats paired with the teacher's clean z_mean, and anchors."""
+    from app.ecg.pipeline import extract_beats
+    from app.ecg.readers import read_record
+    from benchmarks.noise import nst_qrs_amplitude
+
+    rec = read_record(data_dir / name)
+    amps = [nst_qrs_amplitude(rec.signals[:, i], rec.ref_samples, rec.ref_symbols, rec.fs)
+            for i in range(rec.n_leads)]
+    clean = extract_beats(rec)
+    xc = model_input(clean, bundle)
+    zc = bundle.encode(xc)[0]
+    xs, zs = [], []
+    off = None
+    for k in NOISES:
+        for snr in SNRS_TRAIN:
+            nrec, off = complement_noisy(rec, noise[k][0], snr, amps, rms[k])
+            nb = extract_beats(nrec)
+            j = np.searchsorted(clean.time_s, nb.time_s)
+            j0, j1 = np.clip(j - 1, 0, len(clean.time_s) - 1), np.clip(j, 0, len(clean.time_s) - 1)
+            near = np.where(np.abs(clean.time_s[j0] - nb.time_s) <= np.abs(clean.time_s[j1] - nb.time_s), j0, j1)
+            ok = np.abs(clean.time_s[near] - nb.time_s) <= PAIR_TOL_S
+            in_noise = off[np.clip(nb.samples, 0, len(off) - 1)]
+            keep = ok & in_noise & gate_mask(nb.noise_ratio)
+            xs.append(model_input(nb, bundle)[keep])
+            zs.append(zc[near[keep]])
+    anchor = off[np.clip(clean.samples, 0, len(off) - 1)]
+    xs.append(xc[anchor])
+    zs.append(zc[anchor])
+    return np.concatenate(xs).astype(np.float32), np.concatenate(zs).astype(np.float32)
+
+
+def training_set(names, data_dir: Path, nst_dir: Path, bundle):
+    from benchmarks.noise import nst_noise_rms, read_noise
+
+    noise = {k: read_noise(nst_dir, k) for k in NOISES}
+    rms = {k: [nst_noise_rms(v[:, j], fs) for j in range(v.shape[1])] for k, (v, fs) in noise.items()}
+    X, Z = [], []
+    for n in names:
+        x, z = record_pairs(n, data_dir, bundle, noise, rms)
+        X.append(x)
+        Z.append(z)
+        print(f"# pairs {n}: {len(x)}", file=sys.stderr, flush=True)
+    return np.concatenate(X), np.concatenate(Z)
+
+
+def train_student(bundle, X, Z, epochs: int, seed: int = 0):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    student = keras.models.clone_model(bundle.encoder)
+    student.set_weights(bundle.encoder.get_weights())
+    for layer in student.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+    inp = keras.Input((X.shape[1],))
+    mean_only = keras.Model(inp, student(inp)[0])
+    mean_only.compile(optimizer=keras.optimizers.Adam(1e-4), loss="mse")
+    z0 = bundle.encode(X[:4096])[0]
+    print(f"# teacher's own MSE on these inputs (first 4096): {np.mean((z0 - Z[:4096]) ** 2):.4f}",
+          file=sys.stderr)
+    mean_only.fit(X, Z, batch_size=256, epochs=epochs, shuffle=True, verbose=2)
+    return student
+
+
+class StudentHook:
+    """While active, analyze()'s forward pass of the analysed lead uses the student's z_mean on gated beats."""
+
+    def __init__(self, student):
+        import tensorflow as tf
+
+        self.student = student
+        self.fn = tf.function(lambda x: student(x, training=False)[0],
+                              input_signature=[tf.TensorSpec([None, 256], tf.float32)], autograph=False)
+        self.last_bs = None
+        self.swapped = 0
+
+    def install(self, bundle):
+        """Patch extract_beats and ``bundle.forward`` (the cached bundle: undone by ``uninstall``)."""
+        import app.ecg.pipeline as pl
+
+        orig_extract = pl.extract_beats
+        self.undo = lambda: (setattr(pl, "extract_beats", orig_extract), bundle.__dict__.pop("forward", None))
+        hook = self
+
+        def extract_beats(*a, **k):
+            bs = orig_extract(*a, **k)
+            hook.last_bs = bs
+            return bs
+
+        pl.extract_beats = extract_beats
+        orig_forward = bundle.forward
+
+        def forward(x):
+            zm, zl, rec = orig_forward(x)
+            bs = hook.last_bs
+            if bs is not None and bs.noise_ratio is not None and len(bs.noise_ratio) == len(x):
+                g = np.flatnonzero(gate_mask(bs.noise_ratio))
+                if g.size:
+                    zm = zm.copy()
+                    zm[g] = np.asarray(self.fn(np.asarray(x[g], np.float32)))
+                    hook.swapped += g.size
+            hook.last_bs = None
+            return zm, zl, rec
+
+        bundle.forward = forward
+
+    def uninstall(self):
+        self.undo()
+
+
+def fold_run(names, data_dir, nst_dir, bundle, label: str) -> dict:
+    from benchmarks.noise import pooled, run
+
+    t0 = time.perf_counter()
+    rows, res = run(data_dir, nst_dir, list(names), [6.0], list(NOISES), "nst", True, None)
+    clean = pooled(res[("clean", "")])
+    at6 = pooled([o for (k, s), outs in res.items() if k != "clean" and s == 6.0 for o in outs])
+    per = {k: pooled(outs)["auroc"] for (k, s), outs in res.items() if k != "clean"}
+    out = {"clean_auroc": clean["auroc"], "auroc6": at6["auroc"], "drop": clean["auroc"] - at6["auroc"],
+           "se6": at6["se"], "ppv6": at6["ppv"], "lowq6": at6["lowq"], **{f"auroc_{k}": v for k, v in per.items()}}
+    print(f"RESULT {label}: " + " ".join(f"{k}={v:.4f}" for k, v in out.items())
+          + f" ({time.perf_counter() - t0:.0f} s)", flush=True)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--fold", default="both", choices=["A", "B", "both"], help="held-out fold(s)")
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--data-dir", default=None)
+    a = ap.parse_args(argv)
+    from app.config import default_data_dir
+    from app.model.bundle import load_bundle
+    from training.config import TRAIN_RECORDS, VALIDATION_RECORDS
+
+    data_dir = Path(a.data_dir) if a.data_dir else default_data_dir()
+    nst_dir = data_dir.parent / "nstdb"
+    folds = {"A": tuple(VALIDATION_RECORDS), "B": tuple(TRAIN_RECORDS)}
+    for held in (["A", "B"] if a.fold == "both" else [a.fold]):
+        train_on = folds["B" if held == "A" else "A"]
+        bundle = load_bundle()  # cached: benchmarks.noise.run gets this same object
+        t0 = time.perf_counter()
+        X, Z = training_set(train_on, data_dir, nst_dir, bundle)
+        print(f"# fold {held} held out: {len(X)} training pairs from {len(train_on)} records "
+              f"({time.perf_counter() - t0:.0f} s)", flush=True)
+        student = train_student(bundle, X, Z, a.epochs)
+        base = fold_run(folds[held], data_dir, nst_dir, bundle, f"fold {held} teacher")
+        hook = StudentHook(student)
+        hook.install(bundle)
+        try:
+            with_student = fold_run(folds[held], data_dir, nst_dir, bundle, f"fold {held} student")
+        finally:
+            hook.uninstall()
+        print(f"# fold {held}: student z_mean used on {hook.swapped} beats", flush=True)
+        d = {k: with_student[k] - base[k] for k in base}
+        print(f"DELTA fold {held}: " + " ".join(f"{k}={v:+.4f}" for k, v in d.items()), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
