@@ -196,13 +196,22 @@ def error_alert(message: str) -> dbc.Alert:
                               color="danger", dismissable=True), **{"data-testid": "upload-error"})
 
 
+# the running panel between runs and until the job reports its first stage: (value, label, Cancel disabled)
+PROGRESS_IDLE = [0, "starting", True]
+
+
 def analysis_running_panel() -> html.Div:
-    """Progress bar and Cancel button, shown while a background analysis runs (app.jobs)."""
+    """Progress bar and Cancel button, shown while a background analysis runs (app.jobs).
+
+    Cancel is enabled by the job's first stage, not before: until the first answer the browser
+    holds no job to cancel (it is still preparing or sending the request; a large upload takes
+    seconds), and a click then would be ignored while the analysis went on."""
+    value, label, disabled = PROGRESS_IDLE
     return html.Div([
-        html.Div(dbc.Progress(id="analysis-progress", value=0, label="", striped=True, animated=True,
+        html.Div(dbc.Progress(id="analysis-progress", value=value, label=label, striped=True, animated=True,
                               style={"height": "1.5rem"}, className="mb-2"),
                  **{"data-testid": "analysis-progress"}),
-        dbc.Button("Cancel", id="cancel-analysis", color="secondary", size="sm", outline=True),
+        dbc.Button("Cancel", id="cancel-analysis", color="secondary", size="sm", outline=True, disabled=disabled),
     ], id="analysis-running", className="mt-3", style={"display": "none"})
 
 
@@ -228,7 +237,7 @@ def analysis_outcome(set_progress, _clicks, gate, _again, contents, names, fs, u
 
     def stage(name: str):
         if set_progress is not None:
-            set_progress((jobs.STAGES.get(name, 0), name))
+            set_progress((jobs.STAGES.get(name, 0), name, False))  # False: Cancel enabled
 
     trig = ctx.triggered_id
     try:
@@ -272,8 +281,9 @@ def _register_analysis_callback():
     @callback(
         *ANALYSIS_OUTPUTS, *ANALYSIS_INPUTS,
         background=True,
-        progress=[Output("analysis-progress", "value"), Output("analysis-progress", "label")],
-        progress_default=[0, ""],
+        progress=[Output("analysis-progress", "value"), Output("analysis-progress", "label"),
+                  Output("cancel-analysis", "disabled")],
+        progress_default=PROGRESS_IDLE,
         running=[*busy, (Output("analysis-running", "style"), {"display": "block"}, {"display": "none"})],
         cancel=[Input("cancel-analysis", "n_clicks")],
         interval=500,

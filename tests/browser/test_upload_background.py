@@ -19,13 +19,19 @@ from tests.conftest import SAMPLES
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-# records what the running panel showed: displayed at all, the stage labels, buttons disabled
+# records what the running panel showed: displayed at all, the stage labels, buttons disabled, and
+# the Cancel button's state when the panel first showed (before the job could report a stage)
 WATCH_PROGRESS = """
 () => {
-  window.__seen = {shown: false, labels: [], disabled: false};
+  window.__seen = {shown: false, labels: [], disabled: false, cancelAtShow: null};
   const check = () => {
     const panel = document.getElementById('analysis-running');
-    if (panel && panel.style.display !== 'none') { window.__seen.shown = true; }
+    if (panel && panel.style.display !== 'none') {
+      if (!window.__seen.shown) {
+        window.__seen.cancelAtShow = document.getElementById('cancel-analysis').disabled ? 'disabled' : 'enabled';
+      }
+      window.__seen.shown = true;
+    }
     const bar = document.querySelector('[data-testid=analysis-progress] .progress-bar');
     const label = bar ? bar.innerText.trim() : '';
     if (label && !window.__seen.labels.includes(label)) { window.__seen.labels.push(label); }
@@ -70,6 +76,8 @@ def test_sample_shows_progress_then_the_flagged_signal_page(page, gunicorn_app):
     assert seen["shown"] and seen["disabled"], seen
     # the stages came from the job (the analysis ran in a spawned process: several seconds)
     assert {"detecting beats", "scoring"} & set(seen["labels"]), seen
+    # Cancel waits for the job's first stage: before it, the browser has no job to cancel
+    assert seen["cancelAtShow"] == "disabled" and seen["labels"][0] == "starting", seen
 
 
 def test_cancel_stops_a_long_analysis_and_the_app_keeps_working(page, gunicorn_app, tmp_path):
@@ -83,6 +91,8 @@ def test_cancel_stops_a_long_analysis_and_the_app_keeps_working(page, gunicorn_a
     assert _spawned_jobs(gunicorn_app), "the analysis should run in a spawned process"
     page.wait_for_selector("#analysis-running", state="visible", timeout=30_000)
     assert page.is_disabled("[data-testid=sample-105] button")
+    # enabled by the job's first stage (as a user sees it); a click before then would be ignored
+    page.wait_for_selector("#cancel-analysis:not([disabled])", timeout=30_000)
     page.click("#cancel-analysis")
     page.wait_for_selector("#analysis-running", state="hidden", timeout=30_000)
     deadline = time.monotonic() + 20
