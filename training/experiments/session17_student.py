@@ -30,7 +30,27 @@ and DS2 reported once) only if, in BOTH held-out folds:
       low-quality fraction is unchanged (it touches no quality index) - a check of the wiring.
 Otherwise it is not adopted and its figures go to docs/noise-history.md.
 
+RESULT v56 (2026-11-26 21:43-21:53 UTC, this machine, 10 min): NOT adopted (fails (a) and (b) in fold B).
+  fold A held out (student from the 14 fold-B records, 107,218 pairs; used on 17,495 beats):
+    drop 0.0402 -> 0.0187, clean AUROC 0.9895 -> 0.9895, em 0.876 -> 0.950, ma +0.000, bw -0.001;
+  fold B held out (student from the 8 fold-A records, 59,429 pairs; used on 31,120 beats):
+    drop 0.0220 -> 0.0246, clean AUROC 0.9892 -> 0.9857, em +0.007, ma -0.015, bw -0.008;
+  Se, +P and the low-quality fraction unchanged in both (wiring check passed).
+  Reading: in fold B the student costs clean accuracy where the committed encoder was right;
+  the records whose *clean* beats sit above the 0.2 gate are the ectopy-rich 203 and 207 (fold B)
+  that made rule v43-v46 ramp the other lead in (app.model.lead_blend).
+
+RULE v57 (written after v56's result, before any v57 run). Two configurations, seed 0, same folds
+and the same criteria (a)-(c) as v56:
+  A1 ``--ramp``: the student's latent is blended in as the other lead is, z = t + ramp(r) (s - t),
+     ramp(r) = clip((r - 0.2) / 0.2, 0, 1) (lead_blend's NOISY_FROM and RAMP), not swapped at r > 0.2;
+  A2 ``--ramp --anchors 3``: A1, and the student also trained on every beat of each clean training
+     record (whole record, input = target's own beat) repeated 3 times, to hold it to the teacher.
+Adopt the configuration that meets (a)-(c) in both folds (both: the larger mean fall of the drop);
+neither: the student is not adopted.
+
     PYTHONPATH=. python training/experiments/session17_student.py [--fold A|B|both] [--epochs 4]
+        [--ramp] [--anchors K]
 """
 from __future__ import annotations
 
@@ -44,6 +64,8 @@ import numpy as np
 SNRS_TRAIN = (0.0, 6.0, 12.0, 18.0)
 NOISES = ("em", "ma", "bw")
 PAIR_TOL_S = 0.05
+ANCHORS = 0  # v57: whole-record clean anchors per record (--anchors)
+RAMP = False  # v57: blend the student in with lead_blend's ramp (--ramp)
 
 
 def complement_noisy(rec, noise: np.ndarray, snr: float, amps, rms):
@@ -102,6 +124,9 @@ def record_pairs(name: str, data_dir: Path, bundle, noise, rms):
     anchor = off[np.clip(clean.samples, 0, len(off) - 1)]
     xs.append(xc[anchor])
     zs.append(zc[anchor])
+    for _ in range(ANCHORS):  # v57 A2: the whole clean record, repeated
+        xs.append(xc)
+        zs.append(zc)
     return np.concatenate(xs).astype(np.float32), np.concatenate(zs).astype(np.float32)
 
 
@@ -173,7 +198,15 @@ class StudentHook:
                 g = np.flatnonzero(gate_mask(bs.noise_ratio))
                 if g.size:
                     zm = zm.copy()
-                    zm[g] = np.asarray(self.fn(np.asarray(x[g], np.float32)))
+                    zs = np.asarray(self.fn(np.asarray(x[g], np.float32)))
+                    if RAMP:
+                        from app.model.lead_blend import NOISY_FROM
+                        from app.model.lead_blend import RAMP as WIDTH
+
+                        a = np.clip((bs.noise_ratio[g] - NOISY_FROM) / WIDTH, 0.0, 1.0)[:, None]
+                        zm[g] = zm[g] + a * (zs - zm[g])
+                    else:
+                        zm[g] = zs
                     hook.swapped += g.size
             hook.last_bs = None
             return zm, zl, rec
@@ -204,7 +237,12 @@ def main(argv=None) -> int:
     ap.add_argument("--fold", default="both", choices=["A", "B", "both"], help="held-out fold(s)")
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--ramp", action="store_true")
+    ap.add_argument("--anchors", type=int, default=0)
     a = ap.parse_args(argv)
+    global ANCHORS, RAMP
+    ANCHORS, RAMP = a.anchors, a.ramp
+    print(f"# v57 config: ramp={RAMP} anchors={ANCHORS} epochs={a.epochs}", flush=True)
     from app.config import default_data_dir
     from app.model.bundle import load_bundle
     from training.config import TRAIN_RECORDS, VALIDATION_RECORDS
