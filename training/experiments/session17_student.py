@@ -72,6 +72,13 @@ than v57's per-fold one; it is chosen after seeing v57, and says so. Adopt if, p
 If adopted: the student is trained on all 22 DS1 records (``python -m training.student``), added
 to the bundle, and DS2 is run once to report.
 
+RESULT v58 (2026-11-26 22:08-22:24 UTC, 969 s): ADOPTED. Pooled over the 22 held-out DS1 records
+(each scored by a student that never saw it; 119,742-135,593 training pairs per fold):
+  6 dB AUROC drop 0.0340 -> 0.0191 (-0.0149; (a) met), clean AUROC 0.9881 -> 0.9881 ((b) met),
+  em 0.898 -> 0.943, ma 0.980 -> 0.981, bw 0.980 -> 0.980 ((c) met), Se 0.9940, +P 0.9666,
+  low quality 10.52 % unchanged ((d) met). The teacher's pooled figures reproduce the README's DS1
+  line (drop 0.034, em 0.898).
+
     PYTHONPATH=. python training/experiments/session17_student.py [--fold A|B|both] [--epochs 4]
         [--ramp] [--anchors K] [--kfold K]
 """
