@@ -58,6 +58,7 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
     from app.model.lead_blend import blend
     from app.model.scorers import beat_scores
     from app.model.runtime import single_threaded_blas
+    from app.model.student import noise_robust_latent
     from app.model.vae_input import vae_input
     from app.model.thresholds import default_method, thresholds_table
 
@@ -80,6 +81,8 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
     scored = bs.model_windows if bs.model_windows is not None else bs.windows
     x = vae_input(scored, bs.time_s, bundle.manifest)
     z_mean, z_log_var, recon = bundle.forward(x)
+    # where the lead is noisy, the noise-robust student's latent is blended in (app.model.student)
+    z_mean = noise_robust_latent(bundle, x, z_mean, bs.noise_ratio)
     # a denoised beat may be a false detection in noise: its neighbours' RR intervals may skip it
     scores = beat_scores(x, z_mean, z_log_var, recon, bs.rhythm_times, bundle.calibration, recording.duration_s,
                          suspect=bs.denoised)

@@ -334,14 +334,23 @@ def current_model_id(settings: Settings | None = None) -> str:
 
 
 def current_model_version(settings: Settings | None = None) -> str:
-    """The configured model's id and a digest of its calibration.json: what an analysis depends on
-    (a recalibrated bundle keeps its id and weights but scores and flags beats differently)."""
+    """The configured model's id and a digest of its calibration.json and of its manifest's
+    ``student`` entry: what an analysis depends on (a recalibrated bundle keeps its id and weights
+    but scores and flags beats differently; so does one given another student encoder, whose
+    manifest entry holds the file's digest)."""
     settings = settings or (_state.settings if _state else get_settings())
+    model_dir = Path(settings.model_dir)
     try:
-        digest = hashlib.sha256((Path(settings.model_dir) / "calibration.json").read_bytes()).hexdigest()[:12]
+        h = hashlib.sha256((model_dir / "calibration.json").read_bytes())
     except OSError:
-        digest = "none"
-    return f"{current_model_id(settings)}+{digest}"
+        return f"{current_model_id(settings)}+none"
+    try:
+        student = json.loads((model_dir / "manifest.json").read_text()).get("student")
+    except (OSError, ValueError, AttributeError):
+        student = None
+    if student:
+        h.update(json.dumps(student, sort_keys=True).encode())
+    return f"{current_model_id(settings)}+{h.hexdigest()[:12]}"
 
 
 # Bumped when what an analysis holds changes for the same recording and model, so that entries

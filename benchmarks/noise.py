@@ -38,16 +38,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from app.ecg.nst import (NST_MEASUREMENTS, NST_NORMAL, NST_PERIOD_S, NST_START_S, added_noise,  # noqa: F401
+                         noise_on, noise_segment, noisy, nst_gain, nst_noise_rms, nst_qrs_amplitude, read_noise,
+                         scored_from, trimmed_mean)
 from benchmarks._util import data_dir_arg, format_table, load_average
 
-NST_START_S, NST_PERIOD_S = 300.0, 120.0  # nst: noise from 5:00, toggled every 2:00
-NST_MEASUREMENTS = 300  # sigamp's NMAX: beats / one-second windows measured
-NST_NORMAL = frozenset("NLRaJASj/QBen")  # WFDB map1() == NORMAL
 PROTOCOLS = ("nst", "whole")
 
 
@@ -71,86 +71,6 @@ class Outcome:
     n_false_lowq: int = 0  # ... and those of them flagged low_quality
     n_shaded: int = 0        # scored beats inside the viewer's noisy bands (figures.noisy_spans) ...
     n_false_shaded: int = 0  # ... and the false detections among them
-
-
-def trimmed_mean(values) -> float:
-    """Mean after dropping the lowest and highest 5 % (sigamp's trimmed mean)."""
-    v = np.sort(np.asarray(values, dtype=np.float64))
-    if v.size == 0:
-        return 0.0
-    lo = v.size // 20
-    return float(v[lo: v.size - lo].mean())
-
-
-def nst_qrs_amplitude(signal: np.ndarray, ref_samples, ref_symbols, fs: float) -> float:
-    """nst's A: trimmed mean peak-to-peak within +-50 ms of the first 300 normal beats."""
-    h = max(int(round(0.05 * fs)), 1)
-    s = np.asarray(ref_samples, dtype=np.int64)
-    normal = np.isin(np.asarray(ref_symbols).astype(str), list(NST_NORMAL))
-    s = s[normal & (s - h >= 0) & (s + h < len(signal))][:NST_MEASUREMENTS]
-    if s.size == 0:
-        return 0.0
-    seg = signal[s[:, None] + np.arange(-h, h + 1)]
-    return trimmed_mean(seg.max(axis=1) - seg.min(axis=1))
-
-
-def nst_noise_rms(noise: np.ndarray, fs: float) -> float:
-    """nst's noise amplitude: trimmed mean RMS (mean removed) of the first 300 one-second windows."""
-    w = int(round(fs))
-    k = min(len(noise) // w, NST_MEASUREMENTS)
-    seg = np.asarray(noise[: k * w], dtype=np.float64).reshape(k, w)
-    seg = seg - seg.mean(axis=1, keepdims=True)
-    return trimmed_mean(np.sqrt(np.mean(seg * seg, axis=1)))
-
-
-def nst_gain(amplitude: float, noise_rms: float, snr_db: float) -> float:
-    """nst: gain = nsr * A / N, nsr = 10^(-snr/20) sqrt(2) / 4 (i.e. S = A^2/8, N = RMS^2)."""
-    if noise_rms <= 0:
-        return 0.0
-    return float(10 ** (-snr_db / 20.0) * np.sqrt(2.0) / 4.0 * amplitude / noise_rms)
-
-
-def noise_on(n_samples: int, fs: float, protocol: str) -> np.ndarray:
-    """True where noise is added: everywhere (``whole``) or nst's 2-minute segments from 5:00."""
-    if protocol == "whole":
-        return np.ones(n_samples, dtype=bool)
-    t = np.arange(n_samples) / fs - NST_START_S
-    return (t >= 0) & (np.floor(t / NST_PERIOD_S) % 2 == 0)
-
-
-def scored_from(fs: float, protocol: str) -> int:
-    """First scored sample: 5:00 under nst's protocol (bxb's default start), else 0."""
-    return int(round(NST_START_S * fs)) if protocol == "nst" else 0
-
-
-def noise_segment(noise: np.ndarray, n_samples: int) -> np.ndarray:
-    """The noise, tiled or cut to ``n_samples`` rows."""
-    reps = -(-n_samples // len(noise))
-    return np.tile(noise, (reps, 1))[:n_samples]
-
-
-def added_noise(noise: np.ndarray, gain: float, on: np.ndarray) -> np.ndarray:
-    """What nst adds to one lead: ``gain * noise`` where ``on``, shifted at every switch so that the
-    output stays continuous (nst's offset ``z``): a switched-off segment keeps a constant offset."""
-    out = np.where(on, gain * noise, 0.0)
-    switches = np.flatnonzero(np.diff(on.astype(np.int8))) + 1
-    for a, b in zip(switches, np.append(switches[1:], len(on))):  # a dozen segments per record
-        g = gain if on[a] else 0.0
-        out[a:b] += out[a - 1] - g * noise[a - 1]
-    return out
-
-
-def noisy(recording, noise: np.ndarray, snr_db: float, amps: list[float], rms: list[float],
-          protocol: str = "nst"):
-    """A copy of ``recording`` with ``noise`` (channel i on lead i) added at ``snr_db`` per lead."""
-    seg = noise_segment(noise, recording.n_samples)
-    on = noise_on(recording.n_samples, recording.fs, protocol)
-    sig = recording.signals.astype(np.float64).copy()
-    for i in range(min(recording.n_leads, seg.shape[1])):
-        g = nst_gain(amps[i], rms[i], snr_db)
-        x = seg[:, i] - seg[:, i].mean() if protocol == "whole" else seg[:, i]
-        sig[:, i] += added_noise(x, g, on)
-    return replace(recording, signals=sig.astype(np.float32))
 
 
 def scored_match(det: np.ndarray, recording, protocol: str, vf: list[tuple[int, int]] | None = None):
@@ -242,13 +162,6 @@ def pooled(outs: list[Outcome]) -> dict:
             "shaded": _ratio(tot["n_shaded"], tot["n_beats"]),
             "false_shaded": _ratio(tot["n_false_shaded"], tot["n_false"]),
             "beats": tot["n_beats"]}
-
-
-def read_noise(nst_dir: Path, name: str) -> tuple[np.ndarray, float]:
-    import wfdb
-
-    r = wfdb.rdrecord(str(nst_dir / name))
-    return np.asarray(r.p_signal, np.float64), float(r.fs)
 
 
 def record_names(data_dir: Path, wanted: list[str] | None, which: str = "DS2") -> list[str]:

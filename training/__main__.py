@@ -3,7 +3,9 @@
 1. DS1 beats through the app's own pipeline (reference beat positions, MLII).
 2. The conv-VAE on the N beats of the training records (augmented, seeded, early stopping).
 3. Calibration on the held-out DS1 validation records (ensemble, thresholds, fallback statistics).
-4. The bundle is written to --out; then training.evaluate.run_evaluation (DS2, report only).
+4. The bundle is written to --out, with the latent page's reference cloud and the noise-robust
+   student encoder (training.student: DS1 beats with nstdb noise; skipped without nstdb);
+   then training.evaluate.run_evaluation (DS2, report only).
 """
 from __future__ import annotations
 
@@ -171,6 +173,10 @@ def main(argv=None) -> int:
     params = int(enc.count_params() + dec.count_params())
     model_id = out.name
     man = manifest(cfg, model_id, len(train_x), len(val_x), params, seconds, metrics, history)
+    if args.recalibrate:  # the encoder's weights are kept, and with them its student encoder
+        kept = json.loads((out / "manifest.json").read_text()).get("student")
+        if kept:
+            man["student"] = kept
     save_bundle(ModelBundle(enc, dec, man, calibration, model_id, out), out, history=history)
     if args.quick:
         shutil.rmtree(work, ignore_errors=True)
@@ -181,6 +187,7 @@ def main(argv=None) -> int:
         from training.reference_cloud import main as reference_cloud
 
         reference_cloud(["--model", str(out), "--data-dir", str(args.data_dir)])
+        add_student_or_say_why(out, Path(args.data_dir))
     if not args.skip_eval:
         try:
             from training.evaluate import run_evaluation
@@ -190,6 +197,22 @@ def main(argv=None) -> int:
             run_evaluation(out, args.data_dir, quick=args.quick)
             print(f"evaluation written to {out / 'evaluation.json'}", flush=True)
     return 0
+
+
+def add_student_or_say_why(out: Path, data_dir: Path) -> None:
+    """The noise-robust student encoder of the new bundle (training.student), trained on DS1 with
+    the nstdb noise beside the MIT-BIH directory; without that noise the bundle has none (noisy
+    beats are then scored by the encoder alone) and this says so."""
+    from app.model.bundle import STUDENT_FILE
+    from training.student import add_student, has_noise_records
+
+    (out / STUDENT_FILE).unlink(missing_ok=True)  # an older student belongs to older weights
+    nst_dir = data_dir.parent / "nstdb"
+    if not has_noise_records(nst_dir):
+        print(f"nstdb noise records not found in {nst_dir}: no student encoder in this bundle", flush=True)
+        return
+    entry = add_student(out, data_dir, nst_dir)
+    print(f"student encoder trained on {entry['pairs']} noisy DS1 beats ({entry['seconds']} s)", flush=True)
 
 
 def previous_training(out: Path):

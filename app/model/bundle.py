@@ -5,6 +5,7 @@ Layout of a bundle directory:
   manifest.json                  window, fs, preprocessing, data, split, versions, commit, date, metrics
   calibration.json               scorer statistics, ensemble weights, threshold statistics
   history.json                   training curves (optional)
+  student_encoder.keras          (optional) the noise-robust student encoder (app.model.student)
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from app.model.runtime import import_keras
 
+STUDENT_FILE = "student_encoder.keras"
 FORWARD_CHUNK = 4096  # beats per call of the compiled forward (the last call takes the rest)
 
 
@@ -33,6 +35,7 @@ class ModelBundle:
     calibration: dict
     model_id: str
     path: Path | None = None
+    student: object | None = None  # the noise-robust student encoder (app.model.student), if the bundle has one
     _fns: dict = field(default_factory=dict, repr=False)  # compiled forward / encoder-only, traced once each
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -65,6 +68,18 @@ class ModelBundle:
         """(z_mean, z_log_var) alone, as ``forward`` gives them, for scores that need no
         reconstruction: the encoder is about 40 % of the forward pass's time on CPU."""
         return self._run(windows, decode=False)
+
+    def encode_student(self, windows: np.ndarray) -> np.ndarray:
+        """The student encoder's z_mean of (n, window) beats (app.model.student); needs ``student``."""
+        x = np.asarray(windows, np.float32).reshape(-1, self.window)
+        if len(x) == 0:
+            return np.zeros((0, self.latent_dim), np.float32)
+        with self._lock:
+            fn = self._fns.get("student")
+            if fn is None:
+                fn = self._fns["student"] = compiled_forward(self.student, None, self.window)
+        return np.concatenate([np.asarray(fn(x[i:i + FORWARD_CHUNK])[0])
+                               for i in range(0, len(x), FORWARD_CHUNK)]).astype(np.float32, copy=False)
 
     def _run(self, windows: np.ndarray, decode: bool) -> tuple:
         x = np.asarray(windows, np.float32).reshape(-1, self.window)
@@ -115,6 +130,8 @@ def save_bundle(bundle: ModelBundle, path, history: dict | None = None) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     bundle.encoder.save(path / "encoder.keras")
     bundle.decoder.save(path / "decoder.keras")
+    if bundle.student is not None:
+        bundle.student.save(path / STUDENT_FILE)
     _write_json(path / "manifest.json", {**bundle.manifest, "model_id": bundle.model_id})
     _write_json(path / "calibration.json", bundle.calibration)
     if history is not None:
@@ -138,6 +155,12 @@ def load_bundle(path=None) -> ModelBundle:
         if key not in _CACHE:
             _CACHE[key] = _read_bundle(path)
         return _CACHE[key]
+
+
+def forget_bundle(path) -> None:
+    """Drop the bundle at ``path`` from this process's cache (training rewrote it)."""
+    with _CACHE_LOCK:
+        _CACHE.pop(str(Path(path).resolve()), None)
 
 
 def load_bundle_async(path=None) -> Future:
@@ -171,8 +194,10 @@ def _read_bundle(path: Path) -> ModelBundle:
         keras = import_keras()
         encoder = keras.saving.load_model(path / "encoder.keras", compile=False)
         decoder = keras.saving.load_model(path / "decoder.keras", compile=False)
+        student = (keras.saving.load_model(path / STUDENT_FILE, compile=False)
+                   if (path / STUDENT_FILE).is_file() else None)
     except Exception as exc:  # noqa: BLE001 - any failure to deserialise means a corrupt bundle
         raise ModelBundleError(f"{path}: model bundle corrupt, cannot load weights ({type(exc).__name__}: "
                                f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
     model_id = str(manifest.get("model_id") or path.name)
-    return ModelBundle(encoder, decoder, manifest, calibration, model_id, path)
+    return ModelBundle(encoder, decoder, manifest, calibration, model_id, path, student)

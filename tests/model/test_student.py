@@ -1,0 +1,79 @@
+"""The noise-robust student encoder behind the noise gate (app.model.student), on bundled MIT-BIH
+records and the committed bundle."""
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from app.analysis import analyze
+from app.config import SAMPLES_DIR
+from app.ecg.readers import read_record
+from app.model.bundle import STUDENT_FILE, ModelBundleError, _read_bundle, load_bundle
+from app.model.lead_blend import NOISY_FROM, RAMP
+from app.model.student import noise_robust_latent, student_share
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return load_bundle()
+
+
+@pytest.fixture(scope="module")
+def no_student(bundle):
+    return replace(bundle, student=None, _fns={})
+
+
+def test_the_committed_bundle_has_its_student_and_the_manifest_names_it(bundle):
+    assert bundle.student is not None
+    entry = bundle.manifest["student"]
+    assert entry["file"] == STUDENT_FILE and len(entry["sha256"]) == 64
+    assert set(entry["records"]) <= {"101", "106", "108", "109", "112", "114", "115", "116", "118", "119", "122",
+                                     "124", "201", "203", "205", "207", "208", "209", "215", "220", "223", "230"}
+
+
+def test_share_follows_the_other_leads_ramp():
+    r = np.array([0.05, NOISY_FROM, NOISY_FROM + RAMP / 2, NOISY_FROM + RAMP, 0.9, np.inf, np.nan])
+    np.testing.assert_allclose(student_share(r, len(r)), [0, 0, 0.5, 1, 1, 0, 0])
+    assert not student_share(None, 3).any()
+
+
+def test_a_clean_record_scores_exactly_as_without_the_student(bundle, no_student):
+    rec = read_record(SAMPLES_DIR / "100")
+    a = analyze(rec, bundle=bundle)
+    assert not (a.beats.noise_ratio > NOISY_FROM).any()  # record 100 is clean throughout
+    b = analyze(rec, bundle=no_student)
+    np.testing.assert_array_equal(a.table.score, b.table.score)
+    np.testing.assert_array_equal(a.latent, b.latent)
+
+
+def test_a_noisy_record_changes_the_latent_only_of_its_noisy_beats(bundle, no_student):
+    rec = read_record(SAMPLES_DIR / "105")  # electrode-motion noise in long stretches
+    a = analyze(rec, bundle=bundle)
+    b = analyze(rec, bundle=no_student)
+    share = student_share(a.beats.noise_ratio, len(a.latent))
+    moved = np.abs(a.latent - b.latent).max(axis=1) > 0
+    assert (share > 0).sum() > 200
+    assert not moved[share == 0].any()
+    assert moved[share > 0].mean() > 0.99
+    np.testing.assert_array_equal(a.table.kl, b.table.kl)  # the encoder's variance is kept
+    # the blend: halfway between the two encoders' latents at share 0.5, and so on
+    x = np.asarray(a.beats.model_windows if a.beats.model_windows is not None else a.beats.windows)
+    from app.model.vae_input import vae_input
+
+    x = vae_input(x, a.beats.time_s, bundle.manifest)
+    rows = np.flatnonzero(share > 0)[:50]
+    z_enc = no_student.encode(x[rows])[0]
+    z_st = bundle.encode_student(x[rows])
+    np.testing.assert_allclose(a.latent[rows], z_enc + share[rows, None] * (z_st - z_enc), atol=1e-4)
+    assert noise_robust_latent(no_student, x, b.latent, a.beats.noise_ratio) is b.latent
+
+
+def test_a_corrupt_student_file_is_a_clear_bundle_error(tmp_path, bundle):
+    d = tmp_path / "bundle"
+    shutil.copytree(bundle.path, d)
+    (d / STUDENT_FILE).write_bytes(b"not a keras file")
+    with pytest.raises(ModelBundleError, match=str(d)):
+        _read_bundle(d)

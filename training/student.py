@@ -1,0 +1,174 @@
+"""Train the noise-robust student encoder of a bundle (app.model.student) and add it to the bundle.
+
+    python -m training.student --model model_store/cvae-v2 [--data-dir ../shared/data/mitdb]
+                               [--nst-dir ../shared/data/nstdb] [--records 101 106 ...] [--epochs 4] [--seed 0]
+
+The student starts from the bundle's encoder (BatchNorm frozen) and learns to map a beat's model
+input taken from a *noisy* copy of a DS1 record to the latent mean the bundle's encoder gives the
+same beat in the *clean* record; every beat class is used. Noisy copies: nstdb ``em``, ``ma`` and
+``bw`` (each alone, channel i on lead i, nst's gain; benchmarks.noise) at 0, 6, 12 and 18 dB,
+added only where nst's protocol adds *none* (0:00-5:00, 7:00-9:00, ...), so the noise samples of
+``python -m benchmarks.noise`` stay unseen. Beats are detected in the noisy copy as the app detects
+them; a noisy detection within 50 ms of a clean one is paired with it, and kept where it lies in
+the noise-added segments and the analysed lead's noise ratio there is above the student's gate
+(0.2). The clean record's own beats in those segments are added once as anchors (input = target).
+Adam 1e-4, batch 256, 4 epochs, mean squared error on z_mean. Writes ``student_encoder.keras`` and
+the manifest's ``student`` entry (its settings and the file's SHA-256, part of the cache key).
+Chosen by rule v57 (docs/noise-history.md): 2-fold cross-validation over DS1.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+SNRS = (0.0, 6.0, 12.0, 18.0)
+NOISES = ("em", "ma", "bw")
+PAIR_TOL_S = 0.05
+EPOCHS, BATCH, LEARNING_RATE = 4, 256, 1e-4
+
+
+def complement_noisy(rec, noise: np.ndarray, snr: float, amps, rms):
+    """(``rec`` with ``noise`` added at nst's gain only where nst's protocol adds none, that mask)."""
+    from app.ecg.nst import noise_on, noisy
+
+    off = ~noise_on(rec.n_samples, rec.fs, "nst")
+    return noisy(rec, noise, snr, amps, rms, on=off), off
+
+
+def model_input(bs, bundle) -> np.ndarray:
+    """The beats as analyze() gives them to the encoder."""
+    from app.model.vae_input import vae_input
+
+    w = bs.model_windows if bs.model_windows is not None else bs.windows
+    return vae_input(w, bs.time_s, bundle.manifest)
+
+
+def nearest(clean_t: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Index of the clean beat nearest to each time in ``t``."""
+    j = np.searchsorted(clean_t, t)
+    j0, j1 = np.clip(j - 1, 0, len(clean_t) - 1), np.clip(j, 0, len(clean_t) - 1)
+    return np.where(np.abs(clean_t[j0] - t) <= np.abs(clean_t[j1] - t), j0, j1)
+
+
+def record_pairs(rec, bundle, noise: dict, rms: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(inputs, targets) of one record: its noisy gated beats with the encoder's clean z_mean, and anchors."""
+    from app.ecg.pipeline import extract_beats
+    from app.model.student import student_share
+    from app.ecg.nst import nst_qrs_amplitude
+
+    amps = [nst_qrs_amplitude(rec.signals[:, i], rec.ref_samples, rec.ref_symbols, rec.fs)
+            for i in range(rec.n_leads)]
+    clean = extract_beats(rec)
+    xc = model_input(clean, bundle)
+    zc = bundle.encode(xc)[0]
+    xs, zs, off = [], [], None
+    for k in NOISES:
+        for snr in SNRS:
+            nrec, off = complement_noisy(rec, noise[k][0], snr, amps, rms[k])
+            nb = extract_beats(nrec)
+            near = nearest(clean.time_s, nb.time_s)
+            keep = ((np.abs(clean.time_s[near] - nb.time_s) <= PAIR_TOL_S)
+                    & off[np.clip(nb.samples, 0, len(off) - 1)]
+                    & (student_share(nb.noise_ratio, len(nb.time_s)) > 0))
+            xs.append(model_input(nb, bundle)[keep])
+            zs.append(zc[near[keep]])
+    anchor = off[np.clip(clean.samples, 0, len(off) - 1)]
+    xs.append(xc[anchor])
+    zs.append(zc[anchor])
+    return np.concatenate(xs).astype(np.float32), np.concatenate(zs).astype(np.float32)
+
+
+def training_pairs(names, data_dir: Path, nst_dir: Path, bundle, log=print) -> tuple[np.ndarray, np.ndarray]:
+    from app.ecg.readers import read_record
+    from app.ecg.nst import nst_noise_rms, read_noise
+
+    noise = {k: read_noise(nst_dir, k) for k in NOISES}
+    rms = {k: [nst_noise_rms(v[:, j], fs) for j in range(v.shape[1])] for k, (v, fs) in noise.items()}
+    X, Z = [], []
+    for n in names:
+        x, z = record_pairs(read_record(data_dir / n), bundle, noise, rms)
+        X.append(x)
+        Z.append(z)
+        log(f"record {n}: {len(x)} pairs")
+    return np.concatenate(X), np.concatenate(Z)
+
+
+def train_student(encoder, X: np.ndarray, Z: np.ndarray, epochs: int = EPOCHS, seed: int = 0, verbose: int = 2):
+    """A copy of ``encoder`` (BatchNorm frozen) fitted so its z_mean of X approaches Z."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    student = keras.models.clone_model(encoder)
+    student.set_weights(encoder.get_weights())
+    for layer in student.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+    inp = keras.Input((X.shape[1],))
+    mean_only = keras.Model(inp, student(inp)[0])  # z_log_var gets no gradient: only z_mean is used
+    mean_only.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss="mse")
+    mean_only.fit(X, Z, batch_size=BATCH, epochs=epochs, shuffle=True, verbose=verbose)
+    return student
+
+
+def add_student(model_dir: Path, data_dir: Path, nst_dir: Path, records=None, epochs: int = EPOCHS,
+                seed: int = 0, verbose: int = 2) -> dict:
+    """Train the student of the bundle in ``model_dir`` on ``records`` (default DS1) and save it there."""
+    from app.ecg.aami import DS1
+    from app.model.bundle import STUDENT_FILE, _read_bundle, forget_bundle
+
+    t0 = time.time()
+    bundle = _read_bundle(Path(model_dir))
+    names = [str(r) for r in (records or DS1) if (data_dir / f"{r}.hea").is_file()]
+    X, Z = training_pairs(names, data_dir, nst_dir, bundle,
+                          log=(lambda m: print(m, flush=True)) if verbose else (lambda m: None))
+    student = train_student(bundle.encoder, X, Z, epochs, seed, verbose)
+    path = Path(model_dir) / STUDENT_FILE
+    student.save(path)
+    entry = {"file": STUDENT_FILE, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+             "records": names, "noises": list(NOISES), "snr_db": list(SNRS), "pairs": int(len(X)),
+             "epochs": epochs, "seed": seed, "batch": BATCH, "learning_rate": LEARNING_RATE,
+             "rule": "v57 (docs/noise-history.md)", "seconds": round(time.time() - t0, 1)}
+    man_path = Path(model_dir) / "manifest.json"
+    manifest = json.loads(man_path.read_text())
+    manifest["student"] = entry
+    man_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    forget_bundle(model_dir)  # a later load_bundle in this process reads the student
+    return entry
+
+
+def has_noise_records(nst_dir: Path) -> bool:
+    return all((Path(nst_dir) / f"{k}.hea").is_file() for k in NOISES)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m training.student", description=__doc__.split("\n")[0])
+    ap.add_argument("--model", required=True, help="bundle directory, e.g. model_store/cvae-v2")
+    ap.add_argument("--data-dir", default=None, help="MIT-BIH directory (default ../shared/data/mitdb)")
+    ap.add_argument("--nst-dir", default=None, help="nstdb directory (default: next to --data-dir)")
+    ap.add_argument("--records", nargs="+", default=None, help="training records (default: DS1)")
+    ap.add_argument("--epochs", type=int, default=EPOCHS)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args(argv)
+    from app.config import default_data_dir
+
+    data_dir = Path(a.data_dir) if a.data_dir else default_data_dir()
+    if data_dir is None or not data_dir.is_dir():
+        print("MIT-BIH directory not found; pass --data-dir", file=sys.stderr)
+        return 2
+    nst_dir = Path(a.nst_dir) if a.nst_dir else data_dir.parent / "nstdb"
+    if not has_noise_records(nst_dir):
+        print(f"noise records em, ma, bw not found in {nst_dir}; pass --nst-dir", file=sys.stderr)
+        return 2
+    entry = add_student(Path(a.model), data_dir, nst_dir, a.records, a.epochs, a.seed)
+    print(f"student written to {Path(a.model) / entry['file']} ({entry['pairs']} pairs, {entry['seconds']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
