@@ -55,6 +55,31 @@ def cut_record(record: str, seconds: float, out_dir: Path) -> Path:
     return out_dir / record
 
 
+def nst_noisy_sample(record: str, noise: str, snr_db: float):
+    """(bundled ``record`` with nstdb ``noise`` added at ``snr_db`` as nst does, nst's noise-on mask);
+    skips the test when ../shared/data/nstdb is not there."""
+    from app.ecg.nst import noise_on, noisy, nst_noise_rms, nst_qrs_amplitude, read_noise
+    from app.ecg.readers import read_record
+
+    nst = ROOT.parent / "shared" / "data" / "nstdb"
+    if not (nst / f"{noise}.hea").is_file():
+        pytest.skip(f"nstdb {noise} not found in {nst}")
+    rec = read_record(SAMPLES / record)
+    sig, fs = read_noise(nst, noise)
+    amps = [nst_qrs_amplitude(rec.signals[:, i], rec.ref_samples, rec.ref_symbols, rec.fs) for i in range(2)]
+    r = noisy(rec, sig, snr_db, amps, [nst_noise_rms(sig[:, j], fs) for j in range(2)], "nst")
+    return r, noise_on(rec.n_samples, rec.fs, "nst")
+
+
+def v_vs_n_auroc(table, on) -> float:
+    """AUROC of V against N beats (not low quality) inside the noisy segments ``on``."""
+    from sklearn.metrics import roc_auc_score
+
+    keep = on[table["sample"].to_numpy()] & table.ref_class.isin(["N", "V"]).to_numpy() & ~table.low_quality.to_numpy()
+    assert (table.ref_class[keep] == "V").sum() > 300
+    return float(roc_auc_score(table.ref_class[keep] == "V", table.score[keep]))
+
+
 def http_get(url: str, timeout: float = 10.0):
     """(status, headers, body bytes) of a GET, errors included."""
     try:

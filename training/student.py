@@ -133,7 +133,7 @@ def add_student(model_dir: Path, data_dir: Path, nst_dir: Path, records=None, ep
     entry = {"file": STUDENT_FILE, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
              "records": names, "noises": list(NOISES), "snr_db": list(SNRS), "pairs": int(len(X)),
              "epochs": epochs, "seed": seed, "batch": BATCH, "learning_rate": LEARNING_RATE,
-             "rule": "v57 (docs/noise-history.md)", "seconds": round(time.time() - t0, 1)}
+             "rule": "v58 (docs/noise-history.md, section 9)", "seconds": round(time.time() - t0, 1)}
     man_path = Path(model_dir) / "manifest.json"
     manifest = json.loads(man_path.read_text())
     manifest["student"] = entry

@@ -12,7 +12,8 @@ gives the same beat clean. Per beat of the analysed lead,
 with r the lead's noise ratio at the beat and the ramp of the other lead's weighting
 (app.model.lead_blend): clean beats (r <= 0.2) keep the encoder's latent exactly, and the
 ectopy-rich clean records whose beats sit a little above 0.2 get little of the student.
-KL, reconstruction and rhythm are unchanged. Chosen on DS1 by two-fold cross-validation (rule
+The latent distance and the KL term read the blended mean (the KL with the encoder's own
+variance); the reconstruction (the decoded encoder mean) and the rhythm are unchanged. Chosen on DS1 by two-fold cross-validation (rule
 v57, docs/noise-history.md); a bundle without the file scores as before.
 """
 from __future__ import annotations
