@@ -5,7 +5,7 @@
                                [--noise em bw ma] [--protocol nst|whole] [--no-model] [--model DIR]
 
 Each noise record (nstdb ``em``, ``bw``, ``ma``) is added alone to each record, noise channel i to
-record lead i, as the WFDB ``nst`` program does (Moody, Muldrow & Mark 1984; nst.c and sigamp.c
+record lead i, as the WFDB ``nst`` program does (``app.ecg.nst``, shared with ``training.student``) (Moody, Muldrow & Mark 1984; nst.c and sigamp.c
 of the WFDB software; checked against the published nstdb record 118e00 in the tests):
 - gain per lead = nsr * A / N with nsr = 10^(-snr/20) * sqrt(2) / 4 (SNR = 10 log10(S/N) with
   S = A^2/8, N = RMS^2); A = trimmed mean (5 % cut at each end) of the peak-to-peak amplitude
