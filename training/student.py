@@ -6,7 +6,7 @@
 The student starts from the bundle's encoder (BatchNorm frozen) and learns to map a beat's model
 input taken from a *noisy* copy of a DS1 record to the latent mean the bundle's encoder gives the
 same beat in the *clean* record; every beat class is used. Noisy copies: nstdb ``em``, ``ma`` and
-``bw`` (each alone, channel i on lead i, nst's gain; benchmarks.noise) at 0, 6, 12 and 18 dB,
+``bw`` (each alone, channel i on lead i, nst's gain; app.ecg.nst) at 0, 6, 12 and 18 dB,
 added only where nst's protocol adds *none* (0:00-5:00, 7:00-9:00, ...), so the noise samples of
 ``python -m benchmarks.noise`` stay unseen. Beats are detected in the noisy copy as the app detects
 them; a noisy detection within 50 ms of a clean one is paired with it, and kept where it lies in
@@ -14,7 +14,7 @@ the noise-added segments and the analysed lead's noise ratio there is above the 
 (0.2). The clean record's own beats in those segments are added once as anchors (input = target).
 Adam 1e-4, batch 256, 4 epochs, mean squared error on z_mean. Writes ``student_encoder.keras`` and
 the manifest's ``student`` entry (its settings and the file's SHA-256, part of the cache key).
-Chosen by rule v57 (docs/noise-history.md): 2-fold cross-validation over DS1.
+Chosen by rule v58 (docs/noise-history.md section 9): 4-fold cross-validation over DS1.
 """
 from __future__ import annotations
 

@@ -13,8 +13,9 @@ with r the lead's noise ratio at the beat and the ramp of the other lead's weigh
 (app.model.lead_blend): clean beats (r <= 0.2) keep the encoder's latent exactly, and the
 ectopy-rich clean records whose beats sit a little above 0.2 get little of the student.
 The latent distance and the KL term read the blended mean (the KL with the encoder's own
-variance); the reconstruction (the decoded encoder mean) and the rhythm are unchanged. Chosen on DS1 by two-fold cross-validation (rule
-v57, docs/noise-history.md); a bundle without the file scores as before.
+variance); the reconstruction (the decoded encoder mean) and the rhythm are unchanged. Chosen on
+DS1 by 4-fold cross-validation (rule v58, docs/noise-history.md section 9); a bundle without the
+file scores as before.
 """
 from __future__ import annotations
 
