@@ -91,3 +91,15 @@ def test_the_student_lifts_ventricular_beats_above_normal_ones_in_motion_noise(b
     alone = v_vs_n_auroc(analyze(r, bundle=no_student, other_lead=False).table, on)
     student = v_vs_n_auroc(analyze(r, bundle=bundle, other_lead=False).table, on)
     assert student > alone + 0.04
+
+
+def test_training_the_student_without_the_noise_records_is_a_clear_error(tmp_path):
+    import subprocess
+
+    from tests.conftest import PYTHON, ROOT
+
+    p = subprocess.run([PYTHON, "-m", "training.student", "--model", "model_store/cvae-v2", "--data-dir", "app/samples",
+                        "--nst-dir",
+                        str(tmp_path / "no-nstdb")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.strip() == f"noise records em, ma, bw not found in {tmp_path / 'no-nstdb'}; pass --nst-dir"
