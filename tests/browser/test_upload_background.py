@@ -56,13 +56,17 @@ def _spawned_jobs(server) -> list[psutil.Process]:
     return out
 
 
-def _long_record(tmp_path, copies: int = 4):
-    """A two-hour WFDB record (record 213 repeated), written by the test; no annotations."""
+def _long_record(tmp_path, copies: int = 8):
+    """A four-hour WFDB record (record 213 repeated), written by the test; no annotations.
+
+    Long enough to outlast the browser's wait for the job's id: on a loaded machine the first answer
+    (the id Cancel needs) came seconds after the job had started (measured: the analysis process
+    was running 1.6 s before it), and a two-hour analysis sometimes ended before Cancel was enabled."""
     sig, fields = wfdb.rdsamp(str(SAMPLES / "213"))
     long = np.tile(sig, (copies, 1))
-    wfdb.wrsamp("holter2h", fs=fields["fs"], units=fields["units"], sig_name=fields["sig_name"],
+    wfdb.wrsamp("holter4h", fs=fields["fs"], units=fields["units"], sig_name=fields["sig_name"],
                 p_signal=long, fmt=["212"] * long.shape[1], write_dir=str(tmp_path))
-    return [tmp_path / "holter2h.hea", tmp_path / "holter2h.dat"]
+    return [tmp_path / "holter4h.hea", tmp_path / "holter4h.dat"]
 
 
 def test_sample_shows_progress_then_the_flagged_signal_page(page, gunicorn_app):
@@ -92,7 +96,7 @@ def test_cancel_stops_a_long_analysis_and_the_app_keeps_working(page, gunicorn_a
     page.wait_for_selector("#analysis-running", state="visible", timeout=30_000)
     assert page.is_disabled("[data-testid=sample-105] button")
     # enabled by the job's first stage (as a user sees it); a click before then would be ignored
-    page.wait_for_selector("#cancel-analysis:not([disabled])", timeout=30_000)
+    page.wait_for_selector("#cancel-analysis:not([disabled])", timeout=FLAGS_TIMEOUT_MS)
     page.click("#cancel-analysis")
     page.wait_for_selector("#analysis-running", state="hidden", timeout=30_000)
     deadline = time.monotonic() + 20
