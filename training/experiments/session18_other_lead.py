@@ -30,6 +30,19 @@ committed student, C1 adds only a switch); else C1. If neither meets them, neith
 figures go to docs/noise-history.md. B0's pooled figures are a harness check: rule v58 measured
 drop 0.0191, clean 0.9881 for them (at 7d2d1a5).
 
+RESULT v59 (2026-11-27 00:26-01:22 UTC, 3374 s on this 2-core machine, beside browser tests): NEITHER
+adopted (both fail (a); the drop rises). Pooled over the 22 held-out DS1 records:
+  B0: drop 0.0191, clean AUROC 0.9881, em 0.9433, ma 0.9806, bw 0.9802, Se 0.9940, +P 0.9666, low
+      quality 10.52 % (rule v58's figures exactly: the harness check holds);
+  C1: drop 0.0197 (+0.0006), clean -0.0001, em -0.0007, ma -0.0007, bw -0.0002;
+  C2: drop 0.0197 (+0.0006), clean -0.0005, em +0.0002, ma -0.0010, bw -0.0012;
+  Se, +P and the low-quality fraction unchanged (wiring check passed).
+  Per fold (drop B0 / C1 / C2): 0.0187 / 0.0190 / 0.0184; 0.0160 / 0.0150 / 0.0158;
+  0.0144 / 0.0148 / 0.0173; 0.0438 / 0.0483 / 0.0487.
+  Why was not measured. A guess, to test before building on it: the other lead counts in proportion
+  to how much cleaner it is (app.model.lead_blend), so where it counts it is rarely above the
+  student's gate, and where the student changes its latent it counts little.
+
     PYTHONPATH=. python training/experiments/session18_other_lead.py [--kfold 4] [--configs C1 C2]
 """
 from __future__ import annotations
