@@ -59,7 +59,7 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
     from app.model.scorers import beat_scores
     from app.model.runtime import single_threaded_blas
     from app.model.student import noise_robust_latent
-    from app.model.vae_input import vae_input
+    from app.model.vae_input import beats_input
     from app.model.thresholds import default_method, thresholds_table
 
     single_threaded_blas()
@@ -77,9 +77,7 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
         progress("scoring")
     # after the signal work, not beside it: TensorFlow's two threads and numpy's one on two cores
     # made both slower (30-min record: 350-380 ms overlapped vs ~300 ms in sequence)
-    # the models see the windows with the noisiest beats denoised; the displayed windows stay as they are
-    scored = bs.model_windows if bs.model_windows is not None else bs.windows
-    x = vae_input(scored, bs.time_s, bundle.manifest)
+    x = beats_input(bs, bundle.manifest)  # the noisiest beats denoised; the displayed windows are not
     z_mean, z_log_var, recon = bundle.forward(x)
     # where the lead is noisy, the noise-robust student's latent is blended in (app.model.student)
     z_mean = noise_robust_latent(bundle, x, z_mean, bs.noise_ratio)

@@ -43,10 +43,9 @@ def complement_noisy(rec, noise: np.ndarray, snr: float, amps, rms):
 
 def model_input(bs, bundle) -> np.ndarray:
     """The beats as analyze() gives them to the encoder."""
-    from app.model.vae_input import vae_input
+    from app.model.vae_input import beats_input
 
-    w = bs.model_windows if bs.model_windows is not None else bs.windows
-    return vae_input(w, bs.time_s, bundle.manifest)
+    return beats_input(bs, bundle.manifest)
 
 
 def nearest(clean_t: np.ndarray, t: np.ndarray) -> np.ndarray:

@@ -48,3 +48,10 @@ def mask_tails(w: np.ndarray, stop: np.ndarray) -> np.ndarray:
 def vae_input(windows: np.ndarray, time_s: np.ndarray, manifest: dict) -> np.ndarray:
     """The windows as the bundle's VAE expects them."""
     return mask_next_beat(windows, time_s) if wants_mask(manifest) else windows
+
+
+def beats_input(beats, manifest: dict) -> np.ndarray:
+    """An app.ecg BeatSet's beats as the VAE scores them: its model windows (the noisiest beats
+    denoised; the displayed windows stay as they are), else its windows, then ``vae_input``."""
+    scored = beats.model_windows if beats.model_windows is not None else beats.windows
+    return vae_input(scored, beats.time_s, manifest)
