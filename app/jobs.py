@@ -437,8 +437,11 @@ def ui_mode(settings: Settings) -> str | None:
 
 def configure_ui(settings: Settings) -> str | None:
     """Fix this process's UI mode (create_app calls it before the pages are imported)."""
+    from app.forked_job import note_server_process
+
     global _UI_MODE
     _UI_MODE = ui_mode(settings)
+    note_server_process()  # jobs forked from this process let go of its sockets (app.forked_job)
     return _UI_MODE
 
 

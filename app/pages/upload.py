@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import time
 
 import dash
 import dash_bootstrap_components as dbc
@@ -112,6 +113,7 @@ def layout(**_):
             ], lg=5),
         ]),
         dcc.Store(id="upload-gate"),
+        dcc.Store(id="upload-result"),  # the analysis callback's answer: {"key", "n"} (see open_result)
         dcc.Store(id="upload-limits", data={"perFile": per_file, "total": total}),
         # loads plotly.js while the user picks, so the signal page draws sooner
         html.Div(dcc.Graph(id="upload-plotly-preload", figure={"data": [], "layout": {"height": 10}},
@@ -196,8 +198,9 @@ def error_alert(message: str) -> dbc.Alert:
                               color="danger", dismissable=True), **{"data-testid": "upload-error"})
 
 
-# the running panel between runs and until the job reports its first stage: (value, label, Cancel disabled)
-PROGRESS_IDLE = [0, "starting", True]
+# the running panel between runs and until the job reports its first stage: (value, label, Cancel
+# disabled, bar colour); a full grey bar, so "starting" can be read (on a 0 % bar it was not shown)
+PROGRESS_IDLE = [100, "starting", True, "secondary"]
 
 
 def analysis_running_panel() -> html.Div:
@@ -206,16 +209,20 @@ def analysis_running_panel() -> html.Div:
     Cancel is enabled by the job's first stage, not before: until the first answer the browser
     holds no job to cancel (it is still preparing or sending the request; a large upload takes
     seconds), and a click then would be ignored while the analysis went on."""
-    value, label, disabled = PROGRESS_IDLE
+    value, label, disabled, color = PROGRESS_IDLE
     return html.Div([
-        html.Div(dbc.Progress(id="analysis-progress", value=value, label=label, striped=True, animated=True,
-                              style={"height": "1.5rem"}, className="mb-2"),
+        html.Div(dbc.Progress(id="analysis-progress", value=value, label=label, color=color, striped=True,
+                              animated=True, style={"height": "1.5rem"}, className="mb-2"),
                  **{"data-testid": "analysis-progress"}),
         dbc.Button("Cancel", id="cancel-analysis", color="secondary", size="sm", outline=True, disabled=disabled),
     ], id="analysis-running", className="mt-3", style={"display": "none"})
 
 
-ANALYSIS_OUTPUTS = [Output(KEY_STORE, "data"), Output(NAV_LOCATION, "pathname"), Output("upload-status", "children")]
+# Every output of the analysis callback is on this page: dash-renderer honours prevent_initial_call
+# for inputs in a newly shown page only when all the callback's outputs are in that page too. With
+# the app shell's key store and location as outputs, each visit to this page called the server and,
+# as a background callback, started a job that found nothing to do.
+ANALYSIS_OUTPUTS = [Output("upload-result", "data"), Output("upload-status", "children")]
 ANALYSIS_INPUTS = [
     Input({"type": "sample-btn", "record": ALL}, "n_clicks"),
     Input("upload-gate", "data"),
@@ -237,33 +244,50 @@ def analysis_outcome(set_progress, _clicks, gate, _again, contents, names, fs, u
 
     def stage(name: str):
         if set_progress is not None:
-            set_progress((jobs.STAGES.get(name, 0), name, False))  # False: Cancel enabled
+            set_progress((jobs.STAGES.get(name, 0), name, False, "primary"))  # False: Cancel enabled
 
     trig = ctx.triggered_id
     try:
         if isinstance(trig, dict) and trig.get("type") == "sample-btn":
             if not any(_clicks or []):
-                return no_update, no_update, no_update
+                return no_update, no_update
             stage("reading")
             recording = read_record(str(sample_path(trig["record"])))
         elif trig in ("upload-gate", "reanalyze") and gate and contents:
             stage("reading")
             recording = read_upload(decode_upload(contents, names), fs=parse_fs(fs), units=units or "mV")
         else:
-            return no_update, no_update, no_update
+            return no_update, no_update
         key, _cached = jobs.run_ui_analysis(recording, lead=parse_lead(lead), beats=beats or "detect",
                                             progress=stage)
         stage("done")
     except InvalidRecordError as exc:
-        return no_update, no_update, error_alert(str(exc))
+        return no_update, error_alert(str(exc))
     except (cache.BusyError, jobs.JobFailed) as exc:
-        return no_update, no_update, error_alert(str(exc))
+        return no_update, error_alert(str(exc))
     except Exception as exc:  # noqa: BLE001 - never a traceback in the UI
         log.exception("analysis failed")
-        return no_update, no_update, error_alert(f"analysis failed ({type(exc).__name__}); see the server log")
+        return no_update, error_alert(f"analysis failed ({type(exc).__name__}); see the server log")
     done = html.Div(dbc.Alert(f"Analyzed {recording.name}; opening the signal viewer...", color="success"),
                     **{"data-testid": "upload-ok"})
-    return key, "/signal", done
+    return {"key": key, "n": time.time_ns()}, done  # n: a new value even when the key is the same
+
+
+# the analysis's key to the app's key store, and on to the signal page: in the browser, so the
+# page's first showing (when this fires with no result) costs no request
+clientside_callback(
+    """
+    function(result) {
+        const C = window.dash_clientside;
+        if (!result || !result.key) { return [C.no_update, C.no_update]; }
+        return [result.key, "/signal"];
+    }
+    """,
+    Output(KEY_STORE, "data"),
+    Output(NAV_LOCATION, "pathname"),
+    Input("upload-result", "data"),
+    prevent_initial_call=True,
+)
 
 
 def _register_analysis_callback():
@@ -282,7 +306,7 @@ def _register_analysis_callback():
         *ANALYSIS_OUTPUTS, *ANALYSIS_INPUTS,
         background=True,
         progress=[Output("analysis-progress", "value"), Output("analysis-progress", "label"),
-                  Output("cancel-analysis", "disabled")],
+                  Output("cancel-analysis", "disabled"), Output("analysis-progress", "color")],
         progress_default=PROGRESS_IDLE,
         running=[*busy, (Output("analysis-running", "style"), {"display": "block"}, {"display": "none"})],
         cancel=[Input("cancel-analysis", "n_clicks")],
@@ -290,6 +314,9 @@ def _register_analysis_callback():
         prevent_initial_call=True,
     )
     def analyze_input_background(set_progress, *args):
+        from app.forked_job import release_server_sockets
+
+        release_server_sockets()  # a job forked from the web worker (DiskcacheManager): see app.forked_job
         return analysis_outcome(set_progress, *args)
     return analyze_input_background
 

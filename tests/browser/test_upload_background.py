@@ -20,7 +20,7 @@ from tests.conftest import SAMPLES
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 # records what the running panel showed: displayed at all, the stage labels, buttons disabled, and
-# the Cancel button's state when the panel first showed (before the job could report a stage)
+# the Cancel button's state and the bar when the panel first showed (before the job could report a stage)
 WATCH_PROGRESS = """
 () => {
   window.__seen = {shown: false, labels: [], disabled: false, cancelAtShow: null};
@@ -29,6 +29,8 @@ WATCH_PROGRESS = """
     if (panel && panel.style.display !== 'none') {
       if (!window.__seen.shown) {
         window.__seen.cancelAtShow = document.getElementById('cancel-analysis').disabled ? 'disabled' : 'enabled';
+        const shownBar = document.querySelector('[data-testid=analysis-progress] .progress-bar');
+        window.__seen.barAtShow = {label: shownBar.innerText.trim(), width: shownBar.getBoundingClientRect().width};
       }
       window.__seen.shown = true;
     }
@@ -70,8 +72,14 @@ def _long_record(tmp_path, copies: int = 8):
 
 
 def test_sample_shows_progress_then_the_flagged_signal_page(page, gunicorn_app):
+    analysis_calls = []
+    page.on("request", lambda r: analysis_calls.append(r.url) if "_dash-update-component" in r.url
+            and "upload-status.children" in (r.post_data or "") else None)
     page.goto(gunicorn_app.url + "/")
     page.wait_for_selector("[data-testid=sample-213] button")
+    page.wait_for_load_state("networkidle")
+    # showing the page starts no analysis job (it once did, on every visit: a process forked for nothing)
+    assert analysis_calls == []
     page.evaluate(WATCH_PROGRESS)
     page.click("[data-testid=sample-213] button")
     wait_for_signal_page(page, "213")
@@ -82,6 +90,8 @@ def test_sample_shows_progress_then_the_flagged_signal_page(page, gunicorn_app):
     assert {"detecting beats", "scoring"} & set(seen["labels"]), seen
     # Cancel waits for the job's first stage: before it, the browser has no job to cancel
     assert seen["cancelAtShow"] == "disabled" and seen["labels"][0] == "starting", seen
+    # and "starting" is on a bar wide enough to be read (on the 0 % bar it once had, it was not shown)
+    assert seen["barAtShow"]["label"] == "starting" and seen["barAtShow"]["width"] > 50, seen
 
 
 def test_cancel_stops_a_long_analysis_and_the_app_keeps_working(page, gunicorn_app, tmp_path):
@@ -93,6 +103,10 @@ def test_cancel_stops_a_long_analysis_and_the_app_keeps_working(page, gunicorn_a
     while not _spawned_jobs(gunicorn_app) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _spawned_jobs(gunicorn_app), "the analysis should run in a spawned process"
+    # the job forked from the web worker holds none of the server's sockets (app.forked_job): with them,
+    # a keep-alive connection the worker had closed stayed open, and the page's next poll hung on it
+    job = _spawned_jobs(gunicorn_app)[0].parent()
+    assert [c for c in job.net_connections("inet") if c.laddr and c.laddr.port == gunicorn_app.port] == []
     page.wait_for_selector("#analysis-running", state="visible", timeout=30_000)
     assert page.is_disabled("[data-testid=sample-105] button")
     # enabled by the job's first stage (as a user sees it); a click before then would be ignored

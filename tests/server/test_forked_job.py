@@ -1,0 +1,87 @@
+"""app.forked_job: a process forked from a server lets go of the server's sockets, and only those.
+
+Real sockets on loopback and a real fork: the server side closes a connection while the forked
+child is alive, and the client must see the close (before the fix it saw nothing until the child
+ended: the upload page's progress polls hung for a whole analysis)."""
+from __future__ import annotations
+
+import os
+import socket
+import sys
+
+import pytest
+
+from app import forked_job
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/fd")
+
+
+def _pair():
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname())
+    served, _ = listener.accept()
+    return listener, client, served
+
+
+def _fork_holding(release: bool, outside: socket.socket) -> tuple[int, int]:
+    """Fork a child that (maybe) releases, reports (released count, whether ``outside`` is still a
+    socket in it) through a pipe, and lives on for 10 s. Returns (pid, read end)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: no pytest machinery, only os calls, then os._exit
+        try:
+            n = forked_job.release_server_sockets() if release else 0
+            kept = int(socket.socket(fileno=os.dup(outside.fileno())).type == socket.SOCK_STREAM)
+            os.write(w, f"{n} {kept}\n".encode())
+            os.close(w)
+            import time
+            time.sleep(10)
+        finally:
+            os._exit(0)
+    os.close(w)
+    return pid, r
+
+
+def _closed_seen(client: socket.socket, timeout: float) -> bool:
+    client.settimeout(timeout)
+    try:
+        return client.recv(1) == b""
+    except TimeoutError:
+        return False
+
+
+@pytest.mark.parametrize("release", [True, False])
+def test_a_connection_the_server_closes_is_closed_for_the_client_while_the_fork_lives(release):
+    forked_job.note_server_process()
+    listener, client, served = _pair()
+    other = socket.create_server(("127.0.0.1", 0))  # another service (Redis, say) ...
+    outside = socket.create_connection(other.getsockname())  # ... and the server's client socket to it
+    pid, r = _fork_holding(release, outside)
+    try:
+        n, kept = map(int, os.read(r, 64).split())
+        served.close()  # the worker closes an idle keep-alive connection
+        if release:
+            # the two listeners and the served connection; the client socket to the other service
+            # (its local port is neither listener's) is kept
+            assert n == 3 and kept == 1
+            assert _closed_seen(client, 5.0)
+        else:  # the bug the module removes: the fork keeps the connection open
+            assert not _closed_seen(client, 1.0)
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        os.close(r)
+        for s in (listener, client, other, outside):
+            s.close()
+
+
+def test_nothing_is_released_in_the_server_process_itself():
+    forked_job.note_server_process()
+    listener, client, served = _pair()
+    try:
+        assert forked_job.release_server_sockets() == 0
+        served.sendall(b"x")
+        assert client.recv(1) == b"x"
+    finally:
+        for s in (listener, client, served):
+            s.close()
