@@ -170,7 +170,6 @@ def other_lead_score(recording: Recording, bs, bundle) -> OtherLead | None:
     second model pass costs as much as the first); the weight is 0 elsewhere."""
     from app.ecg.pipeline import other_lead, other_lead_view
     from app.model.ensemble import ensemble_score, part_contributions, uses_reconstruction
-    from app.model import student
     from app.model.lead_blend import MIN_SHARE, needs_other_lead, other_lead_weight
     from app.model.scorers import beat_scores
     from app.model.vae_input import vae_input
@@ -197,10 +196,7 @@ def other_lead_score(recording: Recording, bs, bundle) -> OtherLead | None:
         duration = recording.duration_s if whole else float(t[-1] - t[0])
         rest = (bs.rhythm_times[a:b], bundle.calibration, duration)
         # the encoder alone: this lead's score is read, not its reconstruction (60 % of a forward pass)
-        z_mean, z_log_var = bundle.encode(x)
-        if student.OTHER_LEAD:  # rule v59: this lead's noisy beats get the student's latent too
-            z_mean = student.noise_robust_latent(bundle, x, z_mean, view.noise_ratio)
-        scores = beat_scores(x, z_mean, z_log_var, None, *rest, suspect=bs.denoised[a:b])
+        scores = beat_scores(x, *bundle.encode(x), None, *rest, suspect=bs.denoised[a:b])
         if uses_reconstruction(scores, ensemble):  # a short record's fallback model reads it
             scores = beat_scores(x, *bundle.forward(x), *rest, suspect=bs.denoised[a:b])
         weight[a:b], other[a:b], scored = w, ensemble_score(scores, ensemble), True

@@ -83,12 +83,19 @@ def record_pairs(rec, bundle, noise: dict, rms: dict) -> tuple[np.ndarray, np.nd
     return np.concatenate(xs).astype(np.float32), np.concatenate(zs).astype(np.float32)
 
 
-def training_pairs(names, data_dir: Path, nst_dir: Path, bundle, log=print) -> tuple[np.ndarray, np.ndarray]:
-    from app.ecg.readers import read_record
+def noise_sources(nst_dir: Path) -> tuple[dict, dict]:
+    """The nstdb noise records NOISES ({name: (samples, fs)}) and their per-channel RMS for nst's gain."""
     from app.ecg.nst import nst_noise_rms, read_noise
 
     noise = {k: read_noise(nst_dir, k) for k in NOISES}
     rms = {k: [nst_noise_rms(v[:, j], fs) for j in range(v.shape[1])] for k, (v, fs) in noise.items()}
+    return noise, rms
+
+
+def training_pairs(names, data_dir: Path, nst_dir: Path, bundle, log=print) -> tuple[np.ndarray, np.ndarray]:
+    from app.ecg.readers import read_record
+
+    noise, rms = noise_sources(nst_dir)
     X, Z = [], []
     for n in names:
         x, z = record_pairs(read_record(data_dir / n), bundle, noise, rms)

@@ -23,8 +23,6 @@ import numpy as np
 
 from app.model.lead_blend import NOISY_FROM, RAMP
 
-OTHER_LEAD = False  # rule v59 (session 18 experiment): the other lead's pass blends the student in too
-
 
 def student_share(noise_ratio: np.ndarray | None, n: int) -> np.ndarray:
     """Per beat, the student's share of the latent mean in [0, 1]; 0 without noise ratios."""

@@ -1,4 +1,5 @@
-"""Smoke runs of benchmarks.noise (one bundled record, one SNR) and benchmarks.load (20 requests)."""
+"""Smoke runs of benchmarks.noise (one bundled record, one SNR), benchmarks.student_cv (two bundled
+records, two folds) and benchmarks.load (20 requests)."""
 from __future__ import annotations
 
 import re
@@ -64,3 +65,31 @@ def test_load_benchmark_no_server_errors():
     assert int(m.group(1)) == 20  # 10 per round
     assert int(m.group(2)) == 0
     assert "after_round2_mb" in p.stdout
+
+
+@pytest.mark.timeout(300)
+def test_student_cross_validation_benchmark_total_line():
+    """Two bundled records, two folds, one epoch: each record scored by a student trained on the other."""
+    if not (NST_DIR / "em.hea").is_file():
+        pytest.skip(f"MIT-BIH noise stress test records not found in {NST_DIR}")
+    p = run_module(["benchmarks.student_cv", "--data-dir", str(ROOT / "app" / "samples"), "--nst-dir", str(NST_DIR),
+                    "--records", "100", "105", "--folds", "2", "--epochs", "1"], timeout=290)
+    assert p.returncode == 0, p.stderr[-2000:]
+    lines = p.stdout.strip().splitlines()
+    m = re.fullmatch(r"TOTAL cv_snr6_auroc_drop=(-?[0-9.]+) encoder_snr6_auroc_drop=(-?[0-9.]+) "
+                     r"cv_clean_auroc=([0-9.]+) encoder_clean_auroc=([0-9.]+)", lines[-1])
+    assert m, lines[-1]
+    assert all(0.9 < float(v) <= 1.0 for v in m.groups()[2:])  # 100 and 105 score well when clean
+    assert "# fold 1/2: student from" in p.stdout and "held out 100" in p.stdout
+    rows = {ln.split()[0]: ln.split() for ln in lines if ln.lstrip().startswith(("encoder", "cv"))}
+    assert set(rows) == {"encoder", "cv"}
+    # the student touches no detection: Se and +P at 6 dB are the encoder's
+    assert rows["encoder"][-3:-1] == rows["cv"][-3:-1]
+
+
+def test_student_cross_validation_benchmark_needs_two_folds():
+    if not (NST_DIR / "em.hea").is_file():
+        pytest.skip(f"MIT-BIH noise stress test records not found in {NST_DIR}")
+    p = run_module(["benchmarks.student_cv", "--data-dir", str(ROOT / "app" / "samples"), "--nst-dir", str(NST_DIR),
+                    "--records", "100", "--folds", "2"], timeout=60)
+    assert p.returncode == 2 and "--folds" in p.stderr and "Traceback" not in p.stderr
