@@ -113,7 +113,7 @@ def layout(**_):
             ], lg=5),
         ]),
         dcc.Store(id="upload-gate"),
-        dcc.Store(id="upload-result"),  # the analysis callback's answer: {"key", "n"} (see open_result)
+        dcc.Store(id="upload-result"),  # the analysis callback's answer {"key", "n"}, copied on in the browser
         dcc.Store(id="upload-limits", data={"perFile": per_file, "total": total}),
         # loads plotly.js while the user picks, so the signal page draws sooner
         html.Div(dcc.Graph(id="upload-plotly-preload", figure={"data": [], "layout": {"height": 10}},
