@@ -11,7 +11,7 @@ place of its own, and the held-out records go through the noise benchmark (nst p
 ``bw`` and ``ma`` at 6 dB, and the clean record). The held-out records are pooled over the folds
 and compared with the encoder alone (no student) on the same records. This is rule v58's
 measurement (docs/noise-history.md section 9); it tunes, on DS1, and DS2 is reported by
-``python -m benchmarks.noise``. About 25 min on 2 CPU cores for DS1.
+``python -m benchmarks.noise``. DS1: 900 s on 2 CPU cores (session 18).
 
 Prints a table (encoder alone, cross-validated student) and last line exactly:
 ``TOTAL cv_snr6_auroc_drop=<> encoder_snr6_auroc_drop=<> cv_clean_auroc=<> encoder_clean_auroc=<>``
