@@ -31,12 +31,6 @@ NOISES = ("em", "bw", "ma")
 COLUMNS = ["scored_by", "clean_auroc", "auroc_6db", "drop", "em", "bw", "ma", "se_6db", "ppv_6db", "lowq_6db"]
 
 
-def use_student(bundle, student) -> None:
-    """``bundle`` (the cached one that benchmarks.noise.run loads) scores with ``student`` (None: none)."""
-    bundle.student = student
-    bundle._fns.pop("student", None)
-
-
 def held_out(data_dir: Path, nst_dir: Path, names: list[str], model_dir, keep: dict) -> None:
     """``names`` through the noise benchmark at 6 dB; their outcomes added to ``keep`` by (noise, snr)."""
     from benchmarks.noise import run
@@ -64,14 +58,14 @@ def cross_validate(data_dir: Path, nst_dir: Path, names: list[str], folds: int, 
     from app.model.bundle import load_bundle
     from training.student import noise_sources, record_pairs, train_student
 
-    bundle = load_bundle(model_dir)
+    bundle = load_bundle(model_dir)  # the cached bundle, the one benchmarks.noise.run scores with
     own = bundle.student
     noise, rms = noise_sources(nst_dir)
     pairs: dict[str, tuple] = {}
     alone: dict = {}
     student: dict = {}
     try:
-        use_student(bundle, None)
+        bundle.use_student(None)
         held_out(data_dir, nst_dir, names, model_dir, alone)
         for i in range(folds):
             held = names[i::folds]
@@ -81,13 +75,13 @@ def cross_validate(data_dir: Path, nst_dir: Path, names: list[str], folds: int, 
                     pairs[n] = record_pairs(read_record(data_dir / n), bundle, noise, rms)
             x = np.concatenate([pairs[n][0] for n in train_on])
             z = np.concatenate([pairs[n][1] for n in train_on])
-            use_student(bundle, train_student(bundle.encoder, x, z, epochs, seed, verbose=0))
+            bundle.use_student(train_student(bundle.encoder, x, z, epochs, seed, verbose=0))
             log(f"# fold {i + 1}/{folds}: student from {len(x)} pairs of {len(train_on)} records; "
                 f"held out {' '.join(held)}")
             held_out(data_dir, nst_dir, held, model_dir, student)
-            use_student(bundle, None)
+            bundle.use_student(None)
     finally:
-        use_student(bundle, own)
+        bundle.use_student(own)
     return summary(alone), summary(student)
 
 

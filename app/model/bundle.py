@@ -81,6 +81,12 @@ class ModelBundle:
         return np.concatenate([np.asarray(fn(x[i:i + FORWARD_CHUNK])[0])
                                for i in range(0, len(x), FORWARD_CHUNK)]).astype(np.float32, copy=False)
 
+    def use_student(self, student) -> None:
+        """Score with ``student`` from now on (None: without one); its function is traced anew."""
+        with self._lock:
+            self.student = student
+            self._fns.pop("student", None)
+
     def _run(self, windows: np.ndarray, decode: bool) -> tuple:
         x = np.asarray(windows, np.float32).reshape(-1, self.window)
         if len(x) == 0:
