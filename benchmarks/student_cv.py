@@ -1,14 +1,15 @@
 """Cross-validated DS1 noise figures of the noise-robust student encoder (app.model.student).
 
     python -m benchmarks.student_cv [--data-dir ../shared/data/mitdb] [--nst-dir ../shared/data/nstdb]
-                                    [--records 101 106 ...] [--folds 4] [--epochs 4] [--seed 0] [--model DIR]
+                                    [--records 101 106 ...] [--folds 4] [--epochs 4] [--seed 0 [1 ...]] [--model DIR]
 
 The bundle's student learnt from all of DS1, so a DS1 run of ``benchmarks.noise`` with it is
 in-sample. Here every record is scored by a student that never saw it: the records (default: DS1)
 sorted, fold i = records[i::K]; for each fold a student is trained as ``python -m training.student``
 trains the bundle's (same pairs, settings and seed) on the other records and put in the bundle in
-place of its own, and the held-out records go through the noise benchmark (nst protocol; ``em``,
-``bw`` and ``ma`` at 6 dB, and the clean record). The held-out records are pooled over the folds
+place of its own (several ``--seed`` values: one student per seed, their latent means averaged;
+rule v61), and the held-out records go through the noise benchmark (nst protocol; ``em``, ``bw``
+and ``ma`` at 6 dB, and the clean record). The held-out records are pooled over the folds
 and compared with the encoder alone (no student) on the same records. This is rule v58's
 measurement (docs/noise-history.md section 9); it tunes, on DS1, and DS2 is reported by
 ``python -m benchmarks.noise``. DS1: 900 s on 2 CPU cores (session 18).
@@ -51,12 +52,12 @@ def summary(res: dict) -> dict:
     return out
 
 
-def cross_validate(data_dir: Path, nst_dir: Path, names: list[str], folds: int, epochs: int, seed: int,
+def cross_validate(data_dir: Path, nst_dir: Path, names: list[str], folds: int, epochs: int, seeds,
                    model_dir=None, log=print) -> tuple[dict, dict]:
     """(encoder-alone summary, cross-validated student summary) over ``names``."""
     from app.ecg.readers import read_record
     from app.model.bundle import load_bundle
-    from training.student import noise_sources, record_pairs, train_student
+    from training.student import noise_sources, record_pairs, train_students
 
     bundle = load_bundle(model_dir)  # the cached bundle, the one benchmarks.noise.run scores with
     own = bundle.student
@@ -75,7 +76,7 @@ def cross_validate(data_dir: Path, nst_dir: Path, names: list[str], folds: int, 
                     pairs[n] = record_pairs(read_record(data_dir / n), bundle, noise, rms)
             x = np.concatenate([pairs[n][0] for n in train_on])
             z = np.concatenate([pairs[n][1] for n in train_on])
-            bundle.use_student(train_student(bundle.encoder, x, z, epochs, seed, verbose=0))
+            bundle.use_student(train_students(bundle.encoder, x, z, epochs, seeds, verbose=0))
             log(f"# fold {i + 1}/{folds}: student from {len(x)} pairs of {len(train_on)} records; "
                 f"held out {' '.join(held)}")
             held_out(data_dir, nst_dir, held, model_dir, student)
@@ -92,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--records", nargs="+", default=None, help="records (default: every DS1 record)")
     ap.add_argument("--folds", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=None, help="student epochs (default: training.student's)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, nargs="+", default=[0],
+                    help="student seed(s); several: one student per seed, their latent means averaged")
     ap.add_argument("--model", default=None, help="model bundle directory (default: the app's)")
     args = ap.parse_args(argv)
     from benchmarks.noise import record_names
@@ -108,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"--folds must be from 2 to the number of records ({len(names)})", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    print(f"# records: {' '.join(names)}; {args.folds} folds; noises {' '.join(NOISES)} at 6 dB; "
+    print(f"# records: {' '.join(names)}; {args.folds} folds; seeds {args.seed}; noises {' '.join(NOISES)} at 6 dB; "
           f"{load_average()} (start)", flush=True)
     alone, cv = cross_validate(data_dir, nst_dir, names, args.folds, args.epochs or EPOCHS, args.seed, args.model,
                                log=lambda m: print(m, flush=True))

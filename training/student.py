@@ -122,6 +122,24 @@ def train_student(encoder, X: np.ndarray, Z: np.ndarray, epochs: int = EPOCHS, s
     return student
 
 
+def averaged(students):
+    """One model whose (z_mean, z_log_var) are the mean of ``students``' (a seed ensemble)."""
+    import keras
+
+    for i, st in enumerate(students):
+        st.name = f"student_{i}"  # a functional model needs unique member names
+    inp = keras.Input(students[0].input_shape[1:], name="beat")
+    outs = [st(inp) for st in students]
+    return keras.Model(inp, [keras.layers.Average(name="z_mean")([o[0] for o in outs]),
+                             keras.layers.Average(name="z_log_var")([o[1] for o in outs])], name="student_average")
+
+
+def train_students(encoder, X: np.ndarray, Z: np.ndarray, epochs: int = EPOCHS, seeds=(0,), verbose: int = 2):
+    """``train_student`` once per seed: that student, or with several seeds their ``averaged`` model."""
+    students = [train_student(encoder, X, Z, epochs, s, verbose) for s in seeds]
+    return students[0] if len(students) == 1 else averaged(students)
+
+
 def add_student(model_dir: Path, data_dir: Path, nst_dir: Path, records=None, epochs: int = EPOCHS,
                 seed: int = 0, verbose: int = 2) -> dict:
     """Train the student of the bundle in ``model_dir`` on ``records`` (default DS1) and save it there."""

@@ -103,3 +103,27 @@ def test_training_the_student_without_the_noise_records_is_a_clear_error(tmp_pat
                         str(tmp_path / "no-nstdb")], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert p.returncode == 2, p.stderr
     assert p.stderr.strip() == f"noise records em, ma, bw not found in {tmp_path / 'no-nstdb'}; pass --nst-dir"
+
+
+def test_a_seed_ensemble_of_students_gives_their_mean_latent_and_survives_save_and_load(tmp_path, bundle):
+    """training.student.averaged (rule v61's seed ensemble) is one model a bundle loads like a single student."""
+    import keras
+
+    from app.ecg.pipeline import extract_beats
+    from app.model.vae_input import beats_input
+    from training.student import averaged
+
+    x = beats_input(extract_beats(read_record(SAMPLES_DIR / "100")), bundle.manifest)[:64]
+    members = []
+    for shift in (0.0, 0.01):  # two "students": the encoder with its z_mean bias moved by a known amount
+        m = keras.models.clone_model(bundle.encoder)
+        m.set_weights(bundle.encoder.get_weights())
+        b = m.get_layer("z_mean").bias
+        b.assign(b.numpy() + shift)
+        members.append(m)
+    avg = averaged(members)
+    z0 = np.asarray(bundle.encoder(x, training=False)[0])
+    np.testing.assert_allclose(np.asarray(avg(x, training=False)[0]), z0 + 0.005, atol=1e-5)
+    avg.save(tmp_path / STUDENT_FILE)
+    back = keras.saving.load_model(tmp_path / STUDENT_FILE, compile=False)
+    np.testing.assert_allclose(np.asarray(back(x, training=False)[0]), z0 + 0.005, atol=1e-5)
