@@ -14,12 +14,18 @@ listening socket of this process (the listener itself and the connections accept
 local port, or same path) at /dev/null. Pointed, not closed: a number that something in the job
 still holds can then neither reach another file nor close one. Client sockets (Redis, the broker)
 have other local addresses and are left alone.
+
+``ReleasingDiskcacheManager`` (the manager app.jobs gives Dash) runs it first thing in every job it
+forks, so no background callback has to remember to.
 """
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import stat
+
+from dash import DiskcacheManager
 
 _SERVER_PID: int | None = None
 
@@ -77,3 +83,16 @@ def release_server_sockets() -> int:
     finally:
         os.close(null)
     return len(todo)
+
+
+def _released_then(job_fn, *args):
+    release_server_sockets()
+    return job_fn(*args)
+
+
+class ReleasingDiskcacheManager(DiskcacheManager):
+    """Dash's DiskcacheManager whose every job, forked from the web worker, first lets go of the
+    server's sockets (``release_server_sockets``)."""
+
+    def call_job_fn(self, key, job_fn, args, context):
+        return super().call_job_fn(key, functools.partial(_released_then, job_fn), args, context)

@@ -89,16 +89,18 @@ def jobs_dir(settings: Settings) -> Path:
 
 
 def background_manager(settings: Settings | None = None):
-    """CeleryManager when a broker is configured, else DiskcacheManager (default)."""
+    """CeleryManager when a broker is configured, else DiskcacheManager (default; its jobs let go
+    of the web worker's sockets first: app.forked_job)."""
     settings = settings or get_settings()
     if settings.broker_url:
         from dash import CeleryManager
 
         return CeleryManager(celery_app(settings.broker_url))
     import diskcache
-    from dash import DiskcacheManager
 
-    return DiskcacheManager(diskcache.Cache(str(jobs_dir(settings))))
+    from app.forked_job import ReleasingDiskcacheManager
+
+    return ReleasingDiskcacheManager(diskcache.Cache(str(jobs_dir(settings))))
 
 
 # --------------------------------------------------------------------------- analysis jobs (Celery)

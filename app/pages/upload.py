@@ -313,10 +313,7 @@ def _register_analysis_callback():
         interval=500,
         prevent_initial_call=True,
     )
-    def analyze_input_background(set_progress, *args):
-        from app.forked_job import release_server_sockets
-
-        release_server_sockets()  # a job forked from the web worker (DiskcacheManager): see app.forked_job
+    def analyze_input_background(set_progress, *args):  # forked: sockets already let go (app.forked_job)
         return analysis_outcome(set_progress, *args)
     return analyze_input_background
 

@@ -85,3 +85,34 @@ def test_nothing_is_released_in_the_server_process_itself():
     finally:
         for s in (listener, client, served):
             s.close()
+
+
+def _report_listener(key, progress_key, args, context):
+    """A background job: writes whether the listener's number is still a socket in the job."""
+    import stat
+
+    fd, out = args
+    with open(out, "w") as f:
+        f.write("socket" if stat.S_ISSOCK(os.fstat(fd).st_mode) else "released")
+
+
+def test_every_job_the_app_s_diskcache_manager_forks_lets_go_first(tmp_path):
+    """app.jobs.background_manager's DiskcacheManager: the job function itself asks for nothing."""
+    from app.config import Settings
+    from app.jobs import background_manager
+
+    forked_job.note_server_process()
+    listener, client, served = _pair()
+    manager = background_manager(Settings(cache_dir=str(tmp_path), broker_url=""))
+    assert isinstance(manager, forked_job.ReleasingDiskcacheManager)
+    out = tmp_path / "job.txt"
+    try:
+        pid = manager.call_job_fn("k", _report_listener, (listener.fileno(), str(out)), {})
+        os.waitpid(pid, 0)  # a real fork of this process (multiprocess.Process)
+        assert out.read_text() == "released"
+        served.sendall(b"x")  # this process's sockets are untouched
+        assert client.recv(1) == b"x"
+    finally:
+        for s in (listener, client, served):
+            s.close()
+        manager.handle.close()
