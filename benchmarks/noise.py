@@ -49,6 +49,7 @@ from app.ecg.nst import (NST_MEASUREMENTS, NST_NORMAL, NST_PERIOD_S, NST_START_S
 from benchmarks._util import data_dir_arg, format_table, load_average
 
 PROTOCOLS = ("nst", "whole")
+NOISES = ("em", "bw", "ma")  # nstdb's noise records, `em` foremost as in EC57
 
 
 @dataclass
@@ -221,6 +222,13 @@ def run(data_dir: Path, nst_dir: Path, names: list[str], snrs: list[float], nois
     return rows, res
 
 
+def pooled_at(res: dict, snr: float) -> tuple[dict, dict | None]:
+    """(the clean records pooled, every noise at ``snr`` dB pooled; None when none ran at ``snr``),
+    from ``run``'s outcomes: the two sides of the TOTAL line's AUROC drop."""
+    noisy = [o for (k, s), outs in res.items() if k != "clean" and s == snr for o in outs]
+    return pooled(res[("clean", "")]), pooled(noisy) if noisy else None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.noise", description=__doc__.split("\n")[0])
     ap.add_argument("--data-dir", default=None, help="MIT-BIH directory (default ../shared/data/mitdb)")
@@ -229,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="record set when --records is not given (default DS2: report; DS1: tune)")
     ap.add_argument("--records", nargs="+", default=None, help="record names (default: every record of --set)")
     ap.add_argument("--snr", nargs="+", type=float, default=[24, 18, 12, 6, 0])
-    ap.add_argument("--noise", nargs="+", default=["em", "bw", "ma"], choices=["em", "bw", "ma"])
+    ap.add_argument("--noise", nargs="+", default=list(NOISES), choices=NOISES)
     ap.add_argument("--protocol", default="nst", choices=PROTOCOLS,
                     help="nst: 2-min noisy segments from 5:00, scored from 5:00 (default); whole: noise everywhere")
     ap.add_argument("--no-model", action="store_true", help="signal pipeline only (no AUROC)")
@@ -255,12 +263,10 @@ def main(argv: list[str] | None = None) -> int:
                         "lowq_noisy", "lowq_clean", "lowq_false_det", "shaded", "false_shaded", "beats"]
                        + (["xqrs_se", "xqrs_ppv"] if args.xqrs else []),
                        shown))
-    clean = pooled(res[("clean", "")])
-    at6 = [o for (k, s), outs in res.items() if k != "clean" and s == 6.0 for o in outs]
+    clean, p6 = pooled_at(res, 6.0)
     print(f"# runtime {time.perf_counter() - t0:.0f} s; {load_average()} (end)")
     print(f"# TOTAL below: protocol {args.protocol}, records {args.records and 'given' or args.which}")
-    if at6:
-        p6 = pooled(at6)
+    if p6 is not None:
         print(f"TOTAL snr6_se={p6['se']:.4f} snr6_ppv={p6['ppv']:.4f} "
               f"snr6_auroc_drop={clean['auroc'] - p6['auroc']:.4f} snr6_lowq_frac={p6['lowq']:.4f}")
     else:

@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._util import data_dir_arg, format_table, load_average
+from benchmarks.noise import NOISES
 
-NOISES = ("em", "bw", "ma")
 COLUMNS = ["scored_by", "clean_auroc", "auroc_6db", "drop", "em", "bw", "ma", "se_6db", "ppv_6db", "lowq_6db"]
 
 
@@ -42,10 +42,9 @@ def held_out(data_dir: Path, nst_dir: Path, names: list[str], model_dir, keep: d
 
 
 def summary(res: dict) -> dict:
-    from benchmarks.noise import pooled
+    from benchmarks.noise import pooled, pooled_at
 
-    clean = pooled(res[("clean", "")])
-    at6 = pooled([o for (k, s), outs in res.items() if k != "clean" and s == 6.0 for o in outs])
+    clean, at6 = pooled_at(res, 6.0)
     out = {"clean_auroc": clean["auroc"], "auroc_6db": at6["auroc"], "drop": clean["auroc"] - at6["auroc"]}
     out.update({k: pooled(res[(k, 6.0)])["auroc"] for k in NOISES})
     out.update({"se_6db": at6["se"], "ppv_6db": at6["ppv"], "lowq_6db": at6["lowq"]})
