@@ -140,5 +140,17 @@ def main(argv=None) -> int:
         os.close(real_stderr)
 
 
+def exit_now(code: int) -> None:
+    """Exit with ``code`` without waiting for threads: after bad input (status 2), ``score``'s
+    model load (a thread importing TensorFlow, several seconds) is not waited for. Its output so
+    far is flushed; its partial output file is already gone."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    if status == 2:
+        exit_now(status)
+    sys.exit(status)
