@@ -65,8 +65,7 @@ def ensemble_score(scores: dict, ensemble: dict) -> np.ndarray:
         if fb is not None:
             return logistic_logit(scores, fb) + float(fb.get("offset", 0.0))
         return logistic_logit(scores, ensemble) + float(ensemble.get("fallback_offset", 0.0))
-    return record_shift(logistic_logit(scores, ensemble), ensemble.get("record_shift_q"),
-                        scores.get("reference_beats"))
+    return record_shift(logistic_logit(scores, ensemble), ensemble.get("record_shift_q"))
 
 
 def scoring_model(scores: dict, ensemble: dict) -> dict:
@@ -98,13 +97,11 @@ def reasons(shape: np.ndarray, timing: np.ndarray, min_logodds: float = REASON_M
     return names[(shape >= min_logodds).astype(int) + 2 * (timing >= min_logodds).astype(int)]
 
 
-def record_shift(logit: np.ndarray, q, among: np.ndarray | None = None) -> np.ndarray:
-    """``logit`` minus the ``q``-th percentile of its ``among`` beats (default: all; unchanged when
-    ``q`` is None or no beats)."""
+def record_shift(logit: np.ndarray, q) -> np.ndarray:
+    """``logit`` minus its own ``q``-th percentile (unchanged when ``q`` is None or no beats)."""
     if q is None or len(logit) == 0:
         return logit
-    ref = logit if among is None else logit[among]
-    return logit - float(np.percentile(ref, float(q)))
+    return logit - float(np.percentile(logit, float(q)))
 
 
 def fit_ensemble(X: np.ndarray, y: np.ndarray, names, C: float = 1.0, seed: int = 0) -> dict:

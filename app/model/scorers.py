@@ -22,10 +22,6 @@ SKIP_SHORT, SKIP_TOL = 0.85, 0.2
 # the second latent cluster's candidates come at the record's usual rate: |log(rr / running median
 # rr over USUAL_RATE_BEATS beats)| < USUAL_RATE_TOL (DS1 noise stress test, rule v55)
 USUAL_RATE_TOL, USUAL_RATE_BEATS = 0.15, 301
-# The record statistics come from the record's quiet beats (noise ratio <= QUIET_RATIO) when at
-# least QUIET_MIN_FRAC of its beats, and QUIET_MIN_BEATS, are quiet (rule v62)
-QUIET_REFERENCE = True
-QUIET_RATIO, QUIET_MIN_FRAC, QUIET_MIN_BEATS = 0.2, 0.25, 100
 
 
 def recon_error(windows: np.ndarray, recon: np.ndarray) -> np.ndarray:
@@ -160,16 +156,6 @@ def usual_rate(rr_prev: np.ndarray, tol: float = USUAL_RATE_TOL, beats: int = US
     return np.abs(np.log(rr / usual)) < tol
 
 
-def quiet_beats(noise_ratio, n: int) -> np.ndarray | None:
-    """The beats the record statistics are taken from (``QUIET_REFERENCE``): those with a noise
-    ratio <= QUIET_RATIO, when enough are quiet and some are not; None: every beat."""
-    if not QUIET_REFERENCE or noise_ratio is None or n == 0:
-        return None
-    quiet = np.asarray(noise_ratio, np.float64) <= QUIET_RATIO  # NaN (unmeasured) is not quiet
-    k = int(quiet.sum())
-    return quiet if max(QUIET_MIN_BEATS, QUIET_MIN_FRAC * n) <= k < n else None
-
-
 def record_reference(log_recon, z_mean, kl, calibration: dict, duration_s: float,
                      short_record_s: float | None = None, rhythm: dict | None = None) -> dict:
     """Robust statistics each score is measured against, and whether they fell back.
@@ -196,7 +182,7 @@ def record_reference(log_recon, z_mean, kl, calibration: dict, duration_s: float
 
 def second_cluster_distance(z: np.ndarray, d: np.ndarray, rhythm: dict, far_q: float = 0.6,
                             rr_tol: float = 0.1, min_frac: float = 0.15,
-                            rate_tol: float | None = USUAL_RATE_TOL, among: np.ndarray | None = None) -> np.ndarray:
+                            rate_tol: float | None = USUAL_RATE_TOL) -> np.ndarray:
     """``d`` (latent distance to the record's dominant cluster), or the distance to a second cluster
     of normal-looking rhythm where that is smaller.
 
@@ -207,14 +193,12 @@ def second_cluster_distance(z: np.ndarray, d: np.ndarray, rhythm: dict, far_q: f
     the record's usual rate (``usual_rate``, within ``rate_tol``; None: any rate): a run of ectopic
     beats (SVT, an idioventricular rhythm) is on its own run's local rhythm, but not at the usual
     rate. If they are at least ``min_frac`` of the beats, their robust centre and covariance are a
-    second reference. ``among``: candidates only among these beats (the quiet ones).
+    second reference.
     """
     cand = ((d > np.quantile(d, far_q)) & (np.abs(rhythm["prematurity"]) < rr_tol)
             & (np.abs(rhythm["compensation"]) < rr_tol))
     if rate_tol is not None:
         cand &= usual_rate(rhythm["rr_prev"], rate_tol)
-    if among is not None:
-        cand &= among
     if cand.sum() < max(min_frac * len(d), 2 * z.shape[1]):
         return d
     centre, cov = robust_centre_cov(z[cand])
@@ -222,27 +206,21 @@ def second_cluster_distance(z: np.ndarray, d: np.ndarray, rhythm: dict, far_q: f
 
 
 def beat_scores(windows, z_mean, z_log_var, recon, time_s, calibration: dict, duration_s: float,
-                suspect: np.ndarray | None = None, noise_ratio: np.ndarray | None = None) -> dict:
+                suspect: np.ndarray | None = None) -> dict:
     """Every per-beat score (raw and record-normalized) plus the rhythm features (raw and z).
     ``suspect``: detections that may not be beats (``rhythm_features``). ``recon`` None: the
     encoder alone ran, and recon_error and recon_z are NaN (for a scoring model that does not read
-    them: ``ensemble.uses_reconstruction``). ``noise_ratio``: per beat; the record statistics are
-    then taken from its quiet beats (``quiet_beats``), named in ``reference_beats``."""
+    them: ``ensemble.uses_reconstruction``)."""
     err = recon_error(windows, recon) if recon is not None else np.full(len(z_mean), np.nan)
     log_err = np.log(err + EPS)
     kl = kl_divergence(z_mean, z_log_var)
     rhythm = rhythm_features(time_s, suspect=suspect)
-    quiet = quiet_beats(noise_ratio, len(z_mean))
-    if quiet is None:
-        ref = record_reference(log_err, z_mean, kl, calibration, duration_s, rhythm=rhythm)
-    else:
-        ref = record_reference(log_err[quiet], z_mean[quiet], kl[quiet], calibration, duration_s,
-                               rhythm={k: v[quiet] for k, v in rhythm.items()})
+    ref = record_reference(log_err, z_mean, kl, calibration, duration_s, rhythm=rhythm)
     # fallback: distance to the training normals, rescaled to the within-record distance scale
     distance = mahalanobis(z_mean, ref["centre"], ref["cov"]) * ref["distance_ratio"]
     second = calibration.get("latent_second_cluster")  # off unless the calibration asks for it
     if second and not ref["fallback"]:
-        distance = second_cluster_distance(z_mean, distance, rhythm, **second, among=quiet)
+        distance = second_cluster_distance(z_mean, distance, rhythm, **second)
     return {
         "recon_error": err,
         "recon_z": robust_z(log_err, *ref["recon"]),
@@ -255,5 +233,4 @@ def beat_scores(windows, z_mean, z_log_var, recon, time_s, calibration: dict, du
         **{(f"rr_{k}" if not k.startswith("rr_") else k) + "_z": robust_z(clipped_rhythm(rhythm, k), *ref["rr"][k])
            for k in RHYTHM_Z},
         "short_record_fallback": bool(ref["fallback"]),
-        "reference_beats": quiet,
     }
