@@ -22,11 +22,6 @@ SKIP_SHORT, SKIP_TOL = 0.85, 0.2
 # the second latent cluster's candidates come at the record's usual rate: |log(rr / running median
 # rr over USUAL_RATE_BEATS beats)| < USUAL_RATE_TOL (DS1 noise stress test, rule v55)
 USUAL_RATE_TOL, USUAL_RATE_BEATS = 0.15, 301
-# Where a record has many quiet and many noisy beats (noise ratio <= / > NOISY_RATIO, each at least
-# STRATUM_MIN_FRAC of the beats and STRATUM_MIN_BEATS), each beat's latent distance is measured
-# against its own stratum's centre and covariance (rule v63)
-NOISE_STRATA = True
-NOISY_RATIO, STRATUM_MIN_FRAC, STRATUM_MIN_BEATS = 0.2, 0.25, 100
 
 
 def recon_error(windows: np.ndarray, recon: np.ndarray) -> np.ndarray:
@@ -210,31 +205,12 @@ def second_cluster_distance(z: np.ndarray, d: np.ndarray, rhythm: dict, far_q: f
     return np.minimum(d, mahalanobis(z, centre, cov))
 
 
-def noisy_stratum(noise_ratio, n: int) -> np.ndarray | None:
-    """The record's noisy beats when both strata are big enough (``NOISE_STRATA``), else None."""
-    if not NOISE_STRATA or noise_ratio is None or n == 0:
-        return None
-    noisy = np.asarray(noise_ratio, np.float64) > NOISY_RATIO  # NaN (unmeasured): quiet
-    least = max(STRATUM_MIN_BEATS, STRATUM_MIN_FRAC * n)
-    return noisy if min(noisy.sum(), n - noisy.sum()) >= least else None
-
-
-def stratified_distance(z: np.ndarray, noisy: np.ndarray) -> np.ndarray:
-    """Each beat's Mahalanobis distance to its own stratum's robust centre and covariance."""
-    d = np.empty(len(z))
-    for part in (noisy, ~noisy):
-        centre, cov = robust_centre_cov(z[part])
-        d[part] = mahalanobis(z[part], centre, cov)
-    return d
-
-
 def beat_scores(windows, z_mean, z_log_var, recon, time_s, calibration: dict, duration_s: float,
-                suspect: np.ndarray | None = None, noise_ratio: np.ndarray | None = None) -> dict:
+                suspect: np.ndarray | None = None) -> dict:
     """Every per-beat score (raw and record-normalized) plus the rhythm features (raw and z).
     ``suspect``: detections that may not be beats (``rhythm_features``). ``recon`` None: the
     encoder alone ran, and recon_error and recon_z are NaN (for a scoring model that does not read
-    them: ``ensemble.uses_reconstruction``). ``noise_ratio``: per beat, for the noise strata
-    (``noisy_stratum``)."""
+    them: ``ensemble.uses_reconstruction``)."""
     err = recon_error(windows, recon) if recon is not None else np.full(len(z_mean), np.nan)
     log_err = np.log(err + EPS)
     kl = kl_divergence(z_mean, z_log_var)
@@ -242,9 +218,6 @@ def beat_scores(windows, z_mean, z_log_var, recon, time_s, calibration: dict, du
     ref = record_reference(log_err, z_mean, kl, calibration, duration_s, rhythm=rhythm)
     # fallback: distance to the training normals, rescaled to the within-record distance scale
     distance = mahalanobis(z_mean, ref["centre"], ref["cov"]) * ref["distance_ratio"]
-    noisy = None if ref["fallback"] else noisy_stratum(noise_ratio, len(z_mean))
-    if noisy is not None:
-        distance = stratified_distance(z_mean, noisy)
     second = calibration.get("latent_second_cluster")  # off unless the calibration asks for it
     if second and not ref["fallback"]:
         distance = second_cluster_distance(z_mean, distance, rhythm, **second)
