@@ -27,23 +27,19 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._util import data_dir_arg, format_table, load_average
-from benchmarks.noise import NOISES
+from benchmarks.noise import NOISES, pooled, pooled_at, record_names, run
 
 COLUMNS = ["scored_by", "clean_auroc", "auroc_6db", "drop", "em", "bw", "ma", "se_6db", "ppv_6db", "lowq_6db"]
 
 
 def held_out(data_dir: Path, nst_dir: Path, names: list[str], model_dir, keep: dict) -> None:
     """``names`` through the noise benchmark at 6 dB; their outcomes added to ``keep`` by (noise, snr)."""
-    from benchmarks.noise import run
-
     _, res = run(data_dir, nst_dir, names, [6.0], list(NOISES), "nst", True, model_dir)
     for key, outs in res.items():
         keep.setdefault(key, []).extend(outs)
 
 
 def summary(res: dict) -> dict:
-    from benchmarks.noise import pooled, pooled_at
-
     clean, at6 = pooled_at(res, 6.0)
     out = {"clean_auroc": clean["auroc"], "auroc_6db": at6["auroc"], "drop": clean["auroc"] - at6["auroc"]}
     out.update({k: pooled(res[(k, 6.0)])["auroc"] for k in NOISES})
@@ -96,7 +92,6 @@ def main(argv: list[str] | None = None) -> int:
                     help="student seed(s); several: one student per seed, their latent means averaged")
     ap.add_argument("--model", default=None, help="model bundle directory (default: the app's)")
     args = ap.parse_args(argv)
-    from benchmarks.noise import record_names
     from training.student import EPOCHS, has_noise_records
 
     data_dir = data_dir_arg(args.data_dir)
