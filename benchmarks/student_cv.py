@@ -2,6 +2,7 @@
 
     python -m benchmarks.student_cv [--data-dir ../shared/data/mitdb] [--nst-dir ../shared/data/nstdb]
                                     [--records 101 106 ...] [--folds 4] [--epochs 4] [--seed 0 [1 ...]] [--model DIR]
+                                    [--loss latent|record]
 
 The bundle's student learnt from all of DS1, so a DS1 run of ``benchmarks.noise`` with it is
 in-sample. Here every record is scored by a student that never saw it: the records (default: DS1)
@@ -48,8 +49,12 @@ def summary(res: dict) -> dict:
 
 
 def cross_validate(data_dir: Path, nst_dir: Path, names: list[str], folds: int, epochs: int, seeds,
-                   model_dir=None, log=print) -> tuple[dict, dict]:
-    """(encoder-alone summary, cross-validated student summary) over ``names``."""
+                   model_dir=None, log=print, loss: str = "latent") -> tuple[dict, dict]:
+    """(encoder-alone summary, cross-validated student summary) over ``names``.
+
+    ``loss``: "latent", the student's committed loss; "record", its error in each pair's record's
+    latent metric (``training.student.record_whitening``; rule v64).
+    """
     from app.ecg.readers import read_record
     from app.model.bundle import load_bundle
     from training.student import noise_sources, record_pairs, train_students
@@ -71,7 +76,9 @@ def cross_validate(data_dir: Path, nst_dir: Path, names: list[str], folds: int, 
                     pairs[n] = record_pairs(read_record(data_dir / n), bundle, noise, rms)
             x = np.concatenate([pairs[n][0] for n in train_on])
             z = np.concatenate([pairs[n][1] for n in train_on])
-            bundle.use_student(train_students(bundle.encoder, x, z, epochs, seeds, verbose=0))
+            w = (np.concatenate([np.repeat(pairs[n][2][None], len(pairs[n][0]), axis=0) for n in train_on])
+                 if loss == "record" else None)
+            bundle.use_student(train_students(bundle.encoder, x, z, epochs, seeds, verbose=0, W=w))
             log(f"# fold {i + 1}/{folds}: student from {len(x)} pairs of {len(train_on)} records; "
                 f"held out {' '.join(held)}")
             held_out(data_dir, nst_dir, held, model_dir, student)
@@ -91,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, nargs="+", default=[0],
                     help="student seed(s); several: one student per seed, their latent means averaged")
     ap.add_argument("--model", default=None, help="model bundle directory (default: the app's)")
+    ap.add_argument("--loss", choices=["latent", "record"], default="latent",
+                    help="student loss: squared latent error (committed) or in its record's latent metric (rule v64)")
     args = ap.parse_args(argv)
     from training.student import EPOCHS, has_noise_records
 
@@ -104,10 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"--folds must be from 2 to the number of records ({len(names)})", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    print(f"# records: {' '.join(names)}; {args.folds} folds; seeds {args.seed}; noises {' '.join(NOISES)} at 6 dB; "
-          f"{load_average()} (start)", flush=True)
+    print(f"# records: {' '.join(names)}; {args.folds} folds; seeds {args.seed}; loss {args.loss}; "
+          f"noises {' '.join(NOISES)} at 6 dB; {load_average()} (start)", flush=True)
     alone, cv = cross_validate(data_dir, nst_dir, names, args.folds, args.epochs or EPOCHS, args.seed, args.model,
-                               log=lambda m: print(m, flush=True))
+                               log=lambda m: print(m, flush=True), loss=args.loss)
     print(format_table(COLUMNS, [["encoder alone", *alone.values()], ["cv student", *cv.values()]]))
     print(f"# runtime {time.perf_counter() - t0:.0f} s; {load_average()} (end)")
     print(f"TOTAL cv_snr6_auroc_drop={cv['drop']:.4f} encoder_snr6_auroc_drop={alone['drop']:.4f} "

@@ -55,8 +55,17 @@ def nearest(clean_t: np.ndarray, t: np.ndarray) -> np.ndarray:
     return np.where(np.abs(clean_t[j0] - t) <= np.abs(clean_t[j1] - t), j0, j1)
 
 
-def record_pairs(rec, bundle, noise: dict, rms: dict) -> tuple[np.ndarray, np.ndarray]:
-    """(inputs, targets) of one record: its noisy gated beats with the encoder's clean z_mean, and anchors."""
+def record_whitening(z: np.ndarray) -> np.ndarray:
+    """W with ||e W||^2 = e' C^-1 e, C the record's robust latent covariance (the metric of its latent distance)."""
+    from app.model.scorers import robust_centre_cov
+
+    _, cov = robust_centre_cov(z)
+    return np.linalg.cholesky(np.linalg.inv(cov)).astype(np.float32)
+
+
+def record_pairs(rec, bundle, noise: dict, rms: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(inputs, targets, the clean record's ``record_whitening``) of one record: its noisy gated beats
+    with the encoder's clean z_mean, and anchors."""
     from app.ecg.pipeline import extract_beats
     from app.model.student import student_share
     from app.ecg.nst import nst_qrs_amplitude
@@ -80,7 +89,7 @@ def record_pairs(rec, bundle, noise: dict, rms: dict) -> tuple[np.ndarray, np.nd
     anchor = off[np.clip(clean.samples, 0, len(off) - 1)]
     xs.append(xc[anchor])
     zs.append(zc[anchor])
-    return np.concatenate(xs).astype(np.float32), np.concatenate(zs).astype(np.float32)
+    return np.concatenate(xs).astype(np.float32), np.concatenate(zs).astype(np.float32), record_whitening(zc)
 
 
 def noise_sources(nst_dir: Path) -> tuple[dict, dict]:
@@ -98,15 +107,21 @@ def training_pairs(names, data_dir: Path, nst_dir: Path, bundle, log=print) -> t
     noise, rms = noise_sources(nst_dir)
     X, Z = [], []
     for n in names:
-        x, z = record_pairs(read_record(data_dir / n), bundle, noise, rms)
+        x, z, _ = record_pairs(read_record(data_dir / n), bundle, noise, rms)
         X.append(x)
         Z.append(z)
         log(f"record {n}: {len(x)} pairs")
     return np.concatenate(X), np.concatenate(Z)
 
 
-def train_student(encoder, X: np.ndarray, Z: np.ndarray, epochs: int = EPOCHS, seed: int = 0, verbose: int = 2):
-    """A copy of ``encoder`` (BatchNorm frozen) fitted so its z_mean of X approaches Z."""
+def train_student(encoder, X: np.ndarray, Z: np.ndarray, epochs: int = EPOCHS, seed: int = 0, verbose: int = 2,
+                  W: np.ndarray | None = None):
+    """A copy of ``encoder`` (BatchNorm frozen) fitted so its z_mean of X approaches Z.
+
+    The loss is the mean squared error of z_mean; with ``W`` (one d x d matrix per pair, e.g. its
+    record's ``record_whitening``), that of (z_mean - Z) W: the error in the metric the pair's
+    record measures latent distance in (rule v64).
+    """
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -116,9 +131,16 @@ def train_student(encoder, X: np.ndarray, Z: np.ndarray, epochs: int = EPOCHS, s
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.trainable = False
     inp = keras.Input((X.shape[1],))
-    mean_only = keras.Model(inp, student(inp)[0])  # z_log_var gets no gradient: only z_mean is used
-    mean_only.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss="mse")
-    mean_only.fit(X, Z, batch_size=BATCH, epochs=epochs, shuffle=True, verbose=verbose)
+    z_mean = student(inp)[0]  # z_log_var gets no gradient: only z_mean is used
+    if W is None:
+        fitted, inputs, targets = keras.Model(inp, z_mean), X, Z
+    else:
+        d = Z.shape[1]
+        target, metric = keras.Input((d,)), keras.Input((d, d))
+        err = keras.ops.einsum("bi,bij->bj", z_mean - target, metric)
+        fitted, inputs, targets = keras.Model([inp, target, metric], err), [X, Z, W], np.zeros_like(Z)
+    fitted.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss="mse")
+    fitted.fit(inputs, targets, batch_size=BATCH, epochs=epochs, shuffle=True, verbose=verbose)
     return student
 
 
@@ -134,9 +156,10 @@ def averaged(students):
                              keras.layers.Average(name="z_log_var")([o[1] for o in outs])], name="student_average")
 
 
-def train_students(encoder, X: np.ndarray, Z: np.ndarray, epochs: int = EPOCHS, seeds=(0,), verbose: int = 2):
+def train_students(encoder, X: np.ndarray, Z: np.ndarray, epochs: int = EPOCHS, seeds=(0,), verbose: int = 2,
+                   W: np.ndarray | None = None):
     """``train_student`` once per seed: that student, or with several seeds their ``averaged`` model."""
-    students = [train_student(encoder, X, Z, epochs, s, verbose) for s in seeds]
+    students = [train_student(encoder, X, Z, epochs, s, verbose, W) for s in seeds]
     return students[0] if len(students) == 1 else averaged(students)
 
 

@@ -127,3 +127,26 @@ def test_a_seed_ensemble_of_students_gives_their_mean_latent_and_survives_save_a
     avg.save(tmp_path / STUDENT_FILE)
     back = keras.saving.load_model(tmp_path / STUDENT_FILE, compile=False)
     np.testing.assert_allclose(np.asarray(back(x, training=False)[0]), z0 + 0.005, atol=1e-5)
+
+
+def test_the_record_metric_loss_measures_the_error_as_the_records_latent_distance_does(bundle):
+    """training.student.record_whitening (rule v64): ||e W||^2 is the squared Mahalanobis length of e
+    under the record's robust latent covariance; with W the identity the student trains as without W."""
+    from app.ecg.pipeline import extract_beats
+    from app.model.scorers import mahalanobis, robust_centre_cov
+    from app.model.vae_input import beats_input
+    from training.student import record_whitening, train_student
+
+    x = beats_input(extract_beats(read_record(SAMPLES_DIR / "100")), bundle.manifest)[:512]
+    z = np.asarray(bundle.encoder(x, training=False)[0], np.float64)
+    centre, cov = robust_centre_cov(z)
+    w = record_whitening(z)
+    np.testing.assert_allclose(np.linalg.norm((z - centre) @ w, axis=1), mahalanobis(z, centre, cov), rtol=1e-4)
+
+    target = (z + 0.05).astype(np.float32)
+    plain = train_student(bundle.encoder, x, target, epochs=1, seed=3, verbose=0)
+    eye = np.repeat(np.eye(z.shape[1], dtype=np.float32)[None], len(x), axis=0)
+    same = train_student(bundle.encoder, x, target, epochs=1, seed=3, verbose=0, W=eye)
+    moved = np.asarray(plain(x, training=False)[0])
+    assert np.abs(moved - z).max() > 1e-3  # it learnt something
+    np.testing.assert_allclose(np.asarray(same(x, training=False)[0]), moved, atol=1e-5)
