@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from typing import NamedTuple
+
 import numpy as np
 
 SNRS = (0.0, 6.0, 12.0, 18.0)
@@ -63,9 +65,16 @@ def record_whitening(z: np.ndarray) -> np.ndarray:
     return np.linalg.cholesky(np.linalg.inv(cov)).astype(np.float32)
 
 
-def record_pairs(rec, bundle, noise: dict, rms: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(inputs, targets, the clean record's ``record_whitening``) of one record: its noisy gated beats
-    with the encoder's clean z_mean, and anchors."""
+class Pairs(NamedTuple):
+    """One record's training pairs."""
+    x: np.ndarray  # model inputs: noisy gated beats, then the clean anchors
+    z: np.ndarray  # targets: the encoder's z_mean of the same beats clean
+    whitening: np.ndarray  # the clean record's ``record_whitening``
+    share: np.ndarray  # the student's share of each input's latent in the app (0 for the anchors)
+
+
+def record_pairs(rec, bundle, noise: dict, rms: dict) -> Pairs:
+    """The ``Pairs`` of one record: its noisy gated beats with the encoder's clean z_mean, and anchors."""
     from app.ecg.pipeline import extract_beats
     from app.model.student import student_share
     from app.ecg.nst import nst_qrs_amplitude
@@ -75,21 +84,43 @@ def record_pairs(rec, bundle, noise: dict, rms: dict) -> tuple[np.ndarray, np.nd
     clean = extract_beats(rec)
     xc = model_input(clean, bundle)
     zc = bundle.encode(xc)[0]
-    xs, zs, off = [], [], None
+    xs, zs, shares, off = [], [], [], None
     for k in NOISES:
         for snr in SNRS:
             nrec, off = complement_noisy(rec, noise[k][0], snr, amps, rms[k])
             nb = extract_beats(nrec)
             near = nearest(clean.time_s, nb.time_s)
+            share = student_share(nb.noise_ratio, len(nb.time_s))
             keep = ((np.abs(clean.time_s[near] - nb.time_s) <= PAIR_TOL_S)
-                    & off[np.clip(nb.samples, 0, len(off) - 1)]
-                    & (student_share(nb.noise_ratio, len(nb.time_s)) > 0))
+                    & off[np.clip(nb.samples, 0, len(off) - 1)] & (share > 0))
             xs.append(model_input(nb, bundle)[keep])
             zs.append(zc[near[keep]])
+            shares.append(share[keep])
     anchor = off[np.clip(clean.samples, 0, len(off) - 1)]
     xs.append(xc[anchor])
     zs.append(zc[anchor])
-    return np.concatenate(xs).astype(np.float32), np.concatenate(zs).astype(np.float32), record_whitening(zc)
+    shares.append(np.zeros(int(anchor.sum())))
+    return Pairs(np.concatenate(xs).astype(np.float32), np.concatenate(zs).astype(np.float32),
+                 record_whitening(zc), np.concatenate(shares))
+
+
+def error_cov(bundle, student, pairs) -> np.ndarray:
+    """Robust covariance (``app.model.scorers.robust_centre_cov``) of the app's latent mean's error
+    for a gated beat (``app.model.student.noise_robust_latent`` against the clean beat's), in each
+    pair's record's whitened latent (``app.model.scorers.whitening``), over the pairs with a student
+    share above 0. Measured on ``pairs`` (a list of ``Pairs``), those the student learnt from (rule v65)."""
+    from app.model.scorers import robust_centre_cov, whitening
+
+    us = []
+    for p in pairs:
+        rows = p.share > 0
+        if not rows.any():
+            continue
+        x, s = p.x[rows], p.share[rows, None]
+        z_enc = bundle.encode(x)[0]
+        z_st = np.asarray(student.predict(x, batch_size=4096, verbose=0)[0])
+        us.append((z_enc + s * (z_st - z_enc) - p.z[rows]) @ whitening(np.linalg.inv(p.whitening @ p.whitening.T)))
+    return robust_centre_cov(np.concatenate(us))[1]
 
 
 def noise_sources(nst_dir: Path) -> tuple[dict, dict]:
@@ -101,17 +132,15 @@ def noise_sources(nst_dir: Path) -> tuple[dict, dict]:
     return noise, rms
 
 
-def training_pairs(names, data_dir: Path, nst_dir: Path, bundle, log=print) -> tuple[np.ndarray, np.ndarray]:
+def training_pairs(names, data_dir: Path, nst_dir: Path, bundle, log=print) -> list[Pairs]:
     from app.ecg.readers import read_record
 
     noise, rms = noise_sources(nst_dir)
-    X, Z = [], []
+    out = []
     for n in names:
-        x, z, _ = record_pairs(read_record(data_dir / n), bundle, noise, rms)
-        X.append(x)
-        Z.append(z)
-        log(f"record {n}: {len(x)} pairs")
-    return np.concatenate(X), np.concatenate(Z)
+        out.append(record_pairs(read_record(data_dir / n), bundle, noise, rms))
+        log(f"record {n}: {len(out[-1].x)} pairs")
+    return out
 
 
 def train_student(encoder, X: np.ndarray, Z: np.ndarray, epochs: int = EPOCHS, seed: int = 0, verbose: int = 2,
@@ -172,8 +201,9 @@ def add_student(model_dir: Path, data_dir: Path, nst_dir: Path, records=None, ep
     t0 = time.time()
     bundle = _read_bundle(Path(model_dir))
     names = [str(r) for r in (records or DS1) if (data_dir / f"{r}.hea").is_file()]
-    X, Z = training_pairs(names, data_dir, nst_dir, bundle,
-                          log=(lambda m: print(m, flush=True)) if verbose else (lambda m: None))
+    pairs = training_pairs(names, data_dir, nst_dir, bundle,
+                           log=(lambda m: print(m, flush=True)) if verbose else (lambda m: None))
+    X, Z = np.concatenate([p.x for p in pairs]), np.concatenate([p.z for p in pairs])
     student = train_student(bundle.encoder, X, Z, epochs, seed, verbose)
     path = Path(model_dir) / STUDENT_FILE
     student.save(path)
