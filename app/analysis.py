@@ -58,7 +58,7 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
     from app.model.lead_blend import blend
     from app.model.scorers import beat_scores
     from app.model.runtime import single_threaded_blas
-    from app.model.student import latent_error, noise_robust_latent
+    from app.model.student import noise_robust_latent
     from app.model.vae_input import beats_input
     from app.model.thresholds import default_method, thresholds_table
 
@@ -83,7 +83,7 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
     z_mean = noise_robust_latent(bundle, x, z_mean, bs.noise_ratio)
     # a denoised beat may be a false detection in noise: its neighbours' RR intervals may skip it
     scores = beat_scores(x, z_mean, z_log_var, recon, bs.rhythm_times, bundle.calibration, recording.duration_s,
-                         suspect=bs.denoised, latent_error=latent_error(bundle, bs.noise_ratio, n))
+                         suspect=bs.denoised)
     score = ensemble_score(scores, bundle.calibration["ensemble"])
     # what raises each beat's score above the record's median beat: its shape, its timing, or both
     shape, timing = part_contributions(scores, bundle.calibration["ensemble"])

@@ -2,7 +2,7 @@
 
     python -m benchmarks.student_cv [--data-dir ../shared/data/mitdb] [--nst-dir ../shared/data/nstdb]
                                     [--records 101 106 ...] [--folds 4] [--epochs 4] [--seed 0 [1 ...]] [--model DIR]
-                                    [--loss latent|record] [--error-aware]
+                                    [--loss latent|record]
 
 The bundle's student learnt from all of DS1, so a DS1 run of ``benchmarks.noise`` with it is
 in-sample. Here every record is scored by a student that never saw it: the records (default: DS1)
@@ -49,20 +49,18 @@ def summary(res: dict) -> dict:
 
 
 def cross_validate(data_dir: Path, nst_dir: Path, names: list[str], folds: int, epochs: int, seeds,
-                   model_dir=None, log=print, loss: str = "latent", error_aware: bool = False) -> tuple[dict, dict]:
+                   model_dir=None, log=print, loss: str = "latent") -> tuple[dict, dict]:
     """(encoder-alone summary, cross-validated student summary) over ``names``.
 
     ``loss``: "latent", the student's committed loss; "record", its error in each pair's record's
-    latent metric (``training.student.record_whitening``; rule v64). ``error_aware``: the fold's
-    student comes with its error covariance measured on its own pairs (``training.student.error_cov``),
-    which the latent distance then allows for (rule v65).
+    latent metric (``training.student.record_whitening``; rule v64).
     """
     from app.ecg.readers import read_record
     from app.model.bundle import load_bundle
-    from training.student import error_cov, noise_sources, record_pairs, train_students
+    from training.student import noise_sources, record_pairs, train_students
 
     bundle = load_bundle(model_dir)  # the cached bundle, the one benchmarks.noise.run scores with
-    own, own_error = bundle.student, bundle.student_error_cov
+    own = bundle.student
     noise, rms = noise_sources(nst_dir)
     pairs: dict = {}  # record -> training.student.Pairs
     alone: dict = {}
@@ -80,16 +78,13 @@ def cross_validate(data_dir: Path, nst_dir: Path, names: list[str], folds: int, 
             z = np.concatenate([pairs[n].z for n in train_on])
             w = (np.concatenate([np.repeat(pairs[n].whitening[None], len(pairs[n].x), axis=0) for n in train_on])
                  if loss == "record" else None)
-            st = train_students(bundle.encoder, x, z, epochs, seeds, verbose=0, W=w)
-            err = error_cov(bundle, st, [pairs[n] for n in train_on]) if error_aware else None
-            bundle.use_student(st, err)
+            bundle.use_student(train_students(bundle.encoder, x, z, epochs, seeds, verbose=0, W=w))
             log(f"# fold {i + 1}/{folds}: student from {len(x)} pairs of {len(train_on)} records; "
-                f"held out {' '.join(held)}" + ("" if err is None else
-                                                f"; error covariance eigenvalues {np.linalg.eigvalsh(err).round(2)}"))
+                f"held out {' '.join(held)}")
             held_out(data_dir, nst_dir, held, model_dir, student)
             bundle.use_student(None)
     finally:
-        bundle.use_student(own, own_error)
+        bundle.use_student(own)
     return summary(alone), summary(student)
 
 
@@ -105,8 +100,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default=None, help="model bundle directory (default: the app's)")
     ap.add_argument("--loss", choices=["latent", "record"], default="latent",
                     help="student loss: squared latent error (committed) or in its record's latent metric (rule v64)")
-    ap.add_argument("--error-aware", action="store_true",
-                    help="the latent distance allows for the student's error covariance (rule v65)")
     args = ap.parse_args(argv)
     from training.student import EPOCHS, has_noise_records
 
@@ -121,10 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     t0 = time.perf_counter()
     print(f"# records: {' '.join(names)}; {args.folds} folds; seeds {args.seed}; loss {args.loss}; "
-          f"error-aware {args.error_aware}; noises {' '.join(NOISES)} at 6 dB; {load_average()} (start)", flush=True)
+          f"noises {' '.join(NOISES)} at 6 dB; {load_average()} (start)", flush=True)
     alone, cv = cross_validate(data_dir, nst_dir, names, args.folds, args.epochs or EPOCHS, args.seed, args.model,
-                               log=lambda m: print(m, flush=True), loss=args.loss,
-                               error_aware=args.error_aware)
+                               log=lambda m: print(m, flush=True), loss=args.loss)
     print(format_table(COLUMNS, [["encoder alone", *alone.values()], ["cv student", *cv.values()]]))
     print(f"# runtime {time.perf_counter() - t0:.0f} s; {load_average()} (end)")
     print(f"TOTAL cv_snr6_auroc_drop={cv['drop']:.4f} encoder_snr6_auroc_drop={alone['drop']:.4f} "

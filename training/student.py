@@ -70,7 +70,6 @@ class Pairs(NamedTuple):
     x: np.ndarray  # model inputs: noisy gated beats, then the clean anchors
     z: np.ndarray  # targets: the encoder's z_mean of the same beats clean
     whitening: np.ndarray  # the clean record's ``record_whitening``
-    share: np.ndarray  # the student's share of each input's latent in the app (0 for the anchors)
 
 
 def record_pairs(rec, bundle, noise: dict, rms: dict) -> Pairs:
@@ -84,43 +83,21 @@ def record_pairs(rec, bundle, noise: dict, rms: dict) -> Pairs:
     clean = extract_beats(rec)
     xc = model_input(clean, bundle)
     zc = bundle.encode(xc)[0]
-    xs, zs, shares, off = [], [], [], None
+    xs, zs, off = [], [], None
     for k in NOISES:
         for snr in SNRS:
             nrec, off = complement_noisy(rec, noise[k][0], snr, amps, rms[k])
             nb = extract_beats(nrec)
             near = nearest(clean.time_s, nb.time_s)
-            share = student_share(nb.noise_ratio, len(nb.time_s))
             keep = ((np.abs(clean.time_s[near] - nb.time_s) <= PAIR_TOL_S)
-                    & off[np.clip(nb.samples, 0, len(off) - 1)] & (share > 0))
+                    & off[np.clip(nb.samples, 0, len(off) - 1)]
+                    & (student_share(nb.noise_ratio, len(nb.time_s)) > 0))
             xs.append(model_input(nb, bundle)[keep])
             zs.append(zc[near[keep]])
-            shares.append(share[keep])
     anchor = off[np.clip(clean.samples, 0, len(off) - 1)]
     xs.append(xc[anchor])
     zs.append(zc[anchor])
-    shares.append(np.zeros(int(anchor.sum())))
-    return Pairs(np.concatenate(xs).astype(np.float32), np.concatenate(zs).astype(np.float32),
-                 record_whitening(zc), np.concatenate(shares))
-
-
-def error_cov(bundle, student, pairs) -> np.ndarray:
-    """Robust covariance (``app.model.scorers.robust_centre_cov``) of the app's latent mean's error
-    for a gated beat (``app.model.student.noise_robust_latent`` against the clean beat's), in each
-    pair's record's whitened latent (``app.model.scorers.whitening``), over the pairs with a student
-    share above 0. Measured on ``pairs`` (a list of ``Pairs``), those the student learnt from (rule v65)."""
-    from app.model.scorers import robust_centre_cov, whitening
-
-    us = []
-    for p in pairs:
-        rows = p.share > 0
-        if not rows.any():
-            continue
-        x, s = p.x[rows], p.share[rows, None]
-        z_enc = bundle.encode(x)[0]
-        z_st = np.asarray(student.predict(x, batch_size=4096, verbose=0)[0])
-        us.append((z_enc + s * (z_st - z_enc) - p.z[rows]) @ whitening(np.linalg.inv(p.whitening @ p.whitening.T)))
-    return robust_centre_cov(np.concatenate(us))[1]
+    return Pairs(np.concatenate(xs).astype(np.float32), np.concatenate(zs).astype(np.float32), record_whitening(zc))
 
 
 def noise_sources(nst_dir: Path) -> tuple[dict, dict]:

@@ -36,8 +36,6 @@ class ModelBundle:
     model_id: str
     path: Path | None = None
     student: object | None = None  # the noise-robust student encoder (app.model.student), if the bundle has one
-    # its latent error covariance in a record's whitened latent (app.model.student.latent_error), if measured
-    student_error_cov: np.ndarray | None = None
     _fns: dict = field(default_factory=dict, repr=False)  # compiled forward / encoder-only, traced once each
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -83,12 +81,10 @@ class ModelBundle:
         return np.concatenate([np.asarray(fn(x[i:i + FORWARD_CHUNK])[0])
                                for i in range(0, len(x), FORWARD_CHUNK)]).astype(np.float32, copy=False)
 
-    def use_student(self, student, error_cov: np.ndarray | None = None) -> None:
-        """Score with ``student`` (and its ``error_cov``) from now on (None: without one); its
-        function is traced anew."""
+    def use_student(self, student) -> None:
+        """Score with ``student`` from now on (None: without one); its function is traced anew."""
         with self._lock:
             self.student = student
-            self.student_error_cov = None if error_cov is None else np.asarray(error_cov, np.float64)
             self._fns.pop("student", None)
 
     def _run(self, windows: np.ndarray, decode: bool) -> tuple:
@@ -210,6 +206,4 @@ def _read_bundle(path: Path) -> ModelBundle:
         raise ModelBundleError(f"{path}: model bundle corrupt, cannot load weights ({type(exc).__name__}: "
                                f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
     model_id = str(manifest.get("model_id") or path.name)
-    error_cov = (manifest.get("student") or {}).get("error_cov") if student is not None else None
-    return ModelBundle(encoder, decoder, manifest, calibration, model_id, path, student,
-                       None if error_cov is None else np.asarray(error_cov, np.float64))
+    return ModelBundle(encoder, decoder, manifest, calibration, model_id, path, student)

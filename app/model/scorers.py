@@ -77,33 +77,6 @@ def mahalanobis(z: np.ndarray, centre: np.ndarray, cov: np.ndarray) -> np.ndarra
     return np.sqrt(np.maximum(np.sum(diff * sol, axis=1), 0.0))
 
 
-def whitening(cov: np.ndarray) -> np.ndarray:
-    """The symmetric C^-1/2 of a covariance C: ``(z - centre) @ whitening(C)`` has identity covariance."""
-    lam, q = np.linalg.eigh(np.asarray(cov, np.float64))
-    return (q / np.sqrt(np.maximum(lam, EPS))) @ q.T
-
-
-def uncertain_mahalanobis(z: np.ndarray, centre: np.ndarray, cov: np.ndarray, latent_error=None) -> np.ndarray:
-    """``mahalanobis``, where each latent mean's own error is added to the record's covariance.
-
-    ``latent_error``: (w, E) with E the covariance of a latent mean's error in the record's
-    whitened coordinates (``whitening``) and w each beat's weight of it (app.model.student.latent_error);
-    beat i's distance is then sqrt(v_i' (I + w_i E)^-1 v_i), v_i = (z_i - centre) C^-1/2. Beats with
-    w 0 (and every beat without ``latent_error``) get exactly ``mahalanobis``.
-    """
-    d = mahalanobis(z, centre, cov)
-    if latent_error is None:
-        return d
-    w, err = latent_error
-    rows = np.flatnonzero(np.asarray(w) > 0)
-    if rows.size:
-        mu, p = np.linalg.eigh(np.asarray(err, np.float64))
-        v = ((np.asarray(z, np.float64)[rows] - centre) @ whitening(cov)) @ p
-        d = d.copy()
-        d[rows] = np.sqrt(np.sum(v ** 2 / (1.0 + np.asarray(w)[rows, None] * np.maximum(mu, 0.0)), axis=1))
-    return d
-
-
 def rhythm_features(time_s: np.ndarray, local_beats: int = 41, suspect: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """RR intervals and their ratios to the local rhythm (log ratios; 0 = on rhythm).
 
@@ -209,9 +182,9 @@ def record_reference(log_recon, z_mean, kl, calibration: dict, duration_s: float
 
 def second_cluster_distance(z: np.ndarray, d: np.ndarray, rhythm: dict, far_q: float = 0.6,
                             rr_tol: float = 0.1, min_frac: float = 0.15,
-                            rate_tol: float | None = USUAL_RATE_TOL, latent_error=None) -> np.ndarray:
+                            rate_tol: float | None = USUAL_RATE_TOL) -> np.ndarray:
     """``d`` (latent distance to the record's dominant cluster), or the distance to a second cluster
-    of normal-looking rhythm where that is smaller (``latent_error``: as ``uncertain_mahalanobis``).
+    of normal-looking rhythm where that is smaller.
 
     A record's normal beats may come in two shapes (intermittent pre-excitation or bundle-branch
     block): the second shape is far from the dominant cluster but on the rhythm. Candidates are the
@@ -229,26 +202,25 @@ def second_cluster_distance(z: np.ndarray, d: np.ndarray, rhythm: dict, far_q: f
     if cand.sum() < max(min_frac * len(d), 2 * z.shape[1]):
         return d
     centre, cov = robust_centre_cov(z[cand])
-    return np.minimum(d, uncertain_mahalanobis(z, centre, cov, latent_error))
+    return np.minimum(d, mahalanobis(z, centre, cov))
 
 
 def beat_scores(windows, z_mean, z_log_var, recon, time_s, calibration: dict, duration_s: float,
-                suspect: np.ndarray | None = None, latent_error=None) -> dict:
+                suspect: np.ndarray | None = None) -> dict:
     """Every per-beat score (raw and record-normalized) plus the rhythm features (raw and z).
     ``suspect``: detections that may not be beats (``rhythm_features``). ``recon`` None: the
     encoder alone ran, and recon_error and recon_z are NaN (for a scoring model that does not read
-    them: ``ensemble.uses_reconstruction``). ``latent_error``: the latent means' own error, which
-    the latent distance allows for (``uncertain_mahalanobis``; app.model.student.latent_error)."""
+    them: ``ensemble.uses_reconstruction``)."""
     err = recon_error(windows, recon) if recon is not None else np.full(len(z_mean), np.nan)
     log_err = np.log(err + EPS)
     kl = kl_divergence(z_mean, z_log_var)
     rhythm = rhythm_features(time_s, suspect=suspect)
     ref = record_reference(log_err, z_mean, kl, calibration, duration_s, rhythm=rhythm)
     # fallback: distance to the training normals, rescaled to the within-record distance scale
-    distance = uncertain_mahalanobis(z_mean, ref["centre"], ref["cov"], latent_error) * ref["distance_ratio"]
+    distance = mahalanobis(z_mean, ref["centre"], ref["cov"]) * ref["distance_ratio"]
     second = calibration.get("latent_second_cluster")  # off unless the calibration asks for it
     if second and not ref["fallback"]:
-        distance = second_cluster_distance(z_mean, distance, rhythm, **second, latent_error=latent_error)
+        distance = second_cluster_distance(z_mean, distance, rhythm, **second)
     return {
         "recon_error": err,
         "recon_z": robust_z(log_err, *ref["recon"]),

@@ -45,15 +45,3 @@ def noise_robust_latent(bundle, x: np.ndarray, z_mean: np.ndarray, noise_ratio) 
     zs = bundle.encode_student(x[rows])
     z[rows] += (share[rows, None] * (zs - z[rows])).astype(np.float32)
     return z
-
-
-def latent_error(bundle, noise_ratio, n: int):
-    """(weight, E) for ``scorers.uncertain_mahalanobis``: weight 1 for the beats the student is
-    blended into (noise ratio above the gate), 0 for the others, and E the robust covariance of
-    such a beat's blended latent mean's error against the clean beat's, in the record's whitened
-    latent (``student_error_cov``, measured by ``training.student.error_cov``; rule v65). The error
-    is about as large at every share of the student (DS1, session 20), hence one E for all gated
-    beats. None when the bundle has no student or no such measurement."""
-    if getattr(bundle, "student", None) is None or getattr(bundle, "student_error_cov", None) is None:
-        return None
-    return (student_share(noise_ratio, n) > 0).astype(np.float64), bundle.student_error_cov

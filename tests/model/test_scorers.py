@@ -18,28 +18,6 @@ def test_mahalanobis_identity_is_euclidean():
     np.testing.assert_allclose(d, [5.0, 0.0])
 
 
-def test_uncertain_mahalanobis_adds_the_error_covariance_only_where_weighted():
-    """d_i^2 = v' (I + w_i E)^-1 v in the whitened latent is the Mahalanobis distance under the
-    covariance C + w_i C^1/2 E C^1/2; a beat of weight 0 keeps exactly its plain distance (rule v65)."""
-    rng = np.random.default_rng(2)
-    a = rng.normal(size=(4, 4))
-    cov, centre = a @ a.T + np.eye(4), rng.normal(size=4)
-    b = rng.normal(size=(4, 4))
-    err = b @ b.T
-    z = rng.normal(size=(5, 4)) * 3
-    w = np.array([0.0, 1.0, 0.5, 0.0, 2.0])
-    d = scorers.uncertain_mahalanobis(z, centre, cov, (w, err))
-    half = np.linalg.inv(scorers.whitening(cov))  # C^1/2
-    np.testing.assert_allclose(half @ half, cov, atol=1e-9)
-    for i in range(5):
-        want = scorers.mahalanobis(z[i:i + 1], centre, cov + w[i] * half @ err @ half)[0]
-        assert d[i] == pytest.approx(want, rel=1e-9)
-    plain = scorers.mahalanobis(z, centre, cov)
-    np.testing.assert_array_equal(d[[0, 3]], plain[[0, 3]])
-    assert np.all(d[[1, 2, 4]] < plain[[1, 2, 4]])
-    np.testing.assert_array_equal(scorers.uncertain_mahalanobis(z, centre, cov), plain)
-
-
 def test_robust_centre_finds_the_dominant_cluster_despite_40pct_outliers():
     rng = np.random.default_rng(1)
     normal = rng.normal(0.0, 1.0, (600, 16))

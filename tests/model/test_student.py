@@ -73,28 +73,6 @@ def test_a_noisy_record_changes_the_latent_only_of_its_noisy_beats(bundle, no_st
     assert noise_robust_latent(no_student, x, b.latent, a.beats.noise_ratio) is b.latent
 
 
-def test_with_a_measured_student_error_only_the_gated_beats_distances_shrink(bundle):
-    """Rule v65 (app.model.student.latent_error): a bundle whose student comes with its error
-    covariance E measures the gated beats' latent distance allowing for it; the other beats, the
-    latents and the rhythm are untouched; E = 0 changes nothing. (With the second latent reference
-    on, the other beats can move too: its candidates are chosen on the distances; so it is off here.)"""
-    rec = read_record(SAMPLES_DIR / "105")
-    one_ref = replace(bundle, _fns={}, calibration={k: v for k, v in bundle.calibration.items()
-                                                    if k != "latent_second_cluster"})
-    base = analyze(rec, bundle=one_ref, other_lead=False)
-    d = bundle.latent_dim
-    zero = replace(one_ref, _fns={}, student_error_cov=np.zeros((d, d)))
-    np.testing.assert_allclose(analyze(rec, bundle=zero, other_lead=False).table.latent_distance,
-                               base.table.latent_distance, rtol=1e-9)
-    aware = analyze(rec, bundle=replace(one_ref, _fns={}, student_error_cov=4.0 * np.eye(d)), other_lead=False)
-    gated = student_share(base.beats.noise_ratio, len(base.latent)) > 0
-    da, db = aware.table.latent_distance.to_numpy(), base.table.latent_distance.to_numpy()
-    np.testing.assert_array_equal(aware.latent, base.latent)
-    np.testing.assert_array_equal(da[~gated], db[~gated])
-    assert gated.sum() > 200 and np.all(da[gated] < db[gated])
-    np.testing.assert_array_equal(aware.table.rr_prev_s, base.table.rr_prev_s)
-
-
 def test_a_corrupt_student_file_is_a_clear_bundle_error(tmp_path, bundle):
     d = tmp_path / "bundle"
     shutil.copytree(bundle.path, d)
