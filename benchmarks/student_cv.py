@@ -2,7 +2,7 @@
 
     python -m benchmarks.student_cv [--data-dir ../shared/data/mitdb] [--nst-dir ../shared/data/nstdb]
                                     [--records 101 106 ...] [--folds 4] [--epochs 4] [--seed 0 [1 ...]] [--model DIR]
-                                    [--loss latent|record]
+                                    [--loss latent|record|huber]
 
 The bundle's student learnt from all of DS1, so a DS1 run of ``benchmarks.noise`` with it is
 in-sample. Here every record is scored by a student that never saw it: the records (default: DS1)
@@ -53,11 +53,12 @@ def cross_validate(data_dir: Path, nst_dir: Path, names: list[str], folds: int, 
     """(encoder-alone summary, cross-validated student summary) over ``names``.
 
     ``loss``: "latent", the student's committed loss; "record", its error in each pair's record's
-    latent metric (``training.student.record_whitening``; rule v64).
+    latent metric (``training.student.record_whitening``; rule v64); "huber", the Huber loss with
+    ``training.student.HUBER_DELTA`` (rule v66).
     """
     from app.ecg.readers import read_record
     from app.model.bundle import load_bundle
-    from training.student import noise_sources, record_pairs, train_students
+    from training.student import HUBER_DELTA, noise_sources, record_pairs, train_students
 
     bundle = load_bundle(model_dir)  # the cached bundle, the one benchmarks.noise.run scores with
     own = bundle.student
@@ -78,7 +79,8 @@ def cross_validate(data_dir: Path, nst_dir: Path, names: list[str], folds: int, 
             z = np.concatenate([pairs[n].z for n in train_on])
             w = (np.concatenate([np.repeat(pairs[n].whitening[None], len(pairs[n].x), axis=0) for n in train_on])
                  if loss == "record" else None)
-            bundle.use_student(train_students(bundle.encoder, x, z, epochs, seeds, verbose=0, W=w))
+            bundle.use_student(train_students(bundle.encoder, x, z, epochs, seeds, verbose=0, W=w,
+                                              huber=HUBER_DELTA if loss == "huber" else None))
             log(f"# fold {i + 1}/{folds}: student from {len(x)} pairs of {len(train_on)} records; "
                 f"held out {' '.join(held)}")
             held_out(data_dir, nst_dir, held, model_dir, student)
@@ -98,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, nargs="+", default=[0],
                     help="student seed(s); several: one student per seed, their latent means averaged")
     ap.add_argument("--model", default=None, help="model bundle directory (default: the app's)")
-    ap.add_argument("--loss", choices=["latent", "record"], default="latent",
-                    help="student loss: squared latent error (committed) or in its record's latent metric (rule v64)")
+    ap.add_argument("--loss", choices=["latent", "record", "huber"], default="latent",
+                    help="student loss: squared latent error (committed), in its record's latent metric "
+                    "(rule v64), or Huber (rule v66)")
     args = ap.parse_args(argv)
     from training.student import EPOCHS, has_noise_records
 

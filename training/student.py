@@ -33,6 +33,7 @@ SNRS = (0.0, 6.0, 12.0, 18.0)
 NOISES = ("em", "ma", "bw")
 PAIR_TOL_S = 0.05
 EPOCHS, BATCH, LEARNING_RATE = 4, 256, 1e-4
+HUBER_DELTA = 0.25  # rule v64's alternative loss, rule v66: about a record's per-dimension latent spread
 
 
 def complement_noisy(rec, noise: np.ndarray, snr: float, amps, rms):
@@ -121,12 +122,14 @@ def training_pairs(names, data_dir: Path, nst_dir: Path, bundle, log=print) -> l
 
 
 def train_student(encoder, X: np.ndarray, Z: np.ndarray, epochs: int = EPOCHS, seed: int = 0, verbose: int = 2,
-                  W: np.ndarray | None = None):
+                  W: np.ndarray | None = None, huber: float | None = None):
     """A copy of ``encoder`` (BatchNorm frozen) fitted so its z_mean of X approaches Z.
 
     The loss is the mean squared error of z_mean; with ``W`` (one d x d matrix per pair, e.g. its
     record's ``record_whitening``), that of (z_mean - Z) W: the error in the metric the pair's
-    record measures latent distance in (rule v64).
+    record measures latent distance in (rule v64). With ``huber`` (a delta), the Huber loss instead
+    of the squared error: quadratic up to delta, linear beyond, so that the few pairs whose error
+    is far beyond a record's spread (mostly 0 dB) do not dominate the fit (rule v66).
     """
     import keras
 
@@ -145,7 +148,8 @@ def train_student(encoder, X: np.ndarray, Z: np.ndarray, epochs: int = EPOCHS, s
         target, metric = keras.Input((d,)), keras.Input((d, d))
         err = keras.ops.einsum("bi,bij->bj", z_mean - target, metric)
         fitted, inputs, targets = keras.Model([inp, target, metric], err), [X, Z, W], np.zeros_like(Z)
-    fitted.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss="mse")
+    fitted.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE),
+                   loss="mse" if huber is None else keras.losses.Huber(delta=huber))
     fitted.fit(inputs, targets, batch_size=BATCH, epochs=epochs, shuffle=True, verbose=verbose)
     return student
 
@@ -163,9 +167,9 @@ def averaged(students):
 
 
 def train_students(encoder, X: np.ndarray, Z: np.ndarray, epochs: int = EPOCHS, seeds=(0,), verbose: int = 2,
-                   W: np.ndarray | None = None):
+                   W: np.ndarray | None = None, huber: float | None = None):
     """``train_student`` once per seed: that student, or with several seeds their ``averaged`` model."""
-    students = [train_student(encoder, X, Z, epochs, s, verbose, W) for s in seeds]
+    students = [train_student(encoder, X, Z, epochs, s, verbose, W, huber) for s in seeds]
     return students[0] if len(students) == 1 else averaged(students)
 
 
