@@ -58,8 +58,8 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
     from app.model.lead_blend import blend
     from app.model.scorers import beat_scores
     from app.model.runtime import single_threaded_blas
-    from app.model.student import denoises_input, noise_robust_latent, student_share
-    from app.model.vae_input import beats_input, student_input
+    from app.model.student import noise_robust_latent
+    from app.model.vae_input import beats_input
     from app.model.thresholds import default_method, thresholds_table
 
     single_threaded_blas()
@@ -80,9 +80,7 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
     x = beats_input(bs, bundle.manifest)  # the noisiest beats denoised; the displayed windows are not
     z_mean, z_log_var, recon = bundle.forward(x)
     # where the lead is noisy, the noise-robust student's latent is blended in (app.model.student)
-    x_student = (student_input(bs, bundle.manifest, student_share(bs.noise_ratio, n) > 0)
-                 if denoises_input(bundle) else x)
-    z_mean = noise_robust_latent(bundle, x_student, z_mean, bs.noise_ratio)
+    z_mean = noise_robust_latent(bundle, x, z_mean, bs.noise_ratio)
     # a denoised beat may be a false detection in noise: its neighbours' RR intervals may skip it
     scores = beat_scores(x, z_mean, z_log_var, recon, bs.rhythm_times, bundle.calibration, recording.duration_s,
                          suspect=bs.denoised)

@@ -73,12 +73,10 @@ class Pairs(NamedTuple):
     whitening: np.ndarray  # the clean record's ``record_whitening``
 
 
-def record_pairs(rec, bundle, noise: dict, rms: dict, denoised: bool = False) -> Pairs:
-    """The ``Pairs`` of one record: its noisy gated beats with the encoder's clean z_mean, and anchors.
-    ``denoised``: every gated beat's input denoised, as the app then gives it to the student (rule v67)."""
+def record_pairs(rec, bundle, noise: dict, rms: dict) -> Pairs:
+    """The ``Pairs`` of one record: its noisy gated beats with the encoder's clean z_mean, and anchors."""
     from app.ecg.pipeline import extract_beats
     from app.model.student import student_share
-    from app.model.vae_input import student_input
     from app.ecg.nst import nst_qrs_amplitude
 
     amps = [nst_qrs_amplitude(rec.signals[:, i], rec.ref_samples, rec.ref_symbols, rec.fs)
@@ -92,10 +90,10 @@ def record_pairs(rec, bundle, noise: dict, rms: dict, denoised: bool = False) ->
             nrec, off = complement_noisy(rec, noise[k][0], snr, amps, rms[k])
             nb = extract_beats(nrec)
             near = nearest(clean.time_s, nb.time_s)
-            gated = student_share(nb.noise_ratio, len(nb.time_s)) > 0
             keep = ((np.abs(clean.time_s[near] - nb.time_s) <= PAIR_TOL_S)
-                    & off[np.clip(nb.samples, 0, len(off) - 1)] & gated)
-            xs.append((student_input(nb, bundle.manifest, gated) if denoised else model_input(nb, bundle))[keep])
+                    & off[np.clip(nb.samples, 0, len(off) - 1)]
+                    & (student_share(nb.noise_ratio, len(nb.time_s)) > 0))
+            xs.append(model_input(nb, bundle)[keep])
             zs.append(zc[near[keep]])
     anchor = off[np.clip(clean.samples, 0, len(off) - 1)]
     xs.append(xc[anchor])

@@ -72,18 +72,6 @@ class BeatSet:
         """The beat times the rhythm features use (``rhythm_time_s``, else ``time_s``)."""
         return self.time_s if self.rhythm_time_s is None else self.rhythm_time_s
 
-    def denoised_too(self, rows: np.ndarray) -> np.ndarray:
-        """The model windows with the beats ``rows`` (bool per beat) denoised as well (``nlm_denoise``
-        from the recorded windows, as the model windows' own denoised beats are): for a model that
-        wants every beat of ``rows`` denoised, whatever its quality (the student, rule v67)."""
-        scored = self.model_windows if self.model_windows is not None else self.windows
-        extra = np.asarray(rows, bool) & ~(self.denoised if self.denoised is not None else False)
-        if not extra.any():
-            return scored
-        out = np.array(scored, np.float32, copy=True)
-        out[extra] = nlm_denoise(self.windows, extra)[extra]
-        return out
-
     @property
     def n_beats(self) -> int:
         return int(len(self.samples))

@@ -32,13 +32,6 @@ def student_share(noise_ratio: np.ndarray | None, n: int) -> np.ndarray:
     return np.where(np.isfinite(r), np.clip((r - NOISY_FROM) / RAMP, 0.0, 1.0), 0.0)
 
 
-def denoises_input(bundle) -> bool:
-    """Whether the bundle's student sees every beat it is blended into denoised (its manifest entry's
-    ``input`` is "denoised"; rule v67), or the beats as the encoder sees them (the noisiest denoised)."""
-    return ((bundle.manifest.get("student") or {}).get("input") == "denoised"
-            and getattr(bundle, "student", None) is not None)
-
-
 def noise_robust_latent(bundle, x: np.ndarray, z_mean: np.ndarray, noise_ratio) -> np.ndarray:
     """``z_mean`` with the student's view blended in where the beat is noisy (a new array), or
     ``z_mean`` itself when the bundle has no student or no beat is noisy."""

@@ -55,9 +55,3 @@ def beats_input(beats, manifest: dict) -> np.ndarray:
     denoised; the displayed windows stay as they are), else its windows, then ``vae_input``."""
     scored = beats.model_windows if beats.model_windows is not None else beats.windows
     return vae_input(scored, beats.time_s, manifest)
-
-
-def student_input(beats, manifest: dict, rows: np.ndarray) -> np.ndarray:
-    """``beats_input`` with every beat of ``rows`` (the beats the student is blended into) denoised,
-    whatever its quality (rule v67; BeatSet.denoised_too)."""
-    return vae_input(beats.denoised_too(rows), beats.time_s, manifest)

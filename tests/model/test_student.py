@@ -158,29 +158,3 @@ def test_the_students_other_losses_reduce_to_the_squared_error_where_they_should
     assert np.abs(huber - moved).max() < 0.05 * np.abs(moved - z).max()  # measured: 0.0033 of 0.14
     assert np.corrcoef((huber - z).ravel(), (moved - z).ravel())[0, 1] > 0.999
 
-
-def test_a_student_given_denoised_input_sees_every_gated_beat_denoised(bundle, no_student):
-    """Rule v67 (BeatSet.denoised_too, app.model.student.denoises_input): with the manifest's
-    ``student.input = "denoised"`` the student is given every gated beat denoised; the encoder's
-    input and the beats outside the gate stay as they were."""
-    from app.ecg.denoise import nlm_denoise
-    from app.ecg.pipeline import extract_beats
-    from app.model.student import denoises_input
-
-    bs = extract_beats(read_record(SAMPLES_DIR / "105"))
-    gated = student_share(bs.noise_ratio, len(bs.time_s)) > 0
-    new = gated & ~bs.denoised
-    assert new.sum() > 20 and (gated & bs.denoised).sum() > 20
-    w = bs.denoised_too(gated)
-    np.testing.assert_array_equal(w[~new], bs.model_windows[~new])
-    np.testing.assert_allclose(w[new], nlm_denoise(bs.windows, new)[new], atol=1e-6)
-    assert np.abs(w[new] - bs.windows[new]).max() > 0.01
-
-    assert not denoises_input(bundle)  # the committed bundle's student sees the encoder's input
-    wants = replace(bundle, _fns={}, manifest={**bundle.manifest, "student": {**bundle.manifest["student"],
-                                                                              "input": "denoised"}})
-    assert denoises_input(wants) and not denoises_input(replace(wants, student=None))
-    rec = read_record(SAMPLES_DIR / "105")
-    a, b = analyze(rec, bundle=wants, other_lead=False), analyze(rec, bundle=bundle, other_lead=False)
-    moved = np.abs(a.latent - b.latent).max(axis=1) > 0
-    assert not moved[~new].any() and moved[new].mean() > 0.9
