@@ -24,7 +24,6 @@ import json
 import sys
 import time
 from pathlib import Path
-
 from typing import NamedTuple
 
 import numpy as np
@@ -33,7 +32,7 @@ SNRS = (0.0, 6.0, 12.0, 18.0)
 NOISES = ("em", "ma", "bw")
 PAIR_TOL_S = 0.05
 EPOCHS, BATCH, LEARNING_RATE = 4, 256, 1e-4
-HUBER_DELTA = 0.25  # rule v64's alternative loss, rule v66: about a record's per-dimension latent spread
+HUBER_DELTA = 0.25  # the Huber loss's delta (rule v66): about a record's spread per latent coordinate
 
 
 def complement_noisy(rec, noise: np.ndarray, snr: float, amps, rms):

@@ -157,4 +157,3 @@ def test_the_students_other_losses_reduce_to_the_squared_error_where_they_should
         x, training=False)[0])
     assert np.abs(huber - moved).max() < 0.05 * np.abs(moved - z).max()  # measured: 0.0033 of 0.14
     assert np.corrcoef((huber - z).ravel(), (moved - z).ravel())[0, 1] > 0.999
-
