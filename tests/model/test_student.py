@@ -157,3 +157,44 @@ def test_the_students_other_losses_reduce_to_the_squared_error_where_they_should
         x, training=False)[0])
     assert np.abs(huber - moved).max() < 0.05 * np.abs(moved - z).max()  # measured: 0.0033 of 0.14
     assert np.corrcoef((huber - z).ravel(), (moved - z).ravel())[0, 1] > 0.999
+
+
+def test_a_two_lead_student_starts_as_the_encoder_and_reads_the_other_lead_at_the_noisy_beats(bundle, no_student):
+    """Rule v68: the student's input is the analysed lead's window and the other lead's; its second
+    channel's kernel starts at zero, so before training it scores exactly as the encoder."""
+    from app.model.student import two_lead
+    from training.student import two_lead_encoder
+
+    rec = read_record(SAMPLES_DIR / "105")
+    student = two_lead_encoder(bundle.encoder)
+    untrained = replace(bundle, student=student, _fns={})
+    assert two_lead(untrained) and not two_lead(bundle)
+    a = analyze(rec, bundle=untrained, other_lead=False)
+    b = analyze(rec, bundle=no_student, other_lead=False)
+    share = student_share(a.beats.noise_ratio, len(a.latent))
+    assert (share > 0).sum() > 200
+    np.testing.assert_allclose(a.latent, b.latent, atol=1e-5)
+    # once the second channel counts, the noisy beats' latents depend on what the other lead shows
+    conv = next(la for la in student.layers if la.name.startswith("conv1d"))
+    kernel, bias = conv.get_weights()
+    kernel[:, 1, :] = 0.5 * kernel[:, 0, :]
+    conv.set_weights([kernel, bias])
+    reading = replace(bundle, student=student, _fns={})
+    c = analyze(rec, bundle=reading, other_lead=False)
+    x = np.asarray(c.beats.model_windows if c.beats.model_windows is not None else c.beats.windows)
+    from app.model.vae_input import vae_input
+
+    x = vae_input(x, c.beats.time_s, bundle.manifest)
+    z_blind = noise_robust_latent(reading, x, b.latent, c.beats.noise_ratio)  # no other lead: zeros
+    moved = np.abs(c.latent - z_blind).max(axis=1) > 1e-4
+    assert moved[share > 0].mean() > 0.99 and not moved[share == 0].any()
+
+
+def test_a_two_lead_student_learns_with_a_fifth_of_its_pairs_given_one_lead():
+    from training.student import ONE_LEAD_SHARE, one_lead_too
+
+    x = np.ones((10_000, 8), np.float32)
+    one_lead_too(x, 4, seed=0)
+    zeroed = (x[:, 4:] == 0).all(axis=1)
+    assert (x[:, :4] == 1).all() and (x[~zeroed, 4:] == 1).all()
+    assert abs(zeroed.mean() - ONE_LEAD_SHARE) < 0.02
