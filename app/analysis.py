@@ -80,8 +80,7 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
     x = beats_input(bs, bundle.manifest)  # the noisiest beats denoised; the displayed windows are not
     z_mean, z_log_var, recon = bundle.forward(x)
     # where the lead is noisy, the noise-robust student's latent is blended in (app.model.student)
-    z_mean = noise_robust_latent(bundle, x, z_mean, bs.noise_ratio,
-                                 lambda: other_lead_input(recording, bs, bundle.manifest))
+    z_mean = noise_robust_latent(bundle, x, z_mean, bs.noise_ratio)
     # a denoised beat may be a false detection in noise: its neighbours' RR intervals may skip it
     scores = beat_scores(x, z_mean, z_log_var, recon, bs.rhythm_times, bundle.calibration, recording.duration_s,
                          suspect=bs.denoised)
@@ -203,18 +202,6 @@ def other_lead_score(recording: Recording, bs, bundle) -> OtherLead | None:
         weight[a:b], other[a:b], scored = w, ensemble_score(scores, ensemble), True
         shape[a:b], timing[a:b] = part_contributions(scores, ensemble)
     return OtherLead(name, other, weight, shape, timing) if scored else None
-
-
-def other_lead_input(recording: Recording, bs, manifest: dict) -> np.ndarray | None:
-    """The other lead's model input at ``bs``' beats (its whole-record view, as the VAE reads it),
-    for a two-lead student (app.model.student); None when the record has no other usable lead."""
-    from app.ecg.pipeline import other_lead, other_lead_view
-    from app.model.vae_input import vae_input
-
-    found = other_lead(recording, bs)
-    if found is None:
-        return None
-    return vae_input(other_lead_view(found[1], bs).model_windows, bs.time_s, manifest)
 
 
 def beat_pieces(time_s: np.ndarray, duration_s: float) -> list[tuple[int, int]]:

@@ -32,23 +32,9 @@ def student_share(noise_ratio: np.ndarray | None, n: int) -> np.ndarray:
     return np.where(np.isfinite(r), np.clip((r - NOISY_FROM) / RAMP, 0.0, 1.0), 0.0)
 
 
-def student_input(x: np.ndarray, other: np.ndarray | None) -> np.ndarray:
-    """A two-lead student's input (rule v68): the analysed lead's model input ``x`` (n, window) and
-    the other lead's at the same beats side by side, (n, 2 window); zeros where there is no other lead."""
-    x = np.asarray(x, np.float32)
-    return np.concatenate([x, np.zeros_like(x) if other is None else np.asarray(other, np.float32)], axis=1)
-
-
-def two_lead(bundle) -> bool:
-    """Whether the bundle's student reads both leads (its input is two windows wide)."""
-    student = getattr(bundle, "student", None)
-    return student is not None and student.input_shape[-1] == 2 * bundle.window
-
-
-def noise_robust_latent(bundle, x: np.ndarray, z_mean: np.ndarray, noise_ratio, other_input=None) -> np.ndarray:
+def noise_robust_latent(bundle, x: np.ndarray, z_mean: np.ndarray, noise_ratio) -> np.ndarray:
     """``z_mean`` with the student's view blended in where the beat is noisy (a new array), or
-    ``z_mean`` itself when the bundle has no student or no beat is noisy. ``other_input``: for a
-    two-lead student, a callable giving the other lead's model input at every beat (or None)."""
+    ``z_mean`` itself when the bundle has no student or no beat is noisy."""
     if getattr(bundle, "student", None) is None:
         return z_mean
     share = student_share(noise_ratio, len(z_mean))
@@ -56,10 +42,6 @@ def noise_robust_latent(bundle, x: np.ndarray, z_mean: np.ndarray, noise_ratio, 
     if rows.size == 0:
         return z_mean
     z = np.array(z_mean, np.float32, copy=True)
-    if two_lead(bundle):
-        other = other_input() if other_input is not None else None
-        zs = bundle.encode_student(student_input(x[rows], None if other is None else other[rows]))
-    else:
-        zs = bundle.encode_student(x[rows])
+    zs = bundle.encode_student(x[rows])
     z[rows] += (share[rows, None] * (zs - z[rows])).astype(np.float32)
     return z
