@@ -157,3 +157,41 @@ def test_the_students_other_losses_reduce_to_the_squared_error_where_they_should
         x, training=False)[0])
     assert np.abs(huber - moved).max() < 0.05 * np.abs(moved - z).max()  # measured: 0.0033 of 0.14
     assert np.corrcoef((huber - z).ravel(), (moved - z).ravel())[0, 1] > 0.999
+
+
+def test_a_context_student_starts_as_the_encoder_and_reads_the_neighbours_at_the_noisy_beats(bundle, no_student):
+    """Rule v70: the student's input is the beat's window and its neighbours' median; its second
+    channel's kernel starts at zero, so before training it scores exactly as the encoder."""
+    from app.model.student import with_context
+    from training.student import two_channel_encoder
+
+    rec = read_record(SAMPLES_DIR / "105")
+    student = two_channel_encoder(bundle.encoder)
+    untrained = replace(bundle, student=student, _fns={})
+    assert with_context(untrained) and not with_context(bundle)
+    a = analyze(rec, bundle=untrained, other_lead=False)
+    b = analyze(rec, bundle=no_student, other_lead=False)
+    share = student_share(a.beats.noise_ratio, len(a.latent))
+    assert (share > 0).sum() > 200
+    np.testing.assert_allclose(a.latent, b.latent, atol=1e-5)
+    # once the second channel counts, the noisy beats' latents move, and only theirs
+    conv = next(la for la in student.layers if la.name.startswith("conv1d"))
+    kernel, bias = conv.get_weights()
+    kernel[:, 1, :] = 0.5 * kernel[:, 0, :]
+    conv.set_weights([kernel, bias])
+    c = analyze(rec, bundle=replace(bundle, student=student, _fns={}), other_lead=False)
+    moved = np.abs(c.latent - a.latent).max(axis=1) > 1e-4
+    assert moved[share > 0].mean() > 0.99 and not moved[share == 0].any()
+
+
+def test_neighbour_context_is_the_median_of_the_neighbours_on_each_side():
+    from app.model.student import neighbour_context
+
+    x = np.arange(10, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
+    ctx = neighbour_context(x, k=2)
+    assert ctx.shape == x.shape and ctx.dtype == np.float32
+    np.testing.assert_array_equal(ctx[5], [5.0] * 3)   # median of 3, 4, 6, 7
+    np.testing.assert_array_equal(ctx[0], [1.5] * 3)   # beats 1 and 2 only
+    np.testing.assert_array_equal(ctx[9], [7.5] * 3)   # beats 7 and 8 only
+    np.testing.assert_array_equal(neighbour_context(x, np.array([0, 5, 9]), k=2, chunk=2), ctx[[0, 5, 9]])
+    np.testing.assert_array_equal(neighbour_context(x[:1], k=2), np.zeros((1, 3)))  # one beat: zeros
