@@ -2,7 +2,7 @@
 
     python -m benchmarks.student_cv [--data-dir ../shared/data/mitdb] [--nst-dir ../shared/data/nstdb]
                                     [--records 101 106 ...] [--folds 4] [--epochs 4] [--seed 0 [1 ...]] [--model DIR]
-                                    [--loss latent|record|huber] [--context]
+                                    [--loss latent|record|huber]
 
 The bundle's student learnt from all of DS1, so a DS1 run of ``benchmarks.noise`` with it is
 in-sample. Here every record is scored by a student that never saw it: the records (default: DS1)
@@ -49,13 +49,12 @@ def summary(res: dict) -> dict:
 
 
 def cross_validate(data_dir: Path, nst_dir: Path, names: list[str], folds: int, epochs: int, seeds,
-                   model_dir=None, log=print, loss: str = "latent", context: bool = False) -> tuple[dict, dict]:
+                   model_dir=None, log=print, loss: str = "latent") -> tuple[dict, dict]:
     """(encoder-alone summary, cross-validated student summary) over ``names``.
 
     ``loss``: "latent", the student's committed loss; "record", its error in each pair's record's
     latent metric (``training.student.record_whitening``; rule v64); "huber", the Huber loss with
-    ``training.student.HUBER_DELTA`` (rule v66). ``context``: the student reads its neighbouring
-    beats too (rule v70).
+    ``training.student.HUBER_DELTA`` (rule v66).
     """
     from app.ecg.readers import read_record
     from app.model.bundle import load_bundle
@@ -75,7 +74,7 @@ def cross_validate(data_dir: Path, nst_dir: Path, names: list[str], folds: int, 
             train_on = [n for n in names if n not in held]
             for n in train_on:
                 if n not in pairs:
-                    pairs[n] = record_pairs(read_record(data_dir / n), bundle, noise, rms, context)
+                    pairs[n] = record_pairs(read_record(data_dir / n), bundle, noise, rms)
             x = np.concatenate([pairs[n].x for n in train_on])
             z = np.concatenate([pairs[n].z for n in train_on])
             w = (np.concatenate([np.repeat(pairs[n].whitening[None], len(pairs[n].x), axis=0) for n in train_on])
@@ -104,7 +103,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--loss", choices=["latent", "record", "huber"], default="latent",
                     help="student loss: squared latent error (committed), in its record's latent metric "
                     "(rule v64), or Huber (rule v66)")
-    ap.add_argument("--context", action="store_true", help="the student reads its neighbouring beats too (rule v70)")
     args = ap.parse_args(argv)
     from training.student import EPOCHS, has_noise_records
 
@@ -119,10 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     t0 = time.perf_counter()
     print(f"# records: {' '.join(names)}; {args.folds} folds; seeds {args.seed}; loss {args.loss}; "
-          f"{'context' if args.context else 'no context'}; "
           f"noises {' '.join(NOISES)} at 6 dB; {load_average()} (start)", flush=True)
     alone, cv = cross_validate(data_dir, nst_dir, names, args.folds, args.epochs or EPOCHS, args.seed, args.model,
-                               log=lambda m: print(m, flush=True), loss=args.loss, context=args.context)
+                               log=lambda m: print(m, flush=True), loss=args.loss)
     print(format_table(COLUMNS, [["encoder alone", *alone.values()], ["cv student", *cv.values()]]))
     print(f"# runtime {time.perf_counter() - t0:.0f} s; {load_average()} (end)")
     print(f"TOTAL cv_snr6_auroc_drop={cv['drop']:.4f} encoder_snr6_auroc_drop={alone['drop']:.4f} "

@@ -72,13 +72,11 @@ class Pairs(NamedTuple):
     whitening: np.ndarray  # the clean record's ``record_whitening``
 
 
-def record_pairs(rec, bundle, noise: dict, rms: dict, context: bool = False) -> Pairs:
-    """The ``Pairs`` of one record: its noisy gated beats with the encoder's clean z_mean, and anchors.
-    ``context``: each input is the beat's model input and its neighbours' median in the same run
-    side by side (``app.model.student.neighbour_context``; rule v70)."""
-    from app.ecg.nst import nst_qrs_amplitude
+def record_pairs(rec, bundle, noise: dict, rms: dict) -> Pairs:
+    """The ``Pairs`` of one record: its noisy gated beats with the encoder's clean z_mean, and anchors."""
     from app.ecg.pipeline import extract_beats
-    from app.model.student import neighbour_context, student_input, student_share
+    from app.model.student import student_share
+    from app.ecg.nst import nst_qrs_amplitude
 
     amps = [nst_qrs_amplitude(rec.signals[:, i], rec.ref_samples, rec.ref_symbols, rec.fs)
             for i in range(rec.n_leads)]
@@ -94,14 +92,9 @@ def record_pairs(rec, bundle, noise: dict, rms: dict, context: bool = False) -> 
             keep = ((np.abs(clean.time_s[near] - nb.time_s) <= PAIR_TOL_S)
                     & off[np.clip(nb.samples, 0, len(off) - 1)]
                     & (student_share(nb.noise_ratio, len(nb.time_s)) > 0))
-            xn = model_input(nb, bundle)
-            if context:
-                xn = student_input(xn, neighbour_context(xn))
-            xs.append(xn[keep])
+            xs.append(model_input(nb, bundle)[keep])
             zs.append(zc[near[keep]])
     anchor = off[np.clip(clean.samples, 0, len(off) - 1)]
-    if context:
-        xc = student_input(xc, neighbour_context(xc))
     xs.append(xc[anchor])
     zs.append(zc[anchor])
     return Pairs(np.concatenate(xs).astype(np.float32), np.concatenate(zs).astype(np.float32), record_whitening(zc))
@@ -116,46 +109,15 @@ def noise_sources(nst_dir: Path) -> tuple[dict, dict]:
     return noise, rms
 
 
-def training_pairs(names, data_dir: Path, nst_dir: Path, bundle, log=print, context: bool = False) -> list[Pairs]:
+def training_pairs(names, data_dir: Path, nst_dir: Path, bundle, log=print) -> list[Pairs]:
     from app.ecg.readers import read_record
 
     noise, rms = noise_sources(nst_dir)
     out = []
     for n in names:
-        out.append(record_pairs(read_record(data_dir / n), bundle, noise, rms, context))
+        out.append(record_pairs(read_record(data_dir / n), bundle, noise, rms))
         log(f"record {n}: {len(out[-1].x)} pairs")
     return out
-
-
-def two_channel_encoder(encoder):
-    """The encoder with a second input channel: input (n, 2 window), the beat's window then its
-    context's; the first convolution's kernel for the second channel starts at zero and every other
-    weight is the encoder's, so it starts as the encoder of the first window exactly (rules v68, v70)."""
-    import keras
-
-    window = encoder.input_shape[-1]
-    inp = keras.Input((2 * window,), name="beats")
-    h = keras.layers.Permute((2, 1))(keras.layers.Reshape((2, window))(inp))  # (window, 2 channels)
-    body = [la for la in encoder.layers if not isinstance(la, keras.layers.InputLayer)]
-    if not isinstance(body[0], keras.layers.Reshape):
-        raise ValueError("the encoder does not start by reshaping its window (app.model.vae.build_encoder)")
-    heads = body[-2:]  # z_mean and z_log_var read the same features
-    widened = False
-    for layer in body[1:-2]:
-        clone = layer.__class__.from_config(layer.get_config())
-        h = clone(h)
-        weights = layer.get_weights()
-        if isinstance(layer, keras.layers.Conv1D) and not widened:
-            kernel = weights[0]
-            weights[0] = np.concatenate([kernel, np.zeros_like(kernel)], axis=1)
-            widened = True
-        clone.set_weights(weights)
-    outs = []
-    for layer in heads:
-        clone = layer.__class__.from_config(layer.get_config())
-        outs.append(clone(h))
-        clone.set_weights(layer.get_weights())
-    return keras.Model(inp, outs, name="encoder_two_channel")
 
 
 def train_student(encoder, X: np.ndarray, Z: np.ndarray, epochs: int = EPOCHS, seed: int = 0, verbose: int = 2,
@@ -167,17 +129,12 @@ def train_student(encoder, X: np.ndarray, Z: np.ndarray, epochs: int = EPOCHS, s
     record measures latent distance in (rule v64). With ``huber`` (a delta), the Huber loss instead
     of the squared error: quadratic up to delta, linear beyond, so that the few pairs whose error
     is far beyond a record's spread (mostly 0 dB) do not dominate the fit (rule v66).
-    X twice as wide as the encoder's window: a context student (``two_channel_encoder``; rule v70).
     """
     import keras
 
     keras.utils.set_random_seed(seed)
-    window = encoder.input_shape[-1]
-    if X.shape[1] == 2 * window:
-        student = two_channel_encoder(encoder)
-    else:
-        student = keras.models.clone_model(encoder)
-        student.set_weights(encoder.get_weights())
+    student = keras.models.clone_model(encoder)
+    student.set_weights(encoder.get_weights())
     for layer in student.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.trainable = False
@@ -216,25 +173,23 @@ def train_students(encoder, X: np.ndarray, Z: np.ndarray, epochs: int = EPOCHS, 
 
 
 def add_student(model_dir: Path, data_dir: Path, nst_dir: Path, records=None, epochs: int = EPOCHS,
-                seed: int = 0, verbose: int = 2, context: bool = False) -> dict:
+                seed: int = 0, verbose: int = 2) -> dict:
     """Train the student of the bundle in ``model_dir`` on ``records`` (default DS1) and save it there."""
     from app.ecg.aami import DS1
     from app.model.bundle import STUDENT_FILE, _read_bundle, forget_bundle
-    from app.model.student import CONTEXT_BEATS
 
     t0 = time.time()
     bundle = _read_bundle(Path(model_dir))
     names = [str(r) for r in (records or DS1) if (data_dir / f"{r}.hea").is_file()]
     pairs = training_pairs(names, data_dir, nst_dir, bundle,
-                           log=(lambda m: print(m, flush=True)) if verbose else (lambda m: None), context=context)
+                           log=(lambda m: print(m, flush=True)) if verbose else (lambda m: None))
     X, Z = np.concatenate([p.x for p in pairs]), np.concatenate([p.z for p in pairs])
     student = train_student(bundle.encoder, X, Z, epochs, seed, verbose)
     path = Path(model_dir) / STUDENT_FILE
     student.save(path)
     entry = {"file": STUDENT_FILE, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
              "records": names, "noises": list(NOISES), "snr_db": list(SNRS), "pairs": int(len(X)),
-             "context_beats": CONTEXT_BEATS if context else 0, "epochs": epochs, "seed": seed, "batch": BATCH,
-             "learning_rate": LEARNING_RATE,
+             "epochs": epochs, "seed": seed, "batch": BATCH, "learning_rate": LEARNING_RATE,
              "rule": "v58 (docs/noise-history.md, section 9)", "seconds": round(time.time() - t0, 1)}
     man_path = Path(model_dir) / "manifest.json"
     manifest = json.loads(man_path.read_text())
@@ -256,7 +211,6 @@ def main(argv=None) -> int:
     ap.add_argument("--records", nargs="+", default=None, help="training records (default: DS1)")
     ap.add_argument("--epochs", type=int, default=EPOCHS)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--context", action="store_true", help="give the student its neighbouring beats too (rule v70)")
     a = ap.parse_args(argv)
     from app.config import default_data_dir
 
@@ -268,7 +222,7 @@ def main(argv=None) -> int:
     if not has_noise_records(nst_dir):
         print(f"noise records em, ma, bw not found in {nst_dir}; pass --nst-dir", file=sys.stderr)
         return 2
-    entry = add_student(Path(a.model), data_dir, nst_dir, a.records, a.epochs, a.seed, context=a.context)
+    entry = add_student(Path(a.model), data_dir, nst_dir, a.records, a.epochs, a.seed)
     print(f"student written to {Path(a.model) / entry['file']} ({entry['pairs']} pairs, {entry['seconds']} s)")
     return 0
 

@@ -70,16 +70,14 @@ class ModelBundle:
         return self._run(windows, decode=False)
 
     def encode_student(self, windows: np.ndarray) -> np.ndarray:
-        """The student encoder's z_mean of (n, window) beats, (n, 2 window) for a context student
-        (app.model.student); needs ``student``."""
-        width = self.student.input_shape[-1]
-        x = np.asarray(windows, np.float32).reshape(-1, width)
+        """The student encoder's z_mean of (n, window) beats (app.model.student); needs ``student``."""
+        x = np.asarray(windows, np.float32).reshape(-1, self.window)
         if len(x) == 0:
             return np.zeros((0, self.latent_dim), np.float32)
         with self._lock:
             fn = self._fns.get("student")
             if fn is None:
-                fn = self._fns["student"] = compiled_forward(self.student, None, width)
+                fn = self._fns["student"] = compiled_forward(self.student, None, self.window)
         return np.concatenate([np.asarray(fn(x[i:i + FORWARD_CHUNK])[0])
                                for i in range(0, len(x), FORWARD_CHUNK)]).astype(np.float32, copy=False)
 

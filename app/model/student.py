@@ -32,43 +32,6 @@ def student_share(noise_ratio: np.ndarray | None, n: int) -> np.ndarray:
     return np.where(np.isfinite(r), np.clip((r - NOISY_FROM) / RAMP, 0.0, 1.0), 0.0)
 
 
-CONTEXT_BEATS = 4  # a context student's neighbours on each side (rule v70)
-
-
-def neighbour_context(x: np.ndarray, rows: np.ndarray | None = None, k: int = CONTEXT_BEATS,
-                      chunk: int = 4096) -> np.ndarray:
-    """Per beat (``rows`` of ``x``, all by default), the sample-wise median of the model inputs ``x``
-    (n, window) of its k neighbours on each side in the same lead (fewer at the ends; zeros for a
-    one-beat record): a context student's second channel (rule v70)."""
-    x = np.asarray(x, np.float32)
-    n = len(x)
-    rows = np.arange(n) if rows is None else np.asarray(rows, np.int64)
-    out = np.zeros((len(rows), x.shape[1]), np.float32)
-    offsets = np.r_[np.arange(-k, 0), np.arange(1, k + 1)]
-    for a in range(0, len(rows), chunk):
-        idx = rows[a:a + chunk, None] + offsets[None]
-        ok = (idx >= 0) & (idx < n)
-        if not ok.any():
-            continue
-        g = x[np.clip(idx, 0, max(n - 1, 0))]
-        g[~ok] = np.nan
-        has = ok.any(axis=1)
-        out[a:a + chunk][has] = np.nanmedian(g[has], axis=1)
-    return out
-
-
-def student_input(x: np.ndarray, context: np.ndarray) -> np.ndarray:
-    """A context student's input (rule v70): the beats' model input ``x`` (n, window) and their
-    ``neighbour_context`` side by side, (n, 2 window)."""
-    return np.concatenate([np.asarray(x, np.float32), np.asarray(context, np.float32)], axis=1)
-
-
-def with_context(bundle) -> bool:
-    """Whether the bundle's student reads a context channel (its input is two windows wide)."""
-    student = getattr(bundle, "student", None)
-    return student is not None and student.input_shape[-1] == 2 * bundle.window
-
-
 def noise_robust_latent(bundle, x: np.ndarray, z_mean: np.ndarray, noise_ratio) -> np.ndarray:
     """``z_mean`` with the student's view blended in where the beat is noisy (a new array), or
     ``z_mean`` itself when the bundle has no student or no beat is noisy."""
@@ -79,9 +42,6 @@ def noise_robust_latent(bundle, x: np.ndarray, z_mean: np.ndarray, noise_ratio) 
     if rows.size == 0:
         return z_mean
     z = np.array(z_mean, np.float32, copy=True)
-    if with_context(bundle):
-        zs = bundle.encode_student(student_input(x[rows], neighbour_context(x, rows)))
-    else:
-        zs = bundle.encode_student(x[rows])
+    zs = bundle.encode_student(x[rows])
     z[rows] += (share[rows, None] * (zs - z[rows])).astype(np.float32)
     return z
