@@ -94,10 +94,6 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
         weight = other.weight
         score, shape, timing = (blend(p1, p2, weight) for p1, p2 in
                                 ((score, other.score), (shape, other.shape), (timing, other.timing)))
-    from app.model import ensemble as _ensemble  # rule v71 (off unless NOISE_SHIFT_MIN_BEATS is set)
-    from app.model.student import student_share
-
-    score = _ensemble.noise_stratum_shift(score, student_share(bs.noise_ratio, n), _ensemble.NOISE_SHIFT_MIN_BEATS)
     table_thr = thresholds_table(bundle)
     method = default_method(bundle)
     thr = float(table_thr[method]["value"] if threshold is None else threshold)

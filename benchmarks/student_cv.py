@@ -2,7 +2,7 @@
 
     python -m benchmarks.student_cv [--data-dir ../shared/data/mitdb] [--nst-dir ../shared/data/nstdb]
                                     [--records 101 106 ...] [--folds 4] [--epochs 4] [--seed 0 [1 ...]] [--model DIR]
-                                    [--loss latent|record|huber] [--noise-shift]
+                                    [--loss latent|record|huber]
 
 The bundle's student learnt from all of DS1, so a DS1 run of ``benchmarks.noise`` with it is
 in-sample. Here every record is scored by a student that never saw it: the records (default: DS1)
@@ -103,15 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--loss", choices=["latent", "record", "huber"], default="latent",
                     help="student loss: squared latent error (committed), in its record's latent metric "
                     "(rule v64), or Huber (rule v66)")
-    ap.add_argument("--noise-shift", action="store_true",
-                    help="the noisy beats' scores shifted to the quiet beats' level (rule v71; both rows)")
     args = ap.parse_args(argv)
     from training.student import EPOCHS, has_noise_records
-
-    if args.noise_shift:
-        from app.model import ensemble
-
-        ensemble.NOISE_SHIFT_MIN_BEATS = 50
 
     data_dir = data_dir_arg(args.data_dir)
     nst_dir = Path(args.nst_dir) if args.nst_dir else data_dir.parent / "nstdb"
@@ -124,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     t0 = time.perf_counter()
     print(f"# records: {' '.join(names)}; {args.folds} folds; seeds {args.seed}; loss {args.loss}; "
-          f"noise shift {'on' if args.noise_shift else 'off'}; noises {' '.join(NOISES)} at 6 dB; {load_average()} (start)", flush=True)
+          f"noises {' '.join(NOISES)} at 6 dB; {load_average()} (start)", flush=True)
     alone, cv = cross_validate(data_dir, nst_dir, names, args.folds, args.epochs or EPOCHS, args.seed, args.model,
                                log=lambda m: print(m, flush=True), loss=args.loss)
     print(format_table(COLUMNS, [["encoder alone", *alone.values()], ["cv student", *cv.values()]]))

@@ -104,20 +104,6 @@ def record_shift(logit: np.ndarray, q) -> np.ndarray:
     return logit - float(np.percentile(logit, float(q)))
 
 
-NOISE_SHIFT_MIN_BEATS = None  # rule v71 (docs/noise-history.md section 23): off unless set
-
-
-def noise_stratum_shift(score: np.ndarray, share: np.ndarray, min_beats=None) -> np.ndarray:
-    """Rule v71: the noisy beats' (``share`` > 0: the student's share) final scores lowered by
-    share x max(D, 0), D = P25(noisy) - P25(quiet), where both strata hold ``min_beats`` or more;
-    ``score`` itself otherwise (and with ``min_beats`` None)."""
-    noisy = np.asarray(share) > 0
-    if min_beats is None or noisy.sum() < min_beats or (~noisy).sum() < min_beats:
-        return score
-    d = float(np.percentile(score[noisy], 25) - np.percentile(score[~noisy], 25))
-    return score - np.asarray(share, np.float64) * d if d > 0 else score
-
-
 def fit_ensemble(X: np.ndarray, y: np.ndarray, names, C: float = 1.0, seed: int = 0) -> dict:
     """Standardize, fit a class-balanced L2 logistic regression; return the JSON-able weights."""
     from sklearn.linear_model import LogisticRegression

@@ -83,21 +83,3 @@ def test_reasons_name_the_parts_that_raise_the_score_by_the_minimum():
     timing = np.array([0.0, 0.2, 1.5, 1.0, -4.0])
     assert reasons(shape, timing).tolist() == ["", "shape", "timing", "shape+timing", ""]
     assert reasons(shape, timing, min_logodds=0.5).tolist() == ["", "shape", "shape+timing", "shape+timing", "shape"]
-
-
-def test_noise_stratum_shift_lowers_only_the_noisy_beats_to_the_quiet_level():
-    """Rule v71: noisy beats lowered by share x (P25 noisy - P25 quiet); quiet beats untouched."""
-    import numpy as np
-
-    from app.model.ensemble import noise_stratum_shift
-
-    score = np.r_[np.arange(100.0), np.arange(100.0) + 3.0]
-    share = np.r_[np.zeros(100), np.full(50, 0.5), np.ones(50)]
-    out = noise_stratum_shift(score, share, 50)
-    np.testing.assert_array_equal(out[:100], score[:100])
-    d = np.percentile(score[100:], 25) - np.percentile(score[:100], 25)
-    assert d > 0
-    np.testing.assert_allclose(out[100:], score[100:] - share[100:] * d)
-    assert noise_stratum_shift(score, share, None) is score  # off by default
-    assert noise_stratum_shift(score, share, 101) is score   # a stratum below min_beats
-    assert noise_stratum_shift(score[::-1].copy(), share, 50).tolist() == score[::-1].tolist()  # never raised
