@@ -17,14 +17,26 @@ have other local addresses and are left alone.
 
 ``ReleasingDiskcacheManager`` (the manager app.jobs gives Dash) runs it first thing in every job it
 forks, so no background callback has to remember to.
+
+It also forks only while no thread of the web worker is inside the job cache's SQLite database
+(``ForkSafeCache``). SQLite keeps each process's lock bookkeeping in the process's memory, and a
+fork copies it without the locks themselves: a job forked while another thread wrote to the
+database (a progress poll deletes its progress key; Cancel runs in a transaction) believes the
+database stays locked by a connection it does not have, and every write it makes waits out
+diskcache's timeout and fails (``diskcache.core.Timeout``). Found in session 22 by a test run on
+two workers: after a Cancel, the next analysis never reported its first stage; reproduced with a
+thread holding ``transact()`` across a fork (tests/server/test_forked_job.py).
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import socket
 import stat
+import threading
 
+import diskcache
 from dash import DiskcacheManager
 
 _SERVER_PID: int | None = None
@@ -90,9 +102,61 @@ def _released_then(job_fn, *args):
     return job_fn(*args)
 
 
+_DB_LOCK = threading.RLock()  # held by a web-process thread inside the job cache's database, and across a fork
+
+
+class ForkSafeCache(diskcache.Cache):
+    """A diskcache.Cache whose operations in the process that opened it hold ``_DB_LOCK``, which
+    ``ReleasingDiskcacheManager`` holds across each fork: no job is forked in the middle of another
+    thread's database access. A forked job's own operations take no lock (its one thread forked
+    while holding it)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._opened_by = os.getpid()
+
+    def _guard(self):
+        return _DB_LOCK if os.getpid() == self._opened_by else contextlib.nullcontext()
+
+    def get(self, *args, **kwargs):
+        with self._guard():
+            return super().get(*args, **kwargs)
+
+    def set(self, *args, **kwargs):
+        with self._guard():
+            return super().set(*args, **kwargs)
+
+    def add(self, *args, **kwargs):
+        with self._guard():
+            return super().add(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        with self._guard():
+            return super().delete(*args, **kwargs)
+
+    def touch(self, *args, **kwargs):
+        with self._guard():
+            return super().touch(*args, **kwargs)
+
+    def pop(self, *args, **kwargs):
+        with self._guard():
+            return super().pop(*args, **kwargs)
+
+    def __contains__(self, key):
+        with self._guard():
+            return super().__contains__(key)
+
+    @contextlib.contextmanager
+    def transact(self, retry=False):
+        with self._guard(), super().transact(retry) as txn:
+            yield txn
+
+
 class ReleasingDiskcacheManager(DiskcacheManager):
     """Dash's DiskcacheManager whose every job, forked from the web worker, first lets go of the
-    server's sockets (``release_server_sockets``)."""
+    server's sockets (``release_server_sockets``), and is forked only while no other thread is
+    inside the job cache's database (``ForkSafeCache``; give it one)."""
 
     def call_job_fn(self, key, job_fn, args, context):
-        return super().call_job_fn(key, functools.partial(_released_then, job_fn), args, context)
+        with _DB_LOCK:
+            return super().call_job_fn(key, functools.partial(_released_then, job_fn), args, context)

@@ -96,11 +96,9 @@ def background_manager(settings: Settings | None = None):
         from dash import CeleryManager
 
         return CeleryManager(celery_app(settings.broker_url))
-    import diskcache
+    from app.forked_job import ForkSafeCache, ReleasingDiskcacheManager
 
-    from app.forked_job import ReleasingDiskcacheManager
-
-    return ReleasingDiskcacheManager(diskcache.Cache(str(jobs_dir(settings))))
+    return ReleasingDiskcacheManager(ForkSafeCache(str(jobs_dir(settings))))
 
 
 # --------------------------------------------------------------------------- analysis jobs (Celery)

@@ -1,4 +1,5 @@
-"""app.forked_job: a process forked from a server lets go of the server's sockets, and only those.
+"""app.forked_job: a process forked from a server lets go of the server's sockets, and only those;
+and it is forked only between the web process's accesses to the job cache's database.
 
 Real sockets on loopback and a real fork: the server side closes a connection while the forked
 child is alive, and the client must see the close (before the fix it saw nothing until the child
@@ -8,6 +9,8 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import threading
+import time
 
 import pytest
 
@@ -116,3 +119,56 @@ def test_every_job_the_app_s_diskcache_manager_forks_lets_go_first(tmp_path):
         for s in (listener, client, served):
             s.close()
         manager.handle.close()
+
+
+# SQLite keeps a process's lock bookkeeping in its memory and a fork copies it without the locks: a
+# job forked during another thread's write found the database locked for good, and every write it
+# made failed after diskcache's timeout (with a plain diskcache.Cache in place of ForkSafeCache:
+# Timeout after 3 s, measured in session 22). The manager forks only between database accesses.
+
+def _job(key, progress_key, args, context):  # Dash's job_fn signature; runs in the forked process
+    cache = args
+    cache.set(progress_key, "reading")
+    cache.set(key, os.getpid())
+
+
+def test_a_job_forked_beside_a_writing_thread_can_still_write(tmp_path):
+    cache = forked_job.ForkSafeCache(str(tmp_path / "jobs"), timeout=3)
+    manager = forked_job.ReleasingDiskcacheManager(cache)
+    inside, released = threading.Event(), threading.Event()
+
+    def writer():  # as Cancel does (DiskcacheManager.terminate_job)
+        with cache.transact():
+            cache.set("other", 1)
+            inside.set()
+            time.sleep(0.5)
+        released.set()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    assert inside.wait(10)
+    pid = manager.call_job_fn("result", _job, cache, None)
+    forked_after_release = released.is_set()
+    t.join()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert forked_after_release  # the fork waited for the other thread's transaction
+    assert cache.get("result") == pid and cache.get("result-progress") == "reading"
+
+
+def test_the_forked_job_itself_takes_no_lock(tmp_path):
+    """In the forked process the cache is not its opener's: its writes never wait on the web
+    process's lock (a thread of the job may write while the job's main thread waits)."""
+    cache = forked_job.ForkSafeCache(str(tmp_path / "jobs"), timeout=3)
+    manager = forked_job.ReleasingDiskcacheManager(cache)
+
+    def threaded_job(key, progress_key, args, context):
+        t = threading.Thread(target=lambda: cache.set(key, "from a thread"))
+        t.start()
+        t.join(10)
+        os._exit(0 if not t.is_alive() else 1)
+
+    pid = manager.call_job_fn("result", threaded_job, None, None)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert cache.get("result") == "from a thread"
