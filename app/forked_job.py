@@ -105,6 +105,17 @@ def _released_then(job_fn, *args):
 _DB_LOCK = threading.RLock()  # held by a web-process thread inside the job cache's database, and across a fork
 
 
+def _guarded(name: str):
+    """``diskcache.Cache``'s method ``name`` run under its cache's ``_guard``."""
+    plain = getattr(diskcache.Cache, name)
+
+    @functools.wraps(plain)
+    def method(self, *args, **kwargs):
+        with self._guard():
+            return plain(self, *args, **kwargs)
+    return method
+
+
 class ForkSafeCache(diskcache.Cache):
     """A diskcache.Cache whose operations in the process that opened it hold ``_DB_LOCK``, which
     ``ReleasingDiskcacheManager`` holds across each fork: no job is forked in the middle of another
@@ -118,33 +129,9 @@ class ForkSafeCache(diskcache.Cache):
     def _guard(self):
         return _DB_LOCK if os.getpid() == self._opened_by else contextlib.nullcontext()
 
-    def get(self, *args, **kwargs):
-        with self._guard():
-            return super().get(*args, **kwargs)
-
-    def set(self, *args, **kwargs):
-        with self._guard():
-            return super().set(*args, **kwargs)
-
-    def add(self, *args, **kwargs):
-        with self._guard():
-            return super().add(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        with self._guard():
-            return super().delete(*args, **kwargs)
-
-    def touch(self, *args, **kwargs):
-        with self._guard():
-            return super().touch(*args, **kwargs)
-
-    def pop(self, *args, **kwargs):
-        with self._guard():
-            return super().pop(*args, **kwargs)
-
-    def __contains__(self, key):
-        with self._guard():
-            return super().__contains__(key)
+    # the operations Dash's DiskcacheManager uses, each with the guard held
+    get, set, add, delete, touch, pop, __contains__ = (
+        _guarded(name) for name in ("get", "set", "add", "delete", "touch", "pop", "__contains__"))
 
     @contextlib.contextmanager
     def transact(self, retry=False):
