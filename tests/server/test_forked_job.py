@@ -154,6 +154,7 @@ def test_a_job_forked_beside_a_writing_thread_can_still_write(tmp_path):
     assert os.waitstatus_to_exitcode(status) == 0
     assert forked_after_release  # the fork waited for the other thread's transaction
     assert cache.get("result") == pid and cache.get("result-progress") == "reading"
+    cache.close()
 
 
 def test_the_forked_job_itself_takes_no_lock(tmp_path):
@@ -172,3 +173,4 @@ def test_the_forked_job_itself_takes_no_lock(tmp_path):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert cache.get("result") == "from a thread"
+    cache.close()
