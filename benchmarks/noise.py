@@ -72,6 +72,7 @@ class Outcome:
     n_false_lowq: int = 0  # ... and those of them flagged low_quality
     n_shaded: int = 0        # scored beats inside the viewer's noisy bands (figures.noisy_spans) ...
     n_false_shaded: int = 0  # ... and the false detections among them
+    classes: np.ndarray | None = None  # the AAMI class (N S V F Q) of each beat of ``labels``
 
 
 def scored_match(det: np.ndarray, recording, protocol: str, vf: list[tuple[int, int]] | None = None):
@@ -125,7 +126,7 @@ def outcome(recording, bundle, protocol: str, vf: list[tuple[int, int]] | None =
                    labels_from_classes(cls[keep]), score[keep], int((lowq & sc).sum()), int(sc.sum()),
                    int((lowq & beats_noisy).sum()), int(beats_noisy.sum()),
                    int(false.sum()), int((lowq[d_ok] & false).sum()),
-                   int((shaded & sc).sum()), int((shaded[d_ok] & false).sum()))
+                   int((shaded & sc).sum()), int((shaded[d_ok] & false).sum()), cls[keep].astype(str))
 
 
 def xqrs_counts(recording, protocol: str, vf: list[tuple[int, int]] | None = None) -> tuple[int, int, int]:
@@ -163,6 +164,17 @@ def pooled(outs: list[Outcome]) -> dict:
             "shaded": _ratio(tot["n_shaded"], tot["n_beats"]),
             "false_shaded": _ratio(tot["n_false_shaded"], tot["n_false"]),
             "beats": tot["n_beats"]}
+
+
+def class_auroc(outs: list[Outcome], cls: str) -> float:
+    """AUROC of the AAMI class ``cls`` against N alone, pooled over ``outs`` (their other classes left out)."""
+    from app.model.metrics import auroc
+
+    c = np.concatenate([o.classes for o in outs])
+    s = np.concatenate([o.scores for o in outs])
+    keep = (c == cls) | (c == "N")
+    au = auroc((c[keep] == cls).astype(np.int8), s[keep]) if 0 < (c[keep] == cls).sum() < keep.sum() else None
+    return float("nan") if au is None else au
 
 
 def record_names(data_dir: Path, wanted: list[str] | None, which: str = "DS2") -> list[str]:

@@ -28,9 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._util import data_dir_arg, format_table, load_average
-from benchmarks.noise import NOISES, pooled, pooled_at, record_names, run
+from benchmarks.noise import NOISES, class_auroc, pooled, pooled_at, record_names, run
 
-COLUMNS = ["scored_by", "clean_auroc", "auroc_6db", "drop", "em", "bw", "ma", "se_6db", "ppv_6db", "lowq_6db"]
+COLUMNS = ["scored_by", "clean_auroc", "auroc_6db", "drop", "em", "bw", "ma", "se_6db", "ppv_6db", "lowq_6db",
+           "s_clean", "s_6db", "v_clean", "v_6db"]
 
 
 def held_out(data_dir: Path, nst_dir: Path, names: list[str], model_dir, keep: dict) -> None:
@@ -45,6 +46,9 @@ def summary(res: dict) -> dict:
     out = {"clean_auroc": clean["auroc"], "auroc_6db": at6["auroc"], "drop": clean["auroc"] - at6["auroc"]}
     out.update({k: pooled(res[(k, 6.0)])["auroc"] for k in NOISES})
     out.update({"se_6db": at6["se"], "ppv_6db": at6["ppv"], "lowq_6db": at6["lowq"]})
+    noisy = [o for k in NOISES for o in res[(k, 6.0)]]
+    for c in ("S", "V"):  # each class against N alone: S beats are told mostly by their timing
+        out.update({f"{c.lower()}_clean": class_auroc(res[("clean", "")], c), f"{c.lower()}_6db": class_auroc(noisy, c)})
     return out
 
 

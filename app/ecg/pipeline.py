@@ -7,6 +7,7 @@ import numpy as np
 
 from app.ecg.aami import aami_class
 from app.ecg.align import realigned
+from app.ecg.baseline import detrend
 from app.ecg.denoise import nlm_denoise
 from app.ecg.errors import InvalidRecordError
 from app.ecg.filters import clean_lead, fill_nan, resample
@@ -177,7 +178,10 @@ def model_inputs(filtered: np.ndarray, scale: float, x: np.ndarray, peaks: np.nd
     windows = beat_windows(filtered, peaks)
     windows /= np.float32(scale)
     parts = quality_parts(windows, beat_windows(x, peaks), float(np.min(x)), float(np.max(x)), executor=executor)
-    return (windows, *denoised(windows, parts))
+    model_windows, quality, todo = denoised(windows, parts)
+    # the baseline drift the band-pass leaves is taken out of what the models score (app.ecg.baseline)
+    model_windows = detrend(model_windows, windows, filtered, peaks, scale, BEFORE, MODEL_FS)
+    return windows, model_windows, quality, todo
 
 
 def lead_noise_stats(x: np.ndarray):

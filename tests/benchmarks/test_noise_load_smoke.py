@@ -81,10 +81,15 @@ def test_student_cross_validation_benchmark_total_line():
     assert m, lines[-1]
     assert all(0.9 < float(v) <= 1.0 for v in m.groups()[2:])  # 100 and 105 score well when clean
     assert "# fold 1/2: student from" in p.stdout and "held out 100" in p.stdout
-    rows = {ln.split()[0]: ln.split() for ln in lines if ln.lstrip().startswith(("encoder", "cv"))}
+    header = next(ln.split()[1:] for ln in lines if ln.lstrip().startswith("scored_by"))
+    rows = {ln.split()[0]: dict(zip(header, ln.split()[2:])) for ln in lines
+            if ln.lstrip().startswith(("encoder", "cv"))}
     assert set(rows) == {"encoder", "cv"}
-    # the student touches no detection: Se and +P at 6 dB are the encoder's
-    assert rows["encoder"][-3:-1] == rows["cv"][-3:-1]
+    # the student touches no detection or flag: Se, +P and the low-quality share at 6 dB are the encoder's
+    for col in ("se_6db", "ppv_6db", "lowq_6db"):
+        assert rows["encoder"][col] == rows["cv"][col], col
+    # each class against N alone: record 100's S beats (33 A) are scored, clean and in noise
+    assert all(0.5 < float(rows[r][c]) <= 1.0 for r in rows for c in ("s_clean", "s_6db"))
 
 
 def test_student_cross_validation_benchmark_needs_two_folds():
