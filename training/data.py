@@ -26,15 +26,18 @@ class RecordBeats:
     duration_s: float
 
 
-def load_record_beats(data_dir, record: str, cfg) -> RecordBeats:
+def load_record_beats(data_dir, record: str, cfg, as_scored: bool = False) -> RecordBeats:
+    """One record's beats; ``as_scored``: their windows as the app's models score them (the
+    pipeline's model windows: noisy beats denoised, baseline drift taken out), not as displayed."""
     rec = read_record(Path(data_dir) / record)
     bs = extract_beats(rec, lead=cfg.lead, beats=cfg.beats)
-    return RecordBeats(record, np.asarray(bs.windows, np.float32), np.asarray(bs.time_s, np.float64),
+    w = bs.model_windows if as_scored and bs.model_windows is not None else bs.windows
+    return RecordBeats(record, np.asarray(w, np.float32), np.asarray(bs.time_s, np.float64),
                        np.asarray(bs.ref_class, str), float(rec.duration_s))
 
 
-def load_records(data_dir, records, cfg) -> dict[str, RecordBeats]:
-    return {r: load_record_beats(data_dir, r, cfg) for r in records}
+def load_records(data_dir, records, cfg, as_scored: bool = False) -> dict[str, RecordBeats]:
+    return {r: load_record_beats(data_dir, r, cfg, as_scored) for r in records}
 
 
 def normal_windows(beats: dict[str, RecordBeats], limit: int | None = None, seed: int = 0) -> np.ndarray:

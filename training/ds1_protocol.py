@@ -96,7 +96,7 @@ def table_line(name: str, k: float, m: dict) -> str:
             f"(of {m['n_N_next_in_window']}) / other {m['N_false_alarm_other']:.3f}")
 
 
-def run_fold(model: str, data_dir: Path, ks, recipe_prefixes, mask: bool) -> tuple[tuple, dict]:
+def run_fold(model: str, data_dir: Path, ks, recipe_prefixes, mask: bool, as_scored: bool = False) -> tuple[tuple, dict]:
     """Print the protocol's table for one bundle (one DS1 fold); return (its validation records,
     (recipe, k) -> metrics)."""
     from app.ecg.aami import DS1
@@ -115,11 +115,13 @@ def run_fold(model: str, data_dir: Path, ks, recipe_prefixes, mask: bool) -> tup
     cfg = replace(Config(), validation_records=val)
     # --mask-next-beat: also for a bundle not trained with the mask (a test-time experiment)
     masked = replace(cfg, mask_next_beat=mask or wants_mask(bundle.manifest))
-    beats = {mode: with_vae_input(load_records(data_dir, val, replace(cfg, beats=mode)), masked) for mode in modes}
+    beats = {mode: with_vae_input(load_records(data_dir, val, replace(cfg, beats=mode), as_scored), masked)
+             for mode in modes}
     outputs = {mode: {r: bundle.forward(b.windows) for r, b in bs.items()} for mode, bs in beats.items()}
     scored = {}  # (mode, scoring options) -> record scores: each set once, the VAE run once per mode
     print(f"strict DS1 leave-one-record-out, detected beats, records {' '.join(val)}, model {bundle.model_id}"
-          + (" (VAE input: next beat masked)" if masked.mask_next_beat else ""), flush=True)
+          + (" (VAE input: next beat masked)" if masked.mask_next_beat else "")
+          + (" (windows as the app scores them)" if as_scored else ""), flush=True)
     results = {}
     for name, (fit_mode, names, C, extra, ens_extra) in recipes.items():
         opts = json.dumps(extra, sort_keys=True)
@@ -176,6 +178,9 @@ def main(argv=None) -> int:
     ap.add_argument("--k", type=float, nargs="*", default=[2.0], help="statistical threshold k (mean + k sd)")
     ap.add_argument("--recipes", nargs="*", default=None,
                     help="run only the recipes whose name starts with one of these (e.g. committed '(e)')")
+    ap.add_argument("--as-scored", action="store_true",
+                    help="score the windows as the app scores them (noisy beats denoised, baseline drift taken "
+                         "out: app.ecg.pipeline's model windows), not the displayed ones")
     ap.add_argument("--mask-next-beat", action="store_true",
                     help="keep the next beat out of the VAE input even if the bundle was not trained so "
                          "(app.model.vae_input; a test-time experiment)")
@@ -189,7 +194,7 @@ def main(argv=None) -> int:
     runs = []
     for model in a.model:
         try:
-            runs.append(run_fold(model, data_dir, a.k, a.recipes, a.mask_next_beat))
+            runs.append(run_fold(model, data_dir, a.k, a.recipes, a.mask_next_beat, a.as_scored))
         except ModelBundleError as e:  # a missing, corrupt or non-DS1-fold bundle: one line, no traceback
             print(f"error: {e}", file=sys.stderr)
             return 2
