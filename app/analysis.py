@@ -20,6 +20,9 @@ TABLE_COLUMNS = ["record", "beat", "sample", "time_s", "rr_prev_s", "rr_next_s",
 REFERENCE_COLUMNS = ["ref_symbol", "ref_class"]
 TIME_COLUMNS = ("time_s", "rr_prev_s", "rr_next_s")  # seconds: written to the sampling resolution
 SCORE_DIGITS = 6  # significant digits of the scores and the quality in the CSV
+# the inspector draws the scored window beside the displayed one where they differ by this much
+# somewhere (x the record's amplitude scale; a denoised beat, or baseline drift taken out)
+SCORED_SHOWN_FROM = 0.05
 SKIP_CONTEXT = 30  # beats either side that decide whether a beat's RR skipped a detection
 # a record longer than WHOLE_MAX_S has its other lead scored per piece of PIECE_S (other_lead_score):
 # the length of the MIT-BIH records the calibration was fit on; bounded memory, and only noisy pieces
@@ -307,11 +310,29 @@ def skipped_detections(analysis: Analysis, b: int) -> list[int]:
 
 
 def scored_window(analysis: Analysis, b: int) -> np.ndarray | None:
-    """Beat ``b``'s window as the model scored it when that was a denoised one (app.ecg.denoise),
-    rebuilt from the displayed windows around it; None when the model saw the displayed window."""
+    """Beat ``b``'s window as the model scored it, rebuilt from the displayed windows around it:
+    denoised when it was (app.ecg.denoise), its baseline drift taken out (app.ecg.baseline). None
+    when that is the displayed window within SCORED_SHOWN_FROM (x the record's amplitude scale)."""
+    from app.ecg.baseline import baseline_windows
     from app.ecg.denoise import denoised_row
+    from app.ecg.pipeline import BEFORE
 
-    mask = getattr(analysis.beats, "denoised", None)
-    if mask is None or not 0 <= b < len(mask) or not bool(mask[b]):
+    beats = analysis.beats
+    mask = getattr(beats, "denoised", None)
+    if beats is None or not 0 <= b < len(analysis.windows):
         return None
-    return denoised_row(analysis.windows, b)
+    shown = np.asarray(analysis.windows[b], np.float32)
+    w = denoised_row(analysis.windows, b) if mask is not None and b < len(mask) and bool(mask[b]) else shown
+    base = getattr(beats, "baseline", None)
+    if base is not None and len(base) and beats.scale_mv > 0:
+        w = w - baseline_windows(base, beats.samples_model[b:b + 1], BEFORE, len(w))[0] / np.float32(beats.scale_mv)
+    return w if float(np.max(np.abs(w - shown), initial=0.0)) >= SCORED_SHOWN_FROM else None
+
+
+def scored_label(analysis: Analysis, b: int) -> str:
+    """The inspector's name for beat ``b``'s scored window (``scored_window``)."""
+    mask = getattr(analysis.beats, "denoised", None)
+    parts = ["denoised"] if mask is not None and 0 <= b < len(mask) and bool(mask[b]) else []
+    if getattr(analysis.beats, "baseline", None) is not None:
+        parts.append("drift removed")
+    return f"as scored ({', '.join(parts)})" if parts else "as scored"

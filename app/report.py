@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from app.analysis import missing_note, reference_note, scored_window
+from app.analysis import missing_note, reference_note, scored_label, scored_window
 from app.components import figures as F
 from app.components.viewdata import (CUSTOM, agreement, beat_gaps, gap_note, matching_method, method_description,
                                     per_class_text, threshold_text)
@@ -98,7 +98,8 @@ def _beat_figure_html(view, b: int) -> str:
     lowq = " (low quality)" if bool(view.low_quality[b]) else ""
     fig = F.beat_figure(np.asarray(an.windows[b]), np.asarray(an.recon[b]),
                         title=f"beat {b} at {view.time_s[b]:.1f} s, score {view.score[b]:.3g}{ref}{lowq}",
-                        neighbours=F.neighbour_beats_ms(view.time_s, b), scored=scored_window(an, b))
+                        neighbours=F.neighbour_beats_ms(view.time_s, b),
+                        scored=scored_window(an, b), scored_name=scored_label(an, b))
     fig.update_layout(height=BEAT_HEIGHT, showlegend=False, margin=dict(l=60, r=15, t=40, b=45))
     fig.update_yaxes(nticks=5, row=1, col=1)
     fig.update_yaxes(nticks=4, row=2, col=1)  # a short panel: a few ticks, not crammed

@@ -150,9 +150,10 @@ def main(argv=None) -> int:
     print(f"loading DS1 beats from {args.data_dir}", flush=True)
     train_beats = with_vae_input(load_records(args.data_dir, cfg.train_records, cfg), cfg)
     val_beats = with_vae_input(load_records(args.data_dir, cfg.validation_records, cfg), cfg)
-    cal_beats = (val_beats if cfg.calibration_beats == cfg.beats
-                 else with_vae_input(load_records(args.data_dir, cfg.validation_records,
-                                                  replace(cfg, beats=cfg.calibration_beats)), cfg))
+    # the calibration reads the windows as the app scores them (noisy beats denoised, baseline drift
+    # taken out: app.ecg.pipeline's model windows); the VAE learns from the displayed ones
+    cal_beats = with_vae_input(load_records(args.data_dir, cfg.validation_records,
+                                            replace(cfg, beats=cfg.calibration_beats), as_scored=True), cfg)
     train_x = normal_windows(train_beats, cfg.max_train_beats, cfg.seed)
     val_x = normal_windows(val_beats, None if not args.quick else 1000, cfg.seed)
     print(f"{len(train_x)} training / {len(val_x)} validation normal beats ({time.time() - t0:.1f} s)", flush=True)
@@ -166,7 +167,8 @@ def main(argv=None) -> int:
         print(f"trained in {seconds:.1f} s ({len(history['epoch'])} epochs)", flush=True)
 
     forward = ModelBundle(enc, dec, {"window": {"length": cfg.window}}, {}, "training").forward  # the app's own
-    cal_normals = normal_windows(train_beats, 5000, cfg.seed)
+    cal_normals = normal_windows(with_vae_input(load_records(args.data_dir, cfg.train_records, cfg, as_scored=True),
+                                                cfg), 5000, cfg.seed)
     calibration, metrics, _ = calibrate(forward, cal_normals, cal_beats, cfg)
     lo = metrics["ensemble_leave_one_record_out"]
     print("DS1 validation (leave-one-record-out): " + json.dumps(lo), flush=True)

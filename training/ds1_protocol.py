@@ -5,7 +5,8 @@
 For each DS1 validation record of the bundle's split: the ensemble is fit AND its threshold
 (mean + k sd of the normal beats' ensemble scores) is set on the OTHER validation records only;
 the record's DETECTED beats (``extract_beats(beats="detect")``, labelled by the reference beat
-matched within 150 ms) are then scored and flagged, as a new patient's would be in the app.
+matched within 150 ms; their windows as the app scores them, ``--displayed`` for the displayed ones)
+are then scored and flagged, as a new patient's would be in the app.
 Prints pooled AUROC, AP, N false-alarm rate (worst record), S/V/F sensitivity and the median
 per-record AUROC for each recipe in ``RECIPES`` (fit beats, features, C, scoring options, record
 shift) at each k, and the false-alarm rate of the N beats whose next beat falls inside the window
@@ -178,9 +179,11 @@ def main(argv=None) -> int:
     ap.add_argument("--k", type=float, nargs="*", default=[2.0], help="statistical threshold k (mean + k sd)")
     ap.add_argument("--recipes", nargs="*", default=None,
                     help="run only the recipes whose name starts with one of these (e.g. committed '(e)')")
-    ap.add_argument("--as-scored", action="store_true",
-                    help="score the windows as the app scores them (noisy beats denoised, baseline drift taken "
-                         "out: app.ecg.pipeline's model windows), not the displayed ones")
+    ap.add_argument("--displayed", action="store_true",
+                    help="score the displayed windows, as this protocol did before session 23, not the windows "
+                         "the app scores (noisy beats denoised, baseline drift taken out: app.ecg.pipeline's "
+                         "model windows; the default, as the calibration reads them)")
+    ap.add_argument("--as-scored", action="store_true", help=argparse.SUPPRESS)  # the default since session 23
     ap.add_argument("--mask-next-beat", action="store_true",
                     help="keep the next beat out of the VAE input even if the bundle was not trained so "
                          "(app.model.vae_input; a test-time experiment)")
@@ -194,7 +197,7 @@ def main(argv=None) -> int:
     runs = []
     for model in a.model:
         try:
-            runs.append(run_fold(model, data_dir, a.k, a.recipes, a.mask_next_beat, a.as_scored))
+            runs.append(run_fold(model, data_dir, a.k, a.recipes, a.mask_next_beat, not a.displayed))
         except ModelBundleError as e:  # a missing, corrupt or non-DS1-fold bundle: one line, no traceback
             print(f"error: {e}", file=sys.stderr)
             return 2

@@ -310,13 +310,14 @@ def neighbour_beats_ms(time_s: np.ndarray, b: int) -> dict[str, float]:
 
 def beat_figure(window: np.ndarray, recon: np.ndarray, fs: float = MODEL_FS,
                 pre: int = WINDOW_PRE, title: str = "", neighbours: dict[str, float] | None = None,
-                scored: np.ndarray | None = None) -> go.Figure:
+                scored: np.ndarray | None = None, scored_name: str = "as scored") -> go.Figure:
     """A beat (record-scaled units) against its VAE reconstruction, with the residual below.
 
     ``neighbours`` (label -> ms from the R-peak, e.g. ``neighbour_beats_ms``): a dashed line at
     each neighbouring beat that falls inside the window, whose QRS the VAE then sees too.
-    ``scored``: the denoised window the VAE saw instead of ``window`` (a noisy beat): drawn too,
-    the recorded beat in grey behind it, and the residual is taken from it."""
+    ``scored``: the window the VAE saw instead of ``window`` (denoised, baseline drift taken out;
+    ``app.analysis.scored_window``), named ``scored_name``: drawn too, the recorded beat in grey
+    behind it, and the residual is taken from it."""
     t_ms = (np.arange(len(window)) - pre) / fs * 1000.0
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.06)
     if scored is None:
@@ -324,7 +325,7 @@ def beat_figure(window: np.ndarray, recon: np.ndarray, fs: float = MODEL_FS,
     else:
         fig.add_trace(go.Scatter(x=t_ms, y=window, name="beat as recorded", line=dict(color=RECORDED, width=1.2)),
                       row=1, col=1)
-        fig.add_trace(go.Scatter(x=t_ms, y=scored, name="as scored (denoised)", line=dict(color="#222", width=1.6)),
+        fig.add_trace(go.Scatter(x=t_ms, y=scored, name=scored_name, line=dict(color="#222", width=1.6)),
                       row=1, col=1)
     fig.add_trace(go.Scatter(x=t_ms, y=recon, name="VAE reconstruction",
                              line=dict(color=RECON, width=1.6, dash="dot")), row=1, col=1)

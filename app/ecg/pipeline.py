@@ -7,7 +7,7 @@ import numpy as np
 
 from app.ecg.aami import aami_class
 from app.ecg.align import realigned
-from app.ecg.baseline import detrend
+from app.ecg.baseline import block_baseline, detrend
 from app.ecg.denoise import nlm_denoise
 from app.ecg.errors import InvalidRecordError
 from app.ecg.filters import clean_lead, fill_nan, resample
@@ -57,8 +57,8 @@ class BeatSet:
     filtered: np.ndarray = field(repr=False)  # float32 whole filtered lead at 360 Hz (mV)
     source_fs: float = 0.0  # the recording's own rate (extension)
     rr_feature_names: tuple = RR_FEATURE_NAMES  # extension
-    # what the models score: ``windows`` with the beats of quality < DENOISE_BELOW denoised
-    # (``windows`` itself when there are none; None: not kept, e.g. in a cached analysis)
+    # what the models score: ``windows`` with the beats of quality < DENOISE_BELOW denoised and the
+    # baseline drift taken out (app.ecg.baseline; None: not kept, e.g. in a cached analysis)
     model_windows: np.ndarray | None = field(default=None, repr=False)
     denoised: np.ndarray | None = None  # bool per beat: its model window is a denoised one
     # float per beat: the analysed lead's noise floor / beat level around the beat, of its own QRS
@@ -67,6 +67,9 @@ class BeatSet:
     # float64 per beat: where the rhythm features measure the beat (app.ecg.align): ``time_s`` with
     # the noisy beats' R-peaks re-aligned to the record's QRS template (None: ``time_s`` itself)
     rhythm_time_s: np.ndarray | None = None
+    # float32: the filtered lead's baseline, one point per app.ecg.baseline.BLOCK samples at 360 Hz
+    # (mV), taken out of every model window (None: an analysis cached before it was)
+    baseline: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def rhythm_times(self) -> np.ndarray:
@@ -157,7 +160,7 @@ def extract_beats(recording: Recording, lead=None, beats: str = "detect",
         rhythm_time_s = time_s + moved / MODEL_FS if moved.any() else None
     scale = amplitude_scale(filtered, samples_model)
     filtered = filtered.astype(np.float32)  # float32 from here (the windows are float32 anyway)
-    windows, model_windows, quality, todo = model_inputs(filtered, scale, x, samples_model, helper)
+    windows, model_windows, quality, todo, base = model_inputs(filtered, scale, x, samples_model, helper)
     prev, nxt, local = rr_intervals(samples, fs)
     sym, cls = reference_labels(samples, recording)
     return BeatSet(
@@ -167,21 +170,23 @@ def extract_beats(recording: Recording, lead=None, beats: str = "detect",
         rr_prev_s=prev, rr_next_s=nxt, rr_local_s=local,
         quality=quality, low_quality=quality < LOW_QUALITY,
         ref_symbol=sym, ref_class=cls, filtered=filtered, source_fs=fs, model_windows=model_windows,
-        denoised=todo, noise_ratio=noise_ratio, rhythm_time_s=rhythm_time_s,
+        denoised=todo, noise_ratio=noise_ratio, rhythm_time_s=rhythm_time_s, baseline=base,
     )
 
 
 def model_inputs(filtered: np.ndarray, scale: float, x: np.ndarray, peaks: np.ndarray, executor=None):
-    """(windows, windows for the models, their quality, which beats were denoised) of one lead at
-    ``peaks``: the float32 filtered lead's windows over its amplitude ``scale``, their quality
-    against the lead as recorded ``x``, the beats below DENOISE_BELOW denoised (``denoised``)."""
+    """(windows, windows for the models, their quality, which beats were denoised, the lead's block
+    baseline) of one lead at ``peaks``: the float32 filtered lead's windows over its amplitude
+    ``scale``, their quality against the lead as recorded ``x``, the beats below DENOISE_BELOW
+    denoised (``denoised``), then every model window's baseline drift taken out (quality is of the
+    denoised windows, before that)."""
     windows = beat_windows(filtered, peaks)
     windows /= np.float32(scale)
     parts = quality_parts(windows, beat_windows(x, peaks), float(np.min(x)), float(np.max(x)), executor=executor)
     model_windows, quality, todo = denoised(windows, parts)
     # the baseline drift the band-pass leaves is taken out of what the models score (app.ecg.baseline)
-    model_windows = detrend(model_windows, windows, filtered, peaks, scale, BEFORE, MODEL_FS)
-    return windows, model_windows, quality, todo
+    base = block_baseline(filtered, MODEL_FS)
+    return windows, detrend(model_windows, windows, base, peaks, scale, BEFORE), quality, todo, base
 
 
 def lead_noise_stats(x: np.ndarray):

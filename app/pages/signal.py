@@ -15,7 +15,7 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import Input, Output, Patch, State, callback, clientside_callback, ctx, dash_table, dcc, html, no_update
 
-from app.analysis import missing_note, reference_note, scored_window
+from app.analysis import missing_note, reference_note, scored_label, scored_window
 from app.components import a11y as A11y
 from app.components import figures as F
 from app.components.ids import KEY_STORE
@@ -148,8 +148,10 @@ def layout(**_):
                                                "VAE sees its QRS too, which alone can flag a normal beat. A "
                                                "beat of quality below 0.8 (noise, or a shape unlike the "
                                                "record's usual beats) is scored after denoising, i.e. averaged "
-                                               "with its most similar neighbouring beats: the grey line is then "
-                                               "the beat as recorded, the black one what the VAE scored. "
+                                               "with its most similar neighbouring beats, and every beat is "
+                                               "scored with the slow baseline drift left in its window taken "
+                                               "out: where that changes the beat visibly, the grey line is the "
+                                               "beat as recorded, the black one what the VAE scored. "
                                                "Where a noisy (denoised) detection splits the rhythm into two "
                                                "short intervals, it may be noise: the neighbouring beats' "
                                                "timing is then scored across it, and the title says so. "
@@ -673,7 +675,8 @@ def inspect_beat(beat, thr_store, key):
     an = view.analysis
     row = an.table.iloc[b]
     fig = F.beat_figure(np.asarray(an.windows[b]), np.asarray(an.recon[b]),
-                        neighbours=F.neighbour_beats_ms(view.time_s, b), scored=scored_window(an, b))
+                        neighbours=F.neighbour_beats_ms(view.time_s, b),
+                        scored=scored_window(an, b), scored_name=scored_label(an, b))
     names, ranks, values = [], [], []
     for col, label in F.SCORE_PARTS:
         if col in view.sorted_parts:
