@@ -22,7 +22,7 @@ TIME_COLUMNS = ("time_s", "rr_prev_s", "rr_next_s")  # seconds: written to the s
 SCORE_DIGITS = 6  # significant digits of the scores and the quality in the CSV
 # the inspector draws the scored window beside the displayed one where they differ by this much
 # somewhere (x the record's amplitude scale; a denoised beat, or baseline drift taken out)
-SCORED_SHOWN_FROM = 0.05
+SCORED_SHOWN_FROM = 0.1
 SKIP_CONTEXT = 30  # beats either side that decide whether a beat's RR skipped a detection
 # a record longer than WHOLE_MAX_S has its other lead scored per piece of PIECE_S (other_lead_score):
 # the length of the MIT-BIH records the calibration was fit on; bounded memory, and only noisy pieces

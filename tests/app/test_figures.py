@@ -140,8 +140,9 @@ def test_beat_figure_of_a_denoised_beat_shows_what_was_scored():
     w = np.sin(np.linspace(0, 3, 256)).astype(np.float32)
     noisy = w + np.random.default_rng(0).normal(0, 0.2, 256).astype(np.float32)
     r = w * 0.9
-    fig = F.beat_figure(noisy, r, scored=w)
-    assert [d.name for d in fig.data] == ["beat as recorded", "as scored (denoised)", "VAE reconstruction", "residual"]
+    fig = F.beat_figure(noisy, r, scored=w, scored_name="as scored (denoised, drift removed)")
+    assert [d.name for d in fig.data] == ["beat as recorded", "as scored (denoised, drift removed)",
+                                          "VAE reconstruction", "residual"]
     assert np.allclose(fig.data[3].y, w - r)  # the residual is of what the VAE saw
     assert fig.data[0].line.color == F.RECORDED and np.allclose(fig.data[0].y, noisy)
 

@@ -203,9 +203,9 @@ def test_threshold_box_method_dropdown_inspector_and_report(page, app_url, tmp_p
     # its quality was below 0.8, so the model scored it denoised: the title and the figure say so
     assert "(scored after denoising)" in title
     page.wait_for_function("document.querySelector('#beat-figure .js-plotly-plot')?.data?.[1]?.name"
-                           " === 'as scored (denoised)'", timeout=20_000)
+                           " === 'as scored (denoised, drift removed)'", timeout=20_000)
     assert [t["name"] for t in graph_data(page, "beat-figure")] == [
-        "beat as recorded", "as scored (denoised)", "VAE reconstruction", "residual"]
+        "beat as recorded", "as scored (denoised, drift removed)", "VAE reconstruction", "residual"]
     assert _strip_beat(page, 0) == {"symbol": "x", "color": ANOMALY_COLOUR, "hover": "beat 0: anomaly (low quality)"}
 
     box = page.locator("#thr-box")

@@ -162,8 +162,9 @@ def test_noisy_beats_are_denoised_for_the_models_and_saturation_stays_low_qualit
     in_noise = (t > 61) & (t < 89)
     clean = t < 59
     assert np.median(b.quality[clean]) > 0.9 and b.low_quality[clean].mean() < 0.02
-    # clean beats reach the models as they are; the noisy ones denoised (app.ecg.denoise) ...
-    assert np.array_equal(b.model_windows[clean], b.windows[clean])
+    # clean beats reach the models as they are but for the slow drift (app.ecg.baseline), small on a
+    # clean record; the noisy ones denoised (app.ecg.denoise) ...
+    assert np.percentile(np.abs(b.model_windows[clean] - b.windows[clean]).max(axis=1), 90) < 0.1
     # the clean signal at the same R-peaks
     clean_w = beat_windows(truth.filtered, b.samples_model[in_noise]) / b.scale_mv
     err_shown = np.mean((b.windows[in_noise] - clean_w) ** 2, axis=1)

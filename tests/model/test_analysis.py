@@ -94,7 +94,7 @@ def test_noisy_beats_are_scored_denoised_and_the_inspector_can_show_what_was_sco
     """Muscle-like noise over 30 s of record 100: those beats reach the VAE denoised (the table's
     quality is of what was scored), the displayed windows stay as recorded, and scored_window
     rebuilds the scored window from the displayed ones, also from a compacted cache entry."""
-    from app.analysis import scored_window
+    from app.analysis import scored_label, scored_window
     from app.compact import compact_analysis
 
     rec = read_record(SAMPLES_DIR / "100")
@@ -113,7 +113,30 @@ def test_noisy_beats_are_scored_denoised_and_the_inspector_can_show_what_was_sco
     packed = compact_analysis(a)
     assert packed.beats.model_windows is None  # not kept in the cache ...
     np.testing.assert_allclose(scored_window(packed, b), bs.model_windows[b], atol=2e-3)  # ... rebuilt
-    assert scored_window(a, int(np.flatnonzero(~mask)[0])) is None
+    # the clean beats: the model saw them as displayed, but for a drift too small to draw
+    clean = np.flatnonzero(~mask & (t > 2) & (t < 59))
+    assert np.mean([scored_window(a, int(i)) is None for i in clean]) > 0.9
+    assert scored_label(a, b) == "as scored (denoised, drift removed)"
+
+
+def test_scored_window_of_a_drifting_beat_is_rebuilt_without_the_drift():
+    """A 0.7 Hz drift (it passes the band-pass) on record 100: the model saw each beat with it taken
+    out (app.ecg.baseline), and the inspector rebuilds that window, from a cached entry too."""
+    from app.analysis import SCORED_SHOWN_FROM, scored_label, scored_window
+    from app.compact import compact_analysis
+
+    rec = read_record(SAMPLES_DIR / "100")
+    sig = rec.signals[: 360 * 60].copy()
+    sig[:, 0] += (0.6 * np.sin(2 * np.pi * 0.7 * np.arange(len(sig)) / 360.0)).astype(np.float32)
+    a = analyze(Recording(name="100-drift", signals=sig, fs=rec.fs, leads=rec.leads, units=rec.units))
+    bs = a.beats
+    moved = np.abs(bs.model_windows - bs.windows).max(axis=1)
+    b = int(np.flatnonzero(~bs.denoised & (moved > 2 * SCORED_SHOWN_FROM))[0])
+    np.testing.assert_allclose(scored_window(a, b), bs.model_windows[b], atol=1e-5)
+    assert scored_label(a, b) == "as scored (drift removed)"
+    packed = compact_analysis(a)
+    assert packed.beats.baseline is not None  # kept in the cache: the scored window is rebuilt
+    np.testing.assert_allclose(scored_window(packed, b), bs.model_windows[b], atol=2e-3)
 
 
 def test_rhythm_scores_skip_denoised_detections_that_split_the_rhythm(a105):
