@@ -10,7 +10,8 @@ Stored here instead:
   the record's R-peak height, ~20x below one ADC step), delta-coded along the beat and zlib'd
   in blocks of rows: ``PackedRows`` decodes only the rows that are read (a beat figure reads one);
 - the filtered lead and the denoised windows the models scored are dropped (no page reads them;
-  the windows carry what the viewer shows);
+  the windows carry what the viewer shows); the lead's block baseline (app.ecg.baseline, 1/10 of
+  the samples) is kept as float16, so the inspector can rebuild what the models scored;
 - everything else (table, latent, scores, thresholds, summary) pickled and zlib'd.
 zlib level 1 only: a 24-hour entry (109k beats) packs in ~4 s and unpacks in ~1 s on this 2-core
 machine (load 4), against 45-200 s for its analysis.
@@ -224,6 +225,10 @@ def compact_analysis(analysis):
             changes["filtered"] = np.zeros(0, np.float32)  # not read by any page (see module doc)
         if getattr(beats, "model_windows", None) is not None:
             changes["model_windows"] = None  # scored already; not read by any page
+        if getattr(beats, "baseline", None) is not None and beats.baseline.dtype != np.float16:
+            # the inspector's scored window subtracts it (app.analysis.scored_window): float16 halves
+            # it (24 h: 6 MB), within ~5e-4 mV of what was subtracted
+            changes["baseline"] = np.asarray(beats.baseline, np.float16)
         beats = dataclasses.replace(beats, **changes) if changes else beats
     return dataclasses.replace(analysis, windows=windows, recon=recon, beats=beats)
 

@@ -47,7 +47,7 @@ def summary(res: dict) -> dict:
     out.update({k: pooled(res[(k, 6.0)])["auroc"] for k in NOISES})
     out.update({"se_6db": at6["se"], "ppv_6db": at6["ppv"], "lowq_6db": at6["lowq"]})
     noisy = [o for k in NOISES for o in res[(k, 6.0)]]
-    for c in ("S", "V"):  # each class against N alone: S beats are told mostly by their timing
+    for c in ("S", "V"):  # each class against N alone (docs/noise-history.md section 24)
         out.update({f"{c.lower()}_clean": class_auroc(res[("clean", "")], c), f"{c.lower()}_6db": class_auroc(noisy, c)})
     return out
 
