@@ -312,7 +312,8 @@ def skipped_detections(analysis: Analysis, b: int) -> list[int]:
 def scored_window(analysis: Analysis, b: int) -> np.ndarray | None:
     """Beat ``b``'s window as the model scored it, rebuilt from the displayed windows around it:
     denoised when it was (app.ecg.denoise), its baseline drift taken out (app.ecg.baseline). None
-    when that is the displayed window within SCORED_SHOWN_FROM (x the record's amplitude scale)."""
+    when the beat was not denoised and that is the displayed window within SCORED_SHOWN_FROM (x the
+    record's amplitude scale)."""
     from app.ecg.baseline import baseline_windows
     from app.ecg.denoise import denoised_row
     from app.ecg.pipeline import BEFORE
@@ -322,11 +323,12 @@ def scored_window(analysis: Analysis, b: int) -> np.ndarray | None:
     if beats is None or not 0 <= b < len(analysis.windows):
         return None
     shown = np.asarray(analysis.windows[b], np.float32)
-    w = denoised_row(analysis.windows, b) if mask is not None and b < len(mask) and bool(mask[b]) else shown
+    was_denoised = mask is not None and b < len(mask) and bool(mask[b])
+    w = denoised_row(analysis.windows, b) if was_denoised else shown
     base = getattr(beats, "baseline", None)
     if base is not None and len(base) and beats.scale_mv > 0:
         w = w - baseline_windows(base, beats.samples_model[b:b + 1], BEFORE, len(w))[0] / np.float32(beats.scale_mv)
-    return w if float(np.max(np.abs(w - shown), initial=0.0)) >= SCORED_SHOWN_FROM else None
+    return w if was_denoised or float(np.max(np.abs(w - shown), initial=0.0)) >= SCORED_SHOWN_FROM else None
 
 
 def scored_label(analysis: Analysis, b: int) -> str:
