@@ -61,7 +61,6 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
     from app.model.lead_blend import blend
     from app.model.scorers import beat_scores
     from app.model.runtime import single_threaded_blas
-    from app.model.shape_shrink import shrink_noisy_shape
     from app.model.student import noise_robust_latent
     from app.model.vae_input import beats_input
     from app.model.thresholds import default_method, thresholds_table
@@ -91,8 +90,6 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
     score = ensemble_score(scores, bundle.calibration["ensemble"])
     # what raises each beat's score above the record's median beat: its shape, its timing, or both
     shape, timing = part_contributions(scores, bundle.calibration["ensemble"])
-    # where the analysed lead is noisy, its shape part counts less (app.model.shape_shrink)
-    score, shape = shrink_noisy_shape(score, shape, bs.noise_ratio)
     # where the analysed lead is noisy, the other lead's view of the beat counts too (app.model.lead_blend)
     other = other_lead_score(recording, bs, bundle) if other_lead else None
     weight = np.zeros(n)
