@@ -136,7 +136,7 @@ def main(argv=None) -> int:
 
     from app.model.bundle import ModelBundle, save_bundle
     from training.calibrate import calibrate
-    from training.data import load_records, normal_windows, with_vae_input
+    from training.data import as_scored, load_records, normal_windows, with_vae_input
     from training.train import train_vae
 
     cfg = config_for(args)
@@ -148,12 +148,15 @@ def main(argv=None) -> int:
     out = Path(args.out)
     t0 = time.time()
     print(f"loading DS1 beats from {args.data_dir}", flush=True)
-    train_beats = with_vae_input(load_records(args.data_dir, cfg.train_records, cfg), cfg)
-    val_beats = with_vae_input(load_records(args.data_dir, cfg.validation_records, cfg), cfg)
+    train_raw = load_records(args.data_dir, cfg.train_records, cfg)
+    val_raw = load_records(args.data_dir, cfg.validation_records, cfg)
+    train_beats = with_vae_input(train_raw, cfg)
+    val_beats = with_vae_input(val_raw, cfg)
     # the calibration reads the windows as the app scores them (noisy beats denoised, baseline drift
     # taken out: app.ecg.pipeline's model windows); the VAE learns from the displayed ones
-    cal_beats = with_vae_input(load_records(args.data_dir, cfg.validation_records,
-                                            replace(cfg, beats=cfg.calibration_beats), as_scored=True), cfg)
+    cal_raw = (val_raw if cfg.calibration_beats == cfg.beats
+               else load_records(args.data_dir, cfg.validation_records, replace(cfg, beats=cfg.calibration_beats)))
+    cal_beats = with_vae_input(as_scored(cal_raw), cfg)
     train_x = normal_windows(train_beats, cfg.max_train_beats, cfg.seed)
     val_x = normal_windows(val_beats, None if not args.quick else 1000, cfg.seed)
     print(f"{len(train_x)} training / {len(val_x)} validation normal beats ({time.time() - t0:.1f} s)", flush=True)
@@ -167,8 +170,7 @@ def main(argv=None) -> int:
         print(f"trained in {seconds:.1f} s ({len(history['epoch'])} epochs)", flush=True)
 
     forward = ModelBundle(enc, dec, {"window": {"length": cfg.window}}, {}, "training").forward  # the app's own
-    cal_normals = normal_windows(with_vae_input(load_records(args.data_dir, cfg.train_records, cfg, as_scored=True),
-                                                cfg), 5000, cfg.seed)
+    cal_normals = normal_windows(with_vae_input(as_scored(train_raw), cfg), 5000, cfg.seed)
     calibration, metrics, _ = calibrate(forward, cal_normals, cal_beats, cfg)
     lo = metrics["ensemble_leave_one_record_out"]
     print("DS1 validation (leave-one-record-out): " + json.dumps(lo), flush=True)

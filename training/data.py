@@ -8,7 +8,7 @@ keep, like muscle noise): the MIT-BIH Noise Stress Test records stay unseen for 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,20 +24,27 @@ class RecordBeats:
     time_s: np.ndarray
     ref_class: np.ndarray  # AAMI class per beat ('' where unmatched)
     duration_s: float
+    # the windows as the app's models score them (the pipeline's model windows: noisy beats
+    # denoised, baseline drift taken out); None: ``windows`` are those already
+    scored: np.ndarray | None = None
 
 
-def load_record_beats(data_dir, record: str, cfg, as_scored: bool = False) -> RecordBeats:
-    """One record's beats; ``as_scored``: their windows as the app's models score them (the
-    pipeline's model windows: noisy beats denoised, baseline drift taken out), not as displayed."""
+def load_record_beats(data_dir, record: str, cfg) -> RecordBeats:
     rec = read_record(Path(data_dir) / record)
     bs = extract_beats(rec, lead=cfg.lead, beats=cfg.beats)
-    w = bs.model_windows if as_scored and bs.model_windows is not None else bs.windows
-    return RecordBeats(record, np.asarray(w, np.float32), np.asarray(bs.time_s, np.float64),
-                       np.asarray(bs.ref_class, str), float(rec.duration_s))
+    scored = None if bs.model_windows is None else np.asarray(bs.model_windows, np.float32)
+    return RecordBeats(record, np.asarray(bs.windows, np.float32), np.asarray(bs.time_s, np.float64),
+                       np.asarray(bs.ref_class, str), float(rec.duration_s), scored)
 
 
-def load_records(data_dir, records, cfg, as_scored: bool = False) -> dict[str, RecordBeats]:
-    return {r: load_record_beats(data_dir, r, cfg, as_scored) for r in records}
+def load_records(data_dir, records, cfg) -> dict[str, RecordBeats]:
+    return {r: load_record_beats(data_dir, r, cfg) for r in records}
+
+
+def as_scored(beats: dict[str, RecordBeats]) -> dict[str, RecordBeats]:
+    """The records' beats with their windows as the app's models score them (what the calibration
+    and the strict DS1 protocol read; the VAE learns from the displayed ones)."""
+    return {r: b if b.scored is None else replace(b, windows=b.scored, scored=None) for r, b in beats.items()}
 
 
 def normal_windows(beats: dict[str, RecordBeats], limit: int | None = None, seed: int = 0) -> np.ndarray:

@@ -97,14 +97,14 @@ def table_line(name: str, k: float, m: dict) -> str:
             f"(of {m['n_N_next_in_window']}) / other {m['N_false_alarm_other']:.3f}")
 
 
-def run_fold(model: str, data_dir: Path, ks, recipe_prefixes, mask: bool, as_scored: bool = False) -> tuple[tuple, dict]:
+def run_fold(model: str, data_dir: Path, ks, recipe_prefixes, mask: bool, app_windows: bool = True) -> tuple[tuple, dict]:
     """Print the protocol's table for one bundle (one DS1 fold); return (its validation records,
     (recipe, k) -> metrics)."""
     from app.ecg.aami import DS1
     from app.model.bundle import ModelBundleError, load_bundle
     from app.model.vae_input import wants_mask
     from training.config import Config
-    from training.data import load_records, with_vae_input
+    from training.data import as_scored, load_records, with_vae_input
 
     bundle = load_bundle(model)
     val = tuple(str(r) for r in bundle.manifest.get("split", {}).get("validation_records", ()))
@@ -116,13 +116,13 @@ def run_fold(model: str, data_dir: Path, ks, recipe_prefixes, mask: bool, as_sco
     cfg = replace(Config(), validation_records=val)
     # --mask-next-beat: also for a bundle not trained with the mask (a test-time experiment)
     masked = replace(cfg, mask_next_beat=mask or wants_mask(bundle.manifest))
-    beats = {mode: with_vae_input(load_records(data_dir, val, replace(cfg, beats=mode), as_scored), masked)
-             for mode in modes}
+    beats = {mode: load_records(data_dir, val, replace(cfg, beats=mode)) for mode in modes}
+    beats = {mode: with_vae_input(as_scored(bs) if app_windows else bs, masked) for mode, bs in beats.items()}
     outputs = {mode: {r: bundle.forward(b.windows) for r, b in bs.items()} for mode, bs in beats.items()}
     scored = {}  # (mode, scoring options) -> record scores: each set once, the VAE run once per mode
     print(f"strict DS1 leave-one-record-out, detected beats, records {' '.join(val)}, model {bundle.model_id}"
           + (" (VAE input: next beat masked)" if masked.mask_next_beat else "")
-          + (" (windows as the app scores them)" if as_scored else ""), flush=True)
+          + (" (windows as the app scores them)" if app_windows else " (displayed windows)"), flush=True)
     results = {}
     for name, (fit_mode, names, C, extra, ens_extra) in recipes.items():
         opts = json.dumps(extra, sort_keys=True)
