@@ -319,11 +319,10 @@ def scored_window(analysis: Analysis, b: int) -> np.ndarray | None:
     from app.ecg.pipeline import BEFORE
 
     beats = analysis.beats
-    mask = getattr(beats, "denoised", None)
     if beats is None or not 0 <= b < len(analysis.windows):
         return None
     shown = np.asarray(analysis.windows[b], np.float32)
-    was_denoised = mask is not None and b < len(mask) and bool(mask[b])
+    was_denoised = _was_denoised(analysis, b)
     w = denoised_row(analysis.windows, b) if was_denoised else shown
     base = getattr(beats, "baseline", None)
     if base is not None and len(base) and beats.scale_mv > 0:
@@ -331,10 +330,15 @@ def scored_window(analysis: Analysis, b: int) -> np.ndarray | None:
     return w if was_denoised or float(np.max(np.abs(w - shown), initial=0.0)) >= SCORED_SHOWN_FROM else None
 
 
+def _was_denoised(analysis: Analysis, b: int) -> bool:
+    """Whether the model scored beat ``b`` denoised (app.ecg.denoise)."""
+    mask = getattr(analysis.beats, "denoised", None)
+    return mask is not None and 0 <= b < len(mask) and bool(mask[b])
+
+
 def scored_label(analysis: Analysis, b: int) -> str:
     """The inspector's name for beat ``b``'s scored window (``scored_window``)."""
-    mask = getattr(analysis.beats, "denoised", None)
-    parts = ["denoised"] if mask is not None and 0 <= b < len(mask) and bool(mask[b]) else []
+    parts = ["denoised"] if _was_denoised(analysis, b) else []
     if getattr(analysis.beats, "baseline", None) is not None:
         parts.append("drift removed")
     return f"as scored ({', '.join(parts)})" if parts else "as scored"

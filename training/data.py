@@ -85,8 +85,6 @@ def tail_masked(x: np.ndarray, rng: np.random.Generator, prob: float, fs: float 
 def with_vae_input(beats: dict, cfg) -> dict:
     """The records' beats with their windows as the VAE sees them (next beat masked when
     ``cfg.mask_next_beat``)."""
-    from dataclasses import replace
-
     from app.model.vae_input import mask_next_beat
 
     if not cfg.mask_next_beat:
