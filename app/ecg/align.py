@@ -27,33 +27,8 @@ CHUNK = 2048  # noisy beats per vectorized step (bounded memory)
 MIN_NCC = 0.7  # a beat moves only where the template fits it this well
 
 
-def _template(filtered: np.ndarray, peaks: np.ndarray, quiet: np.ndarray, h: int) -> np.ndarray | None:
-    """Unit-norm, zero-mean median of the ``quiet`` beats' +-h samples around ``peaks``; None if flat."""
-    n = len(filtered)
-    spread = quiet[np.linspace(0, len(quiet) - 1, min(len(quiet), TEMPLATE_BEATS)).astype(np.int64)]
-    template = np.median(filtered[np.clip(peaks[spread][:, None] + np.arange(-h, h + 1), 0, n - 1)], axis=0)
-    template = template - template.mean()
-    norm = float(np.linalg.norm(template))
-    return template / norm if norm > 0 else None
-
-
-def _fit(filtered: np.ndarray, at: np.ndarray, template: np.ndarray, h: int, lag_max: int) -> np.ndarray:
-    """(beats, lags) Pearson correlation of ``template`` with ``filtered`` at ``at`` + each lag."""
-    span = np.arange(-h - lag_max, h + lag_max + 1)
-    seg = filtered[np.clip(at[:, None] + span, 0, len(filtered) - 1)].astype(np.float64)
-    win = sliding_window_view(seg, 2 * h + 1, axis=1)  # (beats, lags, samples)
-    centred = win - win.mean(axis=2, keepdims=True)
-    return (centred @ template) / np.maximum(np.linalg.norm(centred, axis=2), 1e-12)
-
-
-def realigned(filtered: np.ndarray, peaks: np.ndarray, noise_ratio: np.ndarray, fs: float,
-              other: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-    """``peaks`` (sorted sample indices into ``filtered``) with the noisy beats' re-aligned.
-
-    ``other``: optional (another lead's filtered samples, its noise ratio at each peak). Each lead's
-    fit is then measured against its own quiet beats' template and the two fits are averaged with the
-    R-peak detector's lead weights (1 / r^2, normalized): where the analysed lead is buried in noise
-    the cleaner lead places the beat."""
+def realigned(filtered: np.ndarray, peaks: np.ndarray, noise_ratio: np.ndarray, fs: float) -> np.ndarray:
+    """``peaks`` (sorted sample indices into ``filtered``) with the noisy beats' re-aligned."""
     peaks = np.asarray(peaks, np.int64)
     r = np.asarray(noise_ratio, np.float64)
     noisy = np.isfinite(r) & (r > NOISY_FROM)
@@ -61,26 +36,24 @@ def realigned(filtered: np.ndarray, peaks: np.ndarray, noise_ratio: np.ndarray, 
     if not noisy.any() or len(quiet) < MIN_QUIET:
         return peaks
     h, lag_max = max(int(round(HALF_S * fs)), 1), max(int(round(SHIFT_S * fs)), 1)
-    template = _template(filtered, peaks, quiet, h)
-    if template is None:
+    n = len(filtered)
+    spread = quiet[np.linspace(0, len(quiet) - 1, min(len(quiet), TEMPLATE_BEATS)).astype(np.int64)]
+    template = np.median(filtered[np.clip(peaks[spread][:, None] + np.arange(-h, h + 1), 0, n - 1)], axis=0)
+    template = template - template.mean()
+    norm = float(np.linalg.norm(template))
+    if not norm > 0:
         return peaks
-    second = None
-    if other is not None:
-        f2, r2 = other[0], np.asarray(other[1], np.float64)
-        quiet2 = np.flatnonzero(np.isfinite(r2) & (r2 <= NOISY_FROM))
-        t2 = _template(f2, peaks, quiet2, h) if len(quiet2) >= MIN_QUIET else None
-        second = None if t2 is None else (f2, r2, t2)
+    template /= norm
     out = peaks.copy()
     rows = np.flatnonzero(noisy)
+    span = np.arange(-h - lag_max, h + lag_max + 1)
     for i in range(0, len(rows), CHUNK):
         rr = rows[i:i + CHUNK]
-        ncc = _fit(filtered, peaks[rr], template, h, lag_max)
-        if second is not None:
-            f2, r2, t2 = second
-            w1 = 1.0 / r[rr] ** 2
-            w2 = np.where(np.isfinite(r2[rr]), 1.0 / np.maximum(r2[rr], 1e-6) ** 2, 0.0)
-            ncc = (w1[:, None] * ncc + w2[:, None] * _fit(f2, peaks[rr], t2, h, lag_max)) / (w1 + w2)[:, None]
+        seg = filtered[np.clip(peaks[rr][:, None] + span, 0, n - 1)].astype(np.float64)
+        win = sliding_window_view(seg, 2 * h + 1, axis=1)  # (beats, lags, samples)
+        centred = win - win.mean(axis=2, keepdims=True)
+        ncc = (centred @ template) / np.maximum(np.linalg.norm(centred, axis=2), 1e-12)
         best = np.argmax(ncc, axis=1)
         move = ncc[np.arange(len(rr)), best] >= MIN_NCC
-        out[rr[move]] = np.clip(peaks[rr[move]] + best[move] - lag_max, 0, len(filtered) - 1)
+        out[rr[move]] = np.clip(peaks[rr[move]] + best[move] - lag_max, 0, n - 1)
     return out

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app.ecg.aami import aami_class
-from app.ecg.align import NOISY_FROM as NOISY_FROM_ALIGN, realigned
+from app.ecg.align import realigned
 from app.ecg.baseline import block_baseline, detrend
 from app.ecg.denoise import nlm_denoise
 from app.ecg.errors import InvalidRecordError
@@ -31,8 +31,6 @@ PARALLEL_MAX_SAMPLES = int(2 * 3600 * MODEL_FS)
 # Beats whose quality is below this are denoised (app.ecg.denoise) for the models, and their
 # quality measured again on what the models see (DS1 noise stress test, README: Reliability)
 DENOISE_BELOW = 0.8
-# the noisy beats' R-peaks are re-aligned for the rhythm on both leads' fits (app.ecg.align)
-TWO_LEAD_ALIGN = True
 VIEW_PAD_S = 10.0  # another lead's piece of a long record: context for its filters (other_lead_view)
 
 
@@ -158,10 +156,7 @@ def extract_beats(recording: Recording, lead=None, beats: str = "detect",
     time_s = samples / fs
     rhythm_time_s = None
     if beats == "detect":  # the rhythm at the noisy beats' re-aligned R-peaks (app.ecg.align)
-        second = None
-        if TWO_LEAD_ALIGN and others and np.any(noise_ratio > NOISY_FROM_ALIGN):
-            second = (clean_lead(others[0], MODEL_FS), beat_noise_ratio(samples_model, lead_noise_stats(others[0])))
-        moved = realigned(filtered, samples_model, noise_ratio, MODEL_FS, second) - samples_model
+        moved = realigned(filtered, samples_model, noise_ratio, MODEL_FS) - samples_model
         rhythm_time_s = time_s + moved / MODEL_FS if moved.any() else None
     scale = amplitude_scale(filtered, samples_model)
     filtered = filtered.astype(np.float32)  # float32 from here (the windows are float32 anyway)
