@@ -53,16 +53,17 @@ def summary(res: dict) -> dict:
 
 
 def cross_validate(data_dir: Path, nst_dir: Path, names: list[str], folds: int, epochs: int, seeds,
-                   model_dir=None, log=print, loss: str = "latent") -> tuple[dict, dict]:
+                   model_dir=None, log=print, loss: str = "latent", abnormal_weight: float = 1.0) -> tuple[dict, dict]:
     """(encoder-alone summary, cross-validated student summary) over ``names``.
 
     ``loss``: "latent", the student's committed loss; "record", its error in each pair's record's
     latent metric (``training.student.record_whitening``; rule v64); "huber", the Huber loss with
-    ``training.student.HUBER_DELTA`` (rule v66).
+    ``training.student.HUBER_DELTA`` (rule v66). ``abnormal_weight``: the loss weight of the pairs of
+    abnormal beats (``training.student.class_weights``; rule v77).
     """
     from app.ecg.readers import read_record
     from app.model.bundle import load_bundle
-    from training.student import HUBER_DELTA, noise_sources, record_pairs, train_students
+    from training.student import HUBER_DELTA, class_weights, noise_sources, record_pairs, train_students
 
     bundle = load_bundle(model_dir)  # the cached bundle, the one benchmarks.noise.run scores with
     own = bundle.student
@@ -83,8 +84,9 @@ def cross_validate(data_dir: Path, nst_dir: Path, names: list[str], folds: int, 
             z = np.concatenate([pairs[n].z for n in train_on])
             w = (np.concatenate([np.repeat(pairs[n].whitening[None], len(pairs[n].x), axis=0) for n in train_on])
                  if loss == "record" else None)
+            cw = class_weights(np.concatenate([pairs[n].cls for n in train_on]), abnormal_weight)
             bundle.use_student(train_students(bundle.encoder, x, z, epochs, seeds, verbose=0, W=w,
-                                              huber=HUBER_DELTA if loss == "huber" else None))
+                                              huber=HUBER_DELTA if loss == "huber" else None, weight=cw))
             log(f"# fold {i + 1}/{folds}: student from {len(x)} pairs of {len(train_on)} records; "
                 f"held out {' '.join(held)}")
             held_out(data_dir, nst_dir, held, model_dir, student)
@@ -107,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--loss", choices=["latent", "record", "huber"], default="latent",
                     help="student loss: squared latent error (committed), in its record's latent metric "
                     "(rule v64), or Huber (rule v66)")
+    ap.add_argument("--abnormal-weight", type=float, default=1.0,
+                    help="loss weight of the pairs of abnormal (S, V, F, Q) beats (rule v77; committed: 1)")
     args = ap.parse_args(argv)
     from training.student import EPOCHS, has_noise_records
 
@@ -121,9 +125,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     t0 = time.perf_counter()
     print(f"# records: {' '.join(names)}; {args.folds} folds; seeds {args.seed}; loss {args.loss}; "
+          f"abnormal pairs x{args.abnormal_weight:g}; "
           f"noises {' '.join(NOISES)} at 6 dB; {load_average()} (start)", flush=True)
     alone, cv = cross_validate(data_dir, nst_dir, names, args.folds, args.epochs or EPOCHS, args.seed, args.model,
-                               log=lambda m: print(m, flush=True), loss=args.loss)
+                               log=lambda m: print(m, flush=True), loss=args.loss,
+                               abnormal_weight=args.abnormal_weight)
     print(format_table(COLUMNS, [["encoder alone", *alone.values()], ["cv student", *cv.values()]]))
     print(f"# runtime {time.perf_counter() - t0:.0f} s; {load_average()} (end)")
     print(f"TOTAL cv_snr6_auroc_drop={cv['drop']:.4f} encoder_snr6_auroc_drop={alone['drop']:.4f} "

@@ -70,6 +70,7 @@ class Pairs(NamedTuple):
     x: np.ndarray  # model inputs: noisy gated beats, then the clean anchors
     z: np.ndarray  # targets: the encoder's z_mean of the same beats clean
     whitening: np.ndarray  # the clean record's ``record_whitening``
+    cls: np.ndarray  # the AAMI class of each pair's clean beat ('' where it has no reference beat)
 
 
 def record_pairs(rec, bundle, noise: dict, rms: dict) -> Pairs:
@@ -83,7 +84,7 @@ def record_pairs(rec, bundle, noise: dict, rms: dict) -> Pairs:
     clean = extract_beats(rec)
     xc = model_input(clean, bundle)
     zc = bundle.encode(xc)[0]
-    xs, zs, off = [], [], None
+    xs, zs, cs, off = [], [], [], None
     for k in NOISES:
         for snr in SNRS:
             nrec, off = complement_noisy(rec, noise[k][0], snr, amps, rms[k])
@@ -94,10 +95,21 @@ def record_pairs(rec, bundle, noise: dict, rms: dict) -> Pairs:
                     & (student_share(nb.noise_ratio, len(nb.time_s)) > 0))
             xs.append(model_input(nb, bundle)[keep])
             zs.append(zc[near[keep]])
+            cs.append(clean.ref_class[near[keep]])
     anchor = off[np.clip(clean.samples, 0, len(off) - 1)]
     xs.append(xc[anchor])
     zs.append(zc[anchor])
-    return Pairs(np.concatenate(xs).astype(np.float32), np.concatenate(zs).astype(np.float32), record_whitening(zc))
+    cs.append(clean.ref_class[anchor])
+    return Pairs(np.concatenate(xs).astype(np.float32), np.concatenate(zs).astype(np.float32), record_whitening(zc),
+                 np.concatenate(cs))
+
+
+def class_weights(cls: np.ndarray, abnormal: float) -> np.ndarray | None:
+    """Per pair, ``abnormal`` for a beat of an abnormal AAMI class (S, V, F, Q), 1 otherwise (rule v77);
+    None when ``abnormal`` is 1 (every pair alike)."""
+    if abnormal == 1:
+        return None
+    return np.where(np.isin(cls, ["S", "V", "F", "Q"]), float(abnormal), 1.0).astype(np.float32)
 
 
 def noise_sources(nst_dir: Path) -> tuple[dict, dict]:
@@ -121,14 +133,15 @@ def training_pairs(names, data_dir: Path, nst_dir: Path, bundle, log=print) -> l
 
 
 def train_student(encoder, X: np.ndarray, Z: np.ndarray, epochs: int = EPOCHS, seed: int = 0, verbose: int = 2,
-                  W: np.ndarray | None = None, huber: float | None = None):
+                  W: np.ndarray | None = None, huber: float | None = None, weight: np.ndarray | None = None):
     """A copy of ``encoder`` (BatchNorm frozen) fitted so its z_mean of X approaches Z.
 
     The loss is the mean squared error of z_mean; with ``W`` (one d x d matrix per pair, e.g. its
     record's ``record_whitening``), that of (z_mean - Z) W: the error in the metric the pair's
     record measures latent distance in (rule v64). With ``huber`` (a delta), the Huber loss instead
     of the squared error: quadratic up to delta, linear beyond, so that the few pairs whose error
-    is far beyond a record's spread (mostly 0 dB) do not dominate the fit (rule v66).
+    is far beyond a record's spread (mostly 0 dB) do not dominate the fit (rule v66). ``weight``:
+    optional per-pair weights of the loss (``class_weights``; rule v77).
     """
     import keras
 
@@ -149,7 +162,7 @@ def train_student(encoder, X: np.ndarray, Z: np.ndarray, epochs: int = EPOCHS, s
         fitted, inputs, targets = keras.Model([inp, target, metric], err), [X, Z, W], np.zeros_like(Z)
     fitted.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE),
                    loss="mse" if huber is None else keras.losses.Huber(delta=huber))
-    fitted.fit(inputs, targets, batch_size=BATCH, epochs=epochs, shuffle=True, verbose=verbose)
+    fitted.fit(inputs, targets, batch_size=BATCH, epochs=epochs, shuffle=True, verbose=verbose, sample_weight=weight)
     return student
 
 
@@ -166,9 +179,9 @@ def averaged(students):
 
 
 def train_students(encoder, X: np.ndarray, Z: np.ndarray, epochs: int = EPOCHS, seeds=(0,), verbose: int = 2,
-                   W: np.ndarray | None = None, huber: float | None = None):
+                   W: np.ndarray | None = None, huber: float | None = None, weight: np.ndarray | None = None):
     """``train_student`` once per seed: that student, or with several seeds their ``averaged`` model."""
-    students = [train_student(encoder, X, Z, epochs, s, verbose, W, huber) for s in seeds]
+    students = [train_student(encoder, X, Z, epochs, s, verbose, W, huber, weight) for s in seeds]
     return students[0] if len(students) == 1 else averaged(students)
 
 
