@@ -157,3 +157,34 @@ def test_the_students_other_losses_reduce_to_the_squared_error_where_they_should
         x, training=False)[0])
     assert np.abs(huber - moved).max() < 0.05 * np.abs(moved - z).max()  # measured: 0.0033 of 0.14
     assert np.corrcoef((huber - z).ravel(), (moved - z).ravel())[0, 1] > 0.999
+
+
+def test_training_pairs_carry_their_clean_beats_class_and_abnormal_pairs_can_be_weighted(bundle):
+    """training.student.record_pairs labels every pair with the AAMI class of the clean beat whose latent
+    is its target (rule v77's class weights read it); with weight 1 for every pair the student
+    trains exactly as without weights."""
+    from app.ecg.pipeline import extract_beats
+    from app.model.vae_input import beats_input
+    from tests.conftest import ROOT
+    from training.student import class_weights, noise_sources, record_pairs, train_student
+
+    nst = ROOT.parent / "shared" / "data" / "nstdb"
+    if not (nst / "em.hea").is_file():
+        pytest.skip(f"nstdb not found in {nst}")
+    rec = read_record(SAMPLES_DIR / "100")
+    pairs = record_pairs(rec, bundle, *noise_sources(nst))
+    clean = extract_beats(rec)
+    zc = np.asarray(bundle.encode(beats_input(clean, bundle.manifest))[0])
+    assert len(pairs.cls) == len(pairs.x) == len(pairs.z) > 1000
+    # each target is one clean beat's latent: its class is that beat's
+    row = {z.tobytes(): c for z, c in zip(zc.astype(np.float32), clean.ref_class)}
+    assert [row[z.tobytes()] for z in pairs.z] == pairs.cls.tolist()
+    assert set(pairs.cls) == {"N", "S"} and (pairs.cls == "S").sum() > 20  # 100's atrial premature beats
+
+    assert class_weights(pairs.cls, 1) is None
+    np.testing.assert_array_equal(class_weights(np.array(["N", "S", "V", "F", "Q", ""]), 5), [1, 5, 5, 5, 5, 1])
+    x, z = pairs.x[:512], pairs.z[:512]
+    plain = np.asarray(train_student(bundle.encoder, x, z, epochs=1, seed=3, verbose=0)(x, training=False)[0])
+    ones = np.asarray(train_student(bundle.encoder, x, z, epochs=1, seed=3, verbose=0,
+                                    weight=np.ones(len(x), np.float32))(x, training=False)[0])
+    np.testing.assert_allclose(ones, plain, atol=1e-5)
