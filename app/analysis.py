@@ -314,7 +314,7 @@ def scored_window(analysis: Analysis, b: int) -> np.ndarray | None:
     denoised when it was (app.ecg.denoise), its baseline drift taken out (app.ecg.baseline). None
     when the beat was not denoised and that is the displayed window within SCORED_SHOWN_FROM (x the
     record's amplitude scale)."""
-    from app.ecg.baseline import baseline_windows
+    from app.ecg.baseline import detrend
     from app.ecg.denoise import denoised_row
     from app.ecg.pipeline import BEFORE
 
@@ -325,8 +325,9 @@ def scored_window(analysis: Analysis, b: int) -> np.ndarray | None:
     was_denoised = _was_denoised(analysis, b)
     w = denoised_row(analysis.windows, b) if was_denoised else shown
     base = getattr(beats, "baseline", None)
-    if base is not None and len(base) and beats.scale_mv > 0:
-        w = w - baseline_windows(base, beats.samples_model[b:b + 1], BEFORE, len(w))[0] / np.float32(beats.scale_mv)
+    if base is not None:  # as the pipeline took it out (a copy: the displayed windows stay as they are)
+        rows = w[None, :]
+        w = detrend(rows, rows, base, beats.samples_model[b:b + 1], beats.scale_mv, BEFORE)[0]
     return w if was_denoised or float(np.max(np.abs(w - shown), initial=0.0)) >= SCORED_SHOWN_FROM else None
 
 
