@@ -86,7 +86,7 @@ def analyze(recording: Recording, bundle=None, lead=None, beats: str = "detect",
     z_mean = noise_robust_latent(bundle, x, z_mean, bs.noise_ratio)
     # a denoised beat may be a false detection in noise: its neighbours' RR intervals may skip it
     scores = beat_scores(x, z_mean, z_log_var, recon, bs.rhythm_times, bundle.calibration, recording.duration_s,
-                         suspect=bs.denoised, quiet=quiet_beats(bs))
+                         suspect=bs.denoised)
     score = ensemble_score(scores, bundle.calibration["ensemble"])
     # what raises each beat's score above the record's median beat: its shape, its timing, or both
     shape, timing = part_contributions(scores, bundle.calibration["ensemble"])
@@ -187,7 +187,6 @@ def other_lead_score(recording: Recording, bs, bundle) -> OtherLead | None:
         return None
     name, samples = found
     weight, other, shape, timing, scored = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n), False
-    quiet_all = quiet_beats(bs)
     ensemble = bundle.calibration["ensemble"]
     for a, b in pieces:
         whole = (a, b) == (0, n)
@@ -200,23 +199,12 @@ def other_lead_score(recording: Recording, bs, bundle) -> OtherLead | None:
         duration = recording.duration_s if whole else float(t[-1] - t[0])
         rest = (bs.rhythm_times[a:b], bundle.calibration, duration)
         # the encoder alone: this lead's score is read, not its reconstruction (60 % of a forward pass)
-        quiet = None if quiet_all is None else quiet_all[a:b]
-        scores = beat_scores(x, *bundle.encode(x), None, *rest, suspect=bs.denoised[a:b], quiet=quiet)
+        scores = beat_scores(x, *bundle.encode(x), None, *rest, suspect=bs.denoised[a:b])
         if uses_reconstruction(scores, ensemble):  # a short record's fallback model reads it
-            scores = beat_scores(x, *bundle.forward(x), *rest, suspect=bs.denoised[a:b], quiet=quiet)
+            scores = beat_scores(x, *bundle.forward(x), *rest, suspect=bs.denoised[a:b])
         weight[a:b], other[a:b], scored = w, ensemble_score(scores, ensemble), True
         shape[a:b], timing[a:b] = part_contributions(scores, ensemble)
     return OtherLead(name, other, weight, shape, timing) if scored else None
-
-
-def quiet_beats(bs) -> np.ndarray | None:
-    """Beats whose analysed lead is quiet (noise ratio at most the student's and the other lead's gate)."""
-    from app.model.lead_blend import NOISY_FROM
-
-    if bs.noise_ratio is None:
-        return None
-    r = np.asarray(bs.noise_ratio, np.float64)
-    return np.isfinite(r) & (r <= NOISY_FROM)
 
 
 def beat_pieces(time_s: np.ndarray, duration_s: float) -> list[tuple[int, int]]:

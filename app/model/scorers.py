@@ -22,8 +22,6 @@ SKIP_SHORT, SKIP_TOL = 0.85, 0.2
 # the second latent cluster's candidates come at the record's usual rate: |log(rr / running median
 # rr over USUAL_RATE_BEATS beats)| < USUAL_RATE_TOL (DS1 noise stress test, rule v55)
 USUAL_RATE_TOL, USUAL_RATE_BEATS = 0.15, 301
-QUIET_LOCAL_RR = True  # rules v78-v80 (under test)
-SPLIT_BELOW = 0.85  # rule v80: the quiet RR only where the running median of all intervals is below this share of it
 
 
 def recon_error(windows: np.ndarray, recon: np.ndarray) -> np.ndarray:
@@ -79,20 +77,7 @@ def mahalanobis(z: np.ndarray, centre: np.ndarray, cov: np.ndarray) -> np.ndarra
     return np.sqrt(np.maximum(np.sum(diff * sol, axis=1), 0.0))
 
 
-def quiet_local_rr(t: np.ndarray, rr_prev: np.ndarray, quiet: np.ndarray, local_beats: int) -> np.ndarray | None:
-    """The local RR interval at each beat from the intervals between two quiet beats only (their running
-    median over ``local_beats`` of them, carried to every beat by its time); None when fewer than
-    ``local_beats`` intervals are quiet. In noise, false detections split intervals and pull the median
-    of every interval down (rule v78)."""
-    q = np.flatnonzero(quiet & np.concatenate([[False], quiet[:-1]]))
-    if len(q) < local_beats or len(q) == len(t) - 1:
-        return None
-    med = median_filter(rr_prev[q], size=local_beats, mode="nearest")
-    return np.interp(t, t[q], med)
-
-
-def rhythm_features(time_s: np.ndarray, local_beats: int = 41, suspect: np.ndarray | None = None,
-                    quiet: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def rhythm_features(time_s: np.ndarray, local_beats: int = 41, suspect: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """RR intervals and their ratios to the local rhythm (log ratios; 0 = on rhythm).
 
     prematurity: -log(rr_prev / rr_local), > 0 for an early beat;
@@ -112,11 +97,6 @@ def rhythm_features(time_s: np.ndarray, local_beats: int = 41, suspect: np.ndarr
     rr_prev = np.concatenate([[rr[0]], rr])
     rr_next = np.concatenate([rr, [rr[-1]]])
     rr_local = median_filter(rr_prev, size=min(local_beats, n), mode="nearest")
-    if quiet is not None and QUIET_LOCAL_RR:
-        q_local = quiet_local_rr(t, rr_prev, np.asarray(quiet, bool), local_beats)
-        if q_local is not None:  # rule v80: only noisy beats whose intervals look split
-            split = ~np.asarray(quiet, bool) & (rr_local < SPLIT_BELOW * q_local)
-            rr_local = np.where(split, q_local, rr_local)
     if suspect is not None:
         rr_prev, rr_next = skip_suspects(rr_prev, rr_next, rr_local, np.asarray(suspect, bool))
     lp = np.log(rr_prev / rr_local)
@@ -226,7 +206,7 @@ def second_cluster_distance(z: np.ndarray, d: np.ndarray, rhythm: dict, far_q: f
 
 
 def beat_scores(windows, z_mean, z_log_var, recon, time_s, calibration: dict, duration_s: float,
-                suspect: np.ndarray | None = None, quiet: np.ndarray | None = None) -> dict:
+                suspect: np.ndarray | None = None) -> dict:
     """Every per-beat score (raw and record-normalized) plus the rhythm features (raw and z).
     ``suspect``: detections that may not be beats (``rhythm_features``). ``recon`` None: the
     encoder alone ran, and recon_error and recon_z are NaN (for a scoring model that does not read
@@ -234,15 +214,13 @@ def beat_scores(windows, z_mean, z_log_var, recon, time_s, calibration: dict, du
     err = recon_error(windows, recon) if recon is not None else np.full(len(z_mean), np.nan)
     log_err = np.log(err + EPS)
     kl = kl_divergence(z_mean, z_log_var)
-    rhythm = rhythm_features(time_s, suspect=suspect, quiet=quiet)
+    rhythm = rhythm_features(time_s, suspect=suspect)
     ref = record_reference(log_err, z_mean, kl, calibration, duration_s, rhythm=rhythm)
-    # the second latent reference's candidates keep the local RR of every interval (rule v79)
-    on_rhythm = rhythm if quiet is None or not QUIET_LOCAL_RR else rhythm_features(time_s, suspect=suspect)
     # fallback: distance to the training normals, rescaled to the within-record distance scale
     distance = mahalanobis(z_mean, ref["centre"], ref["cov"]) * ref["distance_ratio"]
     second = calibration.get("latent_second_cluster")  # off unless the calibration asks for it
     if second and not ref["fallback"]:
-        distance = second_cluster_distance(z_mean, distance, on_rhythm, **second)
+        distance = second_cluster_distance(z_mean, distance, rhythm, **second)
     return {
         "recon_error": err,
         "recon_z": robust_z(log_err, *ref["recon"]),
