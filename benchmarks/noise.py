@@ -1,7 +1,7 @@
 """Noise stress test: MIT-BIH records with MIT-BIH Noise Stress Test noise added at given SNRs.
 
     python -m benchmarks.noise [--data-dir ../shared/data/mitdb] [--nst-dir ../shared/data/nstdb]
-                               [--set DS2|DS1 | --records 100 ...] [--snr 24 18 12 6 0]
+                               [--set DS2|DS1 | --records 100 ...] [--without 232 ...] [--snr 24 18 12 6 0]
                                [--noise em bw ma] [--protocol nst|whole] [--no-model] [--model DIR]
 
 Each noise record (nstdb ``em``, ``bw``, ``ma``) is added alone to each record, noise channel i to
@@ -177,7 +177,10 @@ def class_auroc(outs: list[Outcome], cls: str) -> float:
     return float("nan") if au is None else au
 
 
-def record_names(data_dir: Path, wanted: list[str] | None, which: str = "DS2") -> list[str]:
+def record_names(data_dir: Path, wanted: list[str] | None, which: str = "DS2",
+                 without: list[str] | None = None) -> list[str]:
+    """``wanted`` (each must be in ``data_dir``), else every record of ``which`` present there; less
+    ``without`` (each must be among them: a report without a record names one it would have run)."""
     from app.ecg.aami import DS1, DS2
 
     present = [str(n) for n in (DS1 if which == "DS1" else DS2) if (data_dir / f"{n}.hea").is_file()]
@@ -186,8 +189,16 @@ def record_names(data_dir: Path, wanted: list[str] | None, which: str = "DS2") -
         if missing:
             print(f"records not found in {data_dir}: {' '.join(missing)}", file=sys.stderr)
             raise SystemExit(2)
-        return wanted
-    return present
+        present = list(wanted)
+    unknown = [n for n in without or [] if n not in present]
+    if unknown:
+        print(f"--without names records that would not run: {' '.join(unknown)}", file=sys.stderr)
+        raise SystemExit(2)
+    names = [n for n in present if n not in (without or [])]
+    if not names:
+        print("no records left to run", file=sys.stderr)
+        raise SystemExit(2)
+    return names
 
 
 def run(data_dir: Path, nst_dir: Path, names: list[str], snrs: list[float], noises: list[str],
@@ -248,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", dest="which", default="DS2", choices=["DS1", "DS2"],
                     help="record set when --records is not given (default DS2: report; DS1: tune)")
     ap.add_argument("--records", nargs="+", default=None, help="record names (default: every record of --set)")
+    ap.add_argument("--without", nargs="+", default=None, metavar="RECORD",
+                    help="leave these records out (a report, as training.evaluate --without: DS2 chooses nothing)")
     ap.add_argument("--snr", nargs="+", type=float, default=[24, 18, 12, 6, 0])
     ap.add_argument("--noise", nargs="+", default=list(NOISES), choices=NOISES)
     ap.add_argument("--protocol", default="nst", choices=PROTOCOLS,
@@ -262,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     if not all((nst_dir / f"{k}.hea").is_file() for k in args.noise):
         print(f"noise records not found in {nst_dir}; pass --nst-dir", file=sys.stderr)
         return 2
-    names = record_names(data_dir, args.records, args.which)
+    names = record_names(data_dir, args.records, args.which, args.without)
     snrs = [float(s) for s in args.snr]
     t0 = time.perf_counter()
     print(f"# protocol: {args.protocol}; records: {' '.join(names)}; noises: {' '.join(args.noise)}; "
@@ -277,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
                        shown))
     clean, p6 = pooled_at(res, 6.0)
     print(f"# runtime {time.perf_counter() - t0:.0f} s; {load_average()} (end)")
-    print(f"# TOTAL below: protocol {args.protocol}, records {args.records and 'given' or args.which}")
+    print(f"# TOTAL below: protocol {args.protocol}, records {args.records and 'given' or args.which}"
+          + (f" without {' '.join(args.without)}" if args.without else ""))
     if p6 is not None:
         print(f"TOTAL snr6_se={p6['se']:.4f} snr6_ppv={p6['ppv']:.4f} "
               f"snr6_auroc_drop={clean['auroc'] - p6['auroc']:.4f} snr6_lowq_frac={p6['lowq']:.4f}")
