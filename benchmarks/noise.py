@@ -196,7 +196,7 @@ def record_names(data_dir: Path, wanted: list[str] | None, which: str = "DS2",
         raise SystemExit(2)
     names = [n for n in present if n not in (without or [])]
     if not names:
-        print("no records left to run", file=sys.stderr)
+        print("no records left to run" if present else f"no {which} records found in {data_dir}", file=sys.stderr)
         raise SystemExit(2)
     return names
 

@@ -26,3 +26,11 @@ def test_bad_record_choices_exit_2_with_one_line(capsys, wanted, without, messag
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_a_set_with_no_record_present_says_so(capsys, tmp_path):
+    with pytest.raises(SystemExit) as e:
+        record_names(tmp_path, None, "DS1")
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "no DS1 records found in" in err and err.count("\n") == 1
