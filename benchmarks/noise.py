@@ -190,11 +190,12 @@ def record_names(data_dir: Path, wanted: list[str] | None, which: str = "DS2",
             print(f"records not found in {data_dir}: {' '.join(missing)}", file=sys.stderr)
             raise SystemExit(2)
         present = list(wanted)
-    unknown = [n for n in without or [] if n not in present]
+    without = without or []
+    unknown = [n for n in without if n not in present]
     if unknown:
         print(f"--without names records that would not run: {' '.join(unknown)}", file=sys.stderr)
         raise SystemExit(2)
-    names = [n for n in present if n not in (without or [])]
+    names = [n for n in present if n not in without]
     if not names:
         print("no records left to run" if present else f"no {which} records found in {data_dir}", file=sys.stderr)
         raise SystemExit(2)

@@ -107,9 +107,11 @@ def record_pairs(rec, bundle, noise: dict, rms: dict) -> Pairs:
 def class_weights(cls: np.ndarray, abnormal: float) -> np.ndarray | None:
     """Per pair, ``abnormal`` for a beat of an abnormal AAMI class (S, V, F, Q), 1 otherwise (rule v77);
     None when ``abnormal`` is 1 (every pair alike)."""
+    from app.ecg.aami import ANOMALOUS_CLASSES
+
     if abnormal == 1:
         return None
-    return np.where(np.isin(cls, ["S", "V", "F", "Q"]), float(abnormal), 1.0).astype(np.float32)
+    return np.where(np.isin(cls, ANOMALOUS_CLASSES), float(abnormal), 1.0).astype(np.float32)
 
 
 def noise_sources(nst_dir: Path) -> tuple[dict, dict]:
