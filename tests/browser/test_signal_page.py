@@ -233,8 +233,15 @@ def test_threshold_box_method_dropdown_inspector_and_report(page, app_url, tmp_p
         thumb.press("ArrowLeft")  # a keyboard step of 0.01 log-odds (0.0002 before)
     # eight steps down from the method's value (the first one onto the 0.01 grid): 5.051 -> 4.98, past
     # the fixed method's 5.0 (where the dropdown would name that method)
-    page.wait_for_function("s => { const v = Number(document.querySelector('#thr-value')?.innerText);"
-                           " return v > s - 0.1 && v < s - 0.06; }", arg=float(shown), timeout=20_000)
+    # wait for the last key press's answer, not an earlier one's (seven steps already fall in the
+    # range): the label and the box show the thumb's value and nothing is loading; an answer still
+    # on its way would overwrite the box while it is typed into below
+    page.wait_for_function(
+        "s => { const now = Number(document.querySelector('#thr-slider [role=slider]')?.getAttribute('aria-valuenow'));"
+        " const v = Number(document.querySelector('#thr-value')?.innerText);"
+        " const b = Number(document.querySelector('#thr-box')?.value);"
+        " return Math.abs(v - now) < 1e-9 && Math.abs(b - now) < 1e-9 && v > s - 0.1 && v < s - 0.06"
+        " && !document.querySelector('[data-dash-is-loading]'); }", arg=float(shown), timeout=20_000)
     assert page.input_value("#thr-method") == "custom"
 
     box.fill("9")
