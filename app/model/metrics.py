@@ -12,8 +12,9 @@ import math
 import numpy as np
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
+from app.ecg.aami import ANOMALOUS_CLASSES  # re-exported: training reads M.ANOMALOUS_CLASSES
+
 NORMAL_CLASS = "N"
-ANOMALOUS_CLASSES = ("S", "V", "F", "Q")
 MAX_CURVE_POINTS = 200
 
 
